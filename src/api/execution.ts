@@ -1,0 +1,181 @@
+import { z } from "zod";
+import { API_VERSION } from "./group.ts";
+import { cel, conditions, MAX_TEXT_BYTES, objectMeta, partialStageLimits, safeFileName, verdict } from "./common.ts";
+
+export const MAX_TOTAL_FILE_BYTES = 1024 * 1024;
+export const MAX_TEST_CASES = 64;
+
+export const sourceFile = z
+  .object({
+    name: safeFileName.describe("File name inside the sandbox; the first file is the main source unless one is named like the Runtime's sourceFile."),
+    content: z.string().max(MAX_TOTAL_FILE_BYTES).describe("File content, as text or base64 per encoding."),
+    encoding: z.enum(["utf8", "base64"]).default("utf8").describe("How content is encoded: utf8 (default) or base64."),
+  })
+  .meta(
+    cel({
+      rule: "self.encoding != 'base64' || self.content.matches('^[A-Za-z0-9+/]*={0,2}$')",
+      message: "content is not valid base64",
+      fieldPath: ".content",
+    }),
+  )
+  .describe("A source file of the submission.");
+export type SourceFile = z.infer<typeof sourceFile>;
+
+export const testCase = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be letters, digits, '.', '_' or '-'")
+      .optional()
+      .describe("Name of the test case; its 1-based index when unset."),
+    stdin: z.string().max(MAX_TEXT_BYTES).default("").describe("Standard input."),
+    expectedOutput: z
+      .string()
+      .max(MAX_TEXT_BYTES)
+      .optional()
+      .describe("Expected stdout; when set, a different output is WrongAnswer."),
+  })
+  .describe("One test case: input and optional expected output.");
+export type TestCase = z.infer<typeof testCase>;
+
+export const OUTPUT_COMPARISONS = ["Exact", "IgnoreTrailingWhitespace"] as const;
+
+export const executionSpec = z
+  .object({
+    runtime: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be the name of a Runtime")
+      .describe("Name of the Runtime to run with."),
+    files: z
+      .array(sourceFile)
+      .min(1)
+      .max(32)
+      .meta({
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        ...cel({
+          rule: `self.map(f, size(f.content)).sum() <= ${MAX_TOTAL_FILE_BYTES}`,
+          message: `files must not exceed ${MAX_TOTAL_FILE_BYTES} bytes in total`,
+        }),
+      })
+      .describe("Source files; names are unique."),
+    args: z.array(z.string().max(4096)).max(64).optional().describe("Arguments appended to the Runtime's run command."),
+    stdin: z.string().max(MAX_TEXT_BYTES).optional().describe("Standard input of a single run; use testCases for several."),
+    expectedOutput: z.string().max(MAX_TEXT_BYTES).optional().describe("Expected stdout of a single run."),
+    testCases: z
+      .array(testCase)
+      .min(1)
+      .max(MAX_TEST_CASES)
+      .optional()
+      .describe("Test cases, each run in a fresh sandbox seeded with the compiled files."),
+    limits: z
+      .object({
+        compile: partialStageLimits.optional().describe("Compile stage overrides."),
+        run: partialStageLimits.optional().describe("Run stage overrides, per test case."),
+      })
+      .optional()
+      .describe("Limit overrides within the Runtime's maxLimits."),
+    outputComparison: z
+      .enum(OUTPUT_COMPARISONS)
+      .default("IgnoreTrailingWhitespace")
+      .describe("How stdout is compared with expected output: Exact or IgnoreTrailingWhitespace (default)."),
+    ttlSecondsAfterFinished: z
+      .int()
+      .min(0)
+      .max(30 * 24 * 3600)
+      .optional()
+      .describe("Seconds after completion before the Execution is deleted; the controller's default when unset."),
+    priority: z.int().min(-1000).max(1000).default(0).describe("Higher runs first; ties run oldest first."),
+  })
+  .meta(
+    cel(
+      {
+        rule: "!(has(self.stdin) && has(self.testCases))",
+        message: "set either stdin or testCases, not both",
+      },
+      {
+        rule: "!(has(self.expectedOutput) && has(self.testCases))",
+        message: "set either expectedOutput or testCases, not both",
+      },
+      {
+        rule: "self == oldSelf",
+        message: "spec is immutable; create a new Execution",
+      },
+    ),
+  )
+  .describe("ExecutionSpec is a submission: source, input, limits and how to judge it.");
+export type ExecutionSpec = z.infer<typeof executionSpec>;
+
+export const stageResult = z
+  .object({
+    verdict: verdict.optional(),
+    exitCode: z.int().optional().describe("Exit code of the program."),
+    signal: z.int().optional().describe("Signal that killed the program."),
+    cpuTimeMillis: z.int().optional().describe("CPU time used, in milliseconds."),
+    wallTimeMillis: z.int().optional().describe("Wall-clock time used, in milliseconds."),
+    memoryKiB: z.int().optional().describe("Peak memory, in KiB."),
+    stdout: z.string().optional().describe("Standard output, truncated to the agent's cap."),
+    stderr: z.string().optional().describe("Standard error, truncated to the agent's cap."),
+    stdoutTruncated: z.boolean().optional().describe("Whether stdout was cut."),
+    stderrTruncated: z.boolean().optional().describe("Whether stderr was cut."),
+    message: z.string().max(4096).optional().describe("Sandbox's message, e.g. 'Time limit exceeded'."),
+  })
+  .describe("Result of one sandboxed stage.");
+export type StageResult = z.infer<typeof stageResult>;
+
+export const testResult = stageResult
+  .extend({
+    name: z.string().describe("Test case name."),
+  })
+  .describe("Result of one test case.");
+export type TestResult = z.infer<typeof testResult>;
+
+export const EXECUTION_PHASES = ["Pending", "Scheduled", "Running", "Succeeded", "Failed"] as const;
+export type ExecutionPhase = (typeof EXECUTION_PHASES)[number];
+
+export const executionStatus = z
+  .object({
+    phase: z
+      .enum(EXECUTION_PHASES)
+      .optional()
+      .describe("Pending, Scheduled (node chosen), Running, Succeeded (judged) or Failed (could not be judged)."),
+    nodeName: z.string().optional().describe("Node the Execution is assigned to; agents watch this field."),
+    runtimeGeneration: z.int().optional().describe("Runtime generation the Execution runs with."),
+    attempts: z.int().optional().describe("How many times it was assigned to a node."),
+    verdict: verdict.optional(),
+    compile: stageResult.optional().describe("Compile stage result."),
+    tests: z.array(testResult).max(64).optional().describe("Per-test results."),
+    message: z.string().max(4096).optional().describe("Human readable summary."),
+    scheduledTime: z.string().optional().describe("When it was assigned to a node."),
+    startTime: z.string().optional().describe("When the agent started it."),
+    completionTime: z.string().optional().describe("When it finished."),
+    observedGeneration: z.int().optional(),
+    conditions: conditions.optional(),
+  })
+  .describe("ExecutionStatus is the verdict and per-stage results.");
+export type ExecutionStatus = z.infer<typeof executionStatus>;
+
+export const execution = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal("Execution"),
+  metadata: objectMeta,
+  spec: executionSpec,
+  status: executionStatus.optional(),
+});
+export type Execution = z.infer<typeof execution>;
+
+/** Conditions of an Execution; Complete is True for every finished Execution. */
+export const ExecutionConditions = {
+  Scheduled: "Scheduled",
+  Running: "Running",
+  Complete: "Complete",
+  Failed: "Failed",
+} as const;
+
+export function isFinished(status: ExecutionStatus | undefined): boolean {
+  return status?.phase === "Succeeded" || status?.phase === "Failed";
+}

@@ -1,0 +1,6 @@
+export * from "./common.ts";
+export * from "./crd.ts";
+export * from "./execution.ts";
+export * from "./group.ts";
+export * from "./runtime.ts";
+export * from "./worker.ts";
