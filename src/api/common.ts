@@ -62,12 +62,17 @@ export const stageLimitsShape = {
   processes: limitInt(4096, "Maximum number of processes and threads."),
   openFiles: limitInt(65_536, "Maximum number of open files."),
   fileSizeKiB: limitInt(16 * 1024 * 1024, "Largest file the program may write, in KiB."),
-  outputBytes: limitInt(64 * 1024 * 1024, "Largest stdout plus stderr the program may produce; more is OutputLimitExceeded."),
+  outputBytes: limitInt(
+    64 * 1024 * 1024,
+    "Largest stdout plus stderr the program may produce; more is OutputLimitExceeded.",
+  ),
 };
 
 export const stageLimits = z.object(stageLimitsShape).describe("Limits of one stage.");
 export type StageLimits = z.infer<typeof stageLimits>;
-export const partialStageLimits = stageLimits.partial().describe("Limits of one stage; unset fields use the Runtime's defaults.");
+export const partialStageLimits = stageLimits
+  .partial()
+  .describe("Limits of one stage; unset fields use the Runtime's defaults.");
 export type PartialStageLimits = z.infer<typeof partialStageLimits>;
 
 export const LIMIT_FIELDS = Object.keys(stageLimitsShape) as (keyof StageLimits)[];
@@ -78,10 +83,16 @@ export const condition = z
     type: z
       .string()
       .max(316)
-      .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/)
+      .regex(
+        /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/,
+      )
       .describe("Type of condition in CamelCase."),
     status: z.enum(["True", "False", "Unknown"]).describe("Status of the condition: True, False or Unknown."),
-    observedGeneration: z.int().min(0).optional().describe("The .metadata.generation the condition was set from."),
+    observedGeneration: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("The .metadata.generation the condition was set from."),
     lastTransitionTime: z.string().describe("Last time the condition changed status (RFC 3339)."),
     reason: z
       .string()

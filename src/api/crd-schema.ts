@@ -22,7 +22,8 @@ function clean(node: unknown): unknown {
   for (const [key, value] of Object.entries(node as Json)) {
     if (DROP_KEYS.has(key)) continue;
     if (key === "additionalProperties" && value === false) continue;
-    if ((key === "maximum" || key === "minimum") && Math.abs(value as number) >= Number.MAX_SAFE_INTEGER) continue;
+    if ((key === "maximum" || key === "minimum") && Math.abs(value as number) >= Number.MAX_SAFE_INTEGER)
+      continue;
     if (key === "properties" || key === "patternProperties") {
       out[key] = Object.fromEntries(Object.entries(value as Json).map(([k, v]) => [k, clean(v)]));
       continue;

@@ -33,8 +33,18 @@ const DEFINITIONS: CrdDefinition[] = [
       { name: "Language", type: "string", jsonPath: ".spec.language" },
       { name: "Version", type: "string", jsonPath: ".spec.version" },
       { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-      { name: "Installed", type: "integer", jsonPath: ".status.installedNodes", description: "Nodes with the current generation" },
-      { name: "Eligible", type: "integer", jsonPath: ".status.eligibleNodes", description: "Live nodes that should have it" },
+      {
+        name: "Installed",
+        type: "integer",
+        jsonPath: ".status.installedNodes",
+        description: "Nodes with the current generation",
+      },
+      {
+        name: "Eligible",
+        type: "integer",
+        jsonPath: ".status.eligibleNodes",
+        description: "Live nodes that should have it",
+      },
       { name: "Failed", type: "integer", jsonPath: ".status.failedNodes", priority: 1 },
       { name: "Active", type: "integer", jsonPath: ".status.activeGeneration", priority: 1 },
       age,
@@ -58,7 +68,8 @@ const DEFINITIONS: CrdDefinition[] = [
   {
     kind: "Worker",
     schema: worker,
-    description: "Worker describes one node's agent: capacity, versions and the install state of every Runtime. Written only by that agent.",
+    description:
+      "Worker describes one node's agent: capacity, versions and the install state of every Runtime. Written only by that agent.",
     columns: [
       { name: "Node", type: "string", jsonPath: ".spec.nodeName" },
       { name: "Slots", type: "integer", jsonPath: ".status.slots" },
@@ -74,7 +85,10 @@ const DEFINITIONS: CrdDefinition[] = [
 export function customResourceDefinitions(): Record<string, unknown>[] {
   return DEFINITIONS.map((def) => {
     const names = RESOURCES[def.kind];
-    const schema = toStructuralSchema(def.schema) as { properties: Record<string, unknown>; required?: string[] };
+    const schema = toStructuralSchema(def.schema) as {
+      properties: Record<string, unknown>;
+      required?: string[];
+    };
     // apiVersion/kind/metadata are the apiserver's business; keep only their type.
     schema.properties.apiVersion = { type: "string", description: "APIVersion of this object." };
     schema.properties.kind = { type: "string", description: "Kind of this object." };

@@ -1,24 +1,42 @@
 import { z } from "zod";
+import {
+  conditions,
+  MAX_TEXT_BYTES,
+  objectMeta,
+  partialStageLimits,
+  safeFileName,
+  verdict,
+} from "./common.ts";
 import { API_VERSION } from "./group.ts";
-import { cel, conditions, MAX_TEXT_BYTES, objectMeta, partialStageLimits, safeFileName, verdict } from "./common.ts";
+import { withRules } from "./rules.ts";
 
 export const MAX_TOTAL_FILE_BYTES = 1024 * 1024;
 export const MAX_TEST_CASES = 64;
 
-export const sourceFile = z
-  .object({
-    name: safeFileName.describe("File name inside the sandbox; the first file is the main source unless one is named like the Runtime's sourceFile."),
+const BASE64_PATTERN = "^[A-Za-z0-9+/]*={0,2}$";
+
+export const sourceFile = withRules(
+  z.object({
+    name: safeFileName.describe(
+      "File name inside the sandbox; the first file is the main source unless one is named like the Runtime's sourceFile.",
+    ),
     content: z.string().max(MAX_TOTAL_FILE_BYTES).describe("File content, as text or base64 per encoding."),
-    encoding: z.enum(["utf8", "base64"]).default("utf8").describe("How content is encoded: utf8 (default) or base64."),
-  })
-  .meta(
-    cel({
-      rule: "self.encoding != 'base64' || self.content.matches('^[A-Za-z0-9+/]*={0,2}$')",
+    encoding: z
+      .enum(["utf8", "base64"])
+      .default("utf8")
+      .describe("How content is encoded: utf8 (default) or base64."),
+  }),
+  [
+    {
+      rule: `self.encoding != 'base64' || self.content.matches('${BASE64_PATTERN}')`,
       message: "content is not valid base64",
       fieldPath: ".content",
-    }),
-  )
-  .describe("A source file of the submission.");
+      path: ["content"],
+      check: (f) =>
+        f.encoding !== "base64" || (new RegExp(BASE64_PATTERN).test(f.content) && f.content.length % 4 === 0),
+    },
+  ],
+).describe("A source file of the submission.");
 export type SourceFile = z.infer<typeof sourceFile>;
 
 export const testCase = z
@@ -42,29 +60,43 @@ export type TestCase = z.infer<typeof testCase>;
 
 export const OUTPUT_COMPARISONS = ["Exact", "IgnoreTrailingWhitespace"] as const;
 
-export const executionSpec = z
-  .object({
+export const executionSpec = withRules(
+  z.object({
     runtime: z
       .string()
       .min(1)
       .max(253)
       .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be the name of a Runtime")
       .describe("Name of the Runtime to run with."),
-    files: z
-      .array(sourceFile)
-      .min(1)
-      .max(32)
-      .meta({
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["name"],
-        ...cel({
+    files: withRules(
+      z
+        .array(sourceFile)
+        .min(1)
+        .max(32)
+        .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] }),
+      [
+        {
           rule: `self.map(f, size(f.content)).sum() <= ${MAX_TOTAL_FILE_BYTES}`,
           message: `files must not exceed ${MAX_TOTAL_FILE_BYTES} bytes in total`,
-        }),
-      })
-      .describe("Source files; names are unique."),
-    args: z.array(z.string().max(4096)).max(64).optional().describe("Arguments appended to the Runtime's run command."),
-    stdin: z.string().max(MAX_TEXT_BYTES).optional().describe("Standard input of a single run; use testCases for several."),
+          check: (files) => files.reduce((n, f) => n + f.content.length, 0) <= MAX_TOTAL_FILE_BYTES,
+        },
+        {
+          rule: "self.all(f, self.exists_one(g, g.name == f.name))",
+          message: "file names must be unique",
+          check: (files) => new Set(files.map((f) => f.name)).size === files.length,
+        },
+      ],
+    ).describe("Source files; names are unique."),
+    args: z
+      .array(z.string().max(4096))
+      .max(64)
+      .optional()
+      .describe("Arguments appended to the Runtime's run command."),
+    stdin: z
+      .string()
+      .max(MAX_TEXT_BYTES)
+      .optional()
+      .describe("Standard input of a single run; use testCases for several."),
     expectedOutput: z.string().max(MAX_TEXT_BYTES).optional().describe("Expected stdout of a single run."),
     testCases: z
       .array(testCase)
@@ -88,26 +120,29 @@ export const executionSpec = z
       .min(0)
       .max(30 * 24 * 3600)
       .optional()
-      .describe("Seconds after completion before the Execution is deleted; the controller's default when unset."),
+      .describe(
+        "Seconds after completion before the Execution is deleted; the controller's default when unset.",
+      ),
     priority: z.int().min(-1000).max(1000).default(0).describe("Higher runs first; ties run oldest first."),
-  })
-  .meta(
-    cel(
-      {
-        rule: "!(has(self.stdin) && has(self.testCases))",
-        message: "set either stdin or testCases, not both",
-      },
-      {
-        rule: "!(has(self.expectedOutput) && has(self.testCases))",
-        message: "set either expectedOutput or testCases, not both",
-      },
-      {
-        rule: "self == oldSelf",
-        message: "spec is immutable; create a new Execution",
-      },
-    ),
-  )
-  .describe("ExecutionSpec is a submission: source, input, limits and how to judge it.");
+  }),
+  [
+    {
+      rule: "!(has(self.stdin) && has(self.testCases))",
+      message: "set either stdin or testCases, not both",
+      check: (s) => !(s.stdin !== undefined && s.testCases !== undefined),
+    },
+    {
+      rule: "!(has(self.expectedOutput) && has(self.testCases))",
+      message: "set either expectedOutput or testCases, not both",
+      check: (s) => !(s.expectedOutput !== undefined && s.testCases !== undefined),
+    },
+    {
+      rule: "self == oldSelf",
+      message: "spec is immutable; create a new Execution",
+      check: () => true, // a transition rule: only the apiserver sees the old object
+    },
+  ],
+).describe("ExecutionSpec is a submission: source, input, limits and how to judge it.");
 export type ExecutionSpec = z.infer<typeof executionSpec>;
 
 export const stageResult = z
@@ -142,7 +177,9 @@ export const executionStatus = z
     phase: z
       .enum(EXECUTION_PHASES)
       .optional()
-      .describe("Pending, Scheduled (node chosen), Running, Succeeded (judged) or Failed (could not be judged)."),
+      .describe(
+        "Pending, Scheduled (node chosen), Running, Succeeded (judged) or Failed (could not be judged).",
+      ),
     nodeName: z.string().optional().describe("Node the Execution is assigned to; agents watch this field."),
     runtimeGeneration: z.int().optional().describe("Runtime generation the Execution runs with."),
     attempts: z.int().optional().describe("How many times it was assigned to a node."),

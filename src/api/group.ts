@@ -5,8 +5,20 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 
 /** Names used in URLs, RBAC and kubectl for each kind. */
 export const RESOURCES = {
-  Runtime: { kind: "Runtime", plural: "runtimes", singular: "runtime", shortNames: ["rt"], namespaced: false },
-  Execution: { kind: "Execution", plural: "executions", singular: "execution", shortNames: ["exec"], namespaced: true },
+  Runtime: {
+    kind: "Runtime",
+    plural: "runtimes",
+    singular: "runtime",
+    shortNames: ["rt"],
+    namespaced: false,
+  },
+  Execution: {
+    kind: "Execution",
+    plural: "executions",
+    singular: "execution",
+    shortNames: ["exec"],
+    namespaced: true,
+  },
   Worker: { kind: "Worker", plural: "workers", singular: "worker", shortNames: ["wk"], namespaced: false },
 } as const;
 

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { API_VERSION } from "./group.ts";
 import {
   cel,
   command,
@@ -11,15 +10,21 @@ import {
   safeFileName,
   stageLimits,
 } from "./common.ts";
+import { API_VERSION } from "./group.ts";
+import { type DualRule, withRules } from "./rules.ts";
 
 /** A Nix attribute path such as `python3` or `python3Packages.numpy`. */
 const NIX_ATTR_PATTERN = "^[A-Za-z_][A-Za-z0-9_'-]*(\\.[A-Za-z_][A-Za-z0-9_'-]*)*$";
 
-const limitsWithinBounds = (stage: "compile" | "run") =>
+type RuntimeSpecInput = { limits?: RuntimeLimits; maxLimits?: RuntimeLimits };
+
+const limitsWithinBounds = (stage: "compile" | "run"): DualRule<RuntimeSpecInput>[] =>
   LIMIT_FIELDS.map((f) => ({
     rule: `!has(self.limits) || !has(self.maxLimits) || self.limits.${stage}.${f} <= self.maxLimits.${stage}.${f}`,
     message: `limits.${stage}.${f} must not exceed maxLimits.${stage}.${f}`,
     fieldPath: `.limits.${stage}.${f}`,
+    path: ["limits", stage, f],
+    check: (spec) => !spec.limits || !spec.maxLimits || spec.limits[stage][f] <= spec.maxLimits[stage][f],
   }));
 
 export const runtimeLimits = z
@@ -53,8 +58,19 @@ export const DEFAULT_LIMITS: RuntimeLimits = {
 };
 
 export const DEFAULT_MAX_LIMITS: RuntimeLimits = {
-  compile: { ...DEFAULT_LIMITS.compile, cpuTimeMillis: 60_000, wallTimeMillis: 120_000, memoryKiB: 2 * 1024 * 1024 },
-  run: { ...DEFAULT_LIMITS.run, cpuTimeMillis: 20_000, wallTimeMillis: 60_000, memoryKiB: 1024 * 1024, processes: 64 },
+  compile: {
+    ...DEFAULT_LIMITS.compile,
+    cpuTimeMillis: 60_000,
+    wallTimeMillis: 120_000,
+    memoryKiB: 2 * 1024 * 1024,
+  },
+  run: {
+    ...DEFAULT_LIMITS.run,
+    cpuTimeMillis: 20_000,
+    wallTimeMillis: 60_000,
+    memoryKiB: 1024 * 1024,
+    processes: 64,
+  },
 };
 
 export const smokeTest = z
@@ -64,68 +80,94 @@ export const smokeTest = z
       .min(1)
       .max(64 * 1024)
       .describe("Program written to the Runtime's sourceFile, compiled and run like an Execution."),
-    stdin: z.string().max(64 * 1024).optional().describe("Standard input of the smoke test."),
-    expectedOutput: z.string().max(64 * 1024).describe("Exact expected stdout (trailing whitespace ignored)."),
+    stdin: z
+      .string()
+      .max(64 * 1024)
+      .optional()
+      .describe("Standard input of the smoke test."),
+    expectedOutput: z
+      .string()
+      .max(64 * 1024)
+      .describe("Exact expected stdout (trailing whitespace ignored)."),
   })
   .describe("A program every node must run successfully before it counts the Runtime as installed.");
 
-export const runtimeSpec = z
-  .object({
-    language: z
-      .string()
-      .min(1)
-      .max(63)
-      .regex(/^[a-z0-9][a-z0-9+#._-]*$/, "must be lower case letters, digits, '+', '#', '.', '_' or '-'")
-      .describe("Language name, e.g. python, c++."),
-    version: z.string().min(1).max(63).describe("Language version as users know it, e.g. 3.12."),
-    aliases: z
-      .array(z.string().min(1).max(63))
-      .max(16)
-      .optional()
-      .meta({ "x-kubernetes-list-type": "set" })
-      .describe("Other names users may know this Runtime by."),
-    packages: z
-      .array(
-        z
-          .string()
-          .min(1)
-          .max(256)
-          .regex(new RegExp(NIX_ATTR_PATTERN), "must be a Nix attribute path such as python3 or gcc13")
-          .meta(cel({ rule: `self.matches("${NIX_ATTR_PATTERN}")`, message: "must be a Nix attribute path such as python3 or gcc13" })),
-      )
-      .min(1)
-      .max(64)
-      .meta({ "x-kubernetes-list-type": "set" })
-      .describe("Nix attribute paths, in the package set, whose closure makes up the Runtime."),
-    packageSet: z
-      .string()
-      .min(1)
-      .max(1024)
-      .optional()
-      .describe("Overrides the agent's package set: a Nix expression path or channel (<nixpkgs>) evaluating to an attribute set of packages."),
-    sourceFile: safeFileName.describe("Name of the file the Execution's main source is written to, e.g. main.py."),
-    compileCommand: command.optional().describe("Compile command; when unset the Runtime is interpreted and has no compile stage."),
-    runCommand: command.describe("Run command; an Execution's args are appended."),
-    env: z
-      .array(envVar)
-      .max(64)
-      .optional()
-      .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] })
-      .describe("Extra environment, on top of what the Nix packages set."),
-    limits: runtimeLimits.optional().describe("Default limits per stage; built-in defaults when unset."),
-    maxLimits: runtimeLimits.optional().describe("Upper bounds an Execution may request per stage; the built-in bounds when unset."),
-    nodeSelector: z
-      .record(z.string().max(317), z.string().max(63))
-      .optional()
-      .describe("Node labels a node must have to install and run this Runtime; all nodes with an agent when unset."),
-    smokeTest: smokeTest,
-    allowNetwork: z
-      .boolean()
-      .default(false)
-      .describe("Whether sandboxes of this Runtime get network access (they do not by default)."),
-  })
-  .meta(cel(...limitsWithinBounds("compile"), ...limitsWithinBounds("run")))
-  .describe("RuntimeSpec is what a language needs: Nix packages, commands, environment, limits and a smoke test.");
+export const runtimeSpec = withRules(
+  z
+    .object({
+      language: z
+        .string()
+        .min(1)
+        .max(63)
+        .regex(/^[a-z0-9][a-z0-9+#._-]*$/, "must be lower case letters, digits, '+', '#', '.', '_' or '-'")
+        .describe("Language name, e.g. python, c++."),
+      version: z.string().min(1).max(63).describe("Language version as users know it, e.g. 3.12."),
+      aliases: z
+        .array(z.string().min(1).max(63))
+        .max(16)
+        .optional()
+        .meta({ "x-kubernetes-list-type": "set" })
+        .describe("Other names users may know this Runtime by."),
+      packages: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .max(256)
+            .regex(new RegExp(NIX_ATTR_PATTERN), "must be a Nix attribute path such as python3 or gcc13")
+            .meta(
+              cel({
+                rule: `self.matches("${NIX_ATTR_PATTERN}")`,
+                message: "must be a Nix attribute path such as python3 or gcc13",
+              }),
+            ),
+        )
+        .min(1)
+        .max(64)
+        .meta({ "x-kubernetes-list-type": "set" })
+        .describe("Nix attribute paths, in the package set, whose closure makes up the Runtime."),
+      packageSet: z
+        .string()
+        .min(1)
+        .max(1024)
+        .optional()
+        .describe(
+          "Overrides the agent's package set: a Nix expression path or channel (<nixpkgs>) evaluating to an attribute set of packages.",
+        ),
+      sourceFile: safeFileName.describe(
+        "Name of the file the Execution's main source is written to, e.g. main.py.",
+      ),
+      compileCommand: command
+        .optional()
+        .describe("Compile command; when unset the Runtime is interpreted and has no compile stage."),
+      runCommand: command.describe("Run command; an Execution's args are appended."),
+      env: z
+        .array(envVar)
+        .max(64)
+        .optional()
+        .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] })
+        .describe("Extra environment, on top of what the Nix packages set."),
+      limits: runtimeLimits.optional().describe("Default limits per stage; built-in defaults when unset."),
+      maxLimits: runtimeLimits
+        .optional()
+        .describe("Upper bounds an Execution may request per stage; the built-in bounds when unset."),
+      nodeSelector: z
+        .record(z.string().max(317), z.string().max(63))
+        .optional()
+        .describe(
+          "Node labels a node must have to install and run this Runtime; all nodes with an agent when unset.",
+        ),
+      smokeTest: smokeTest,
+      allowNetwork: z
+        .boolean()
+        .default(false)
+        .describe("Whether sandboxes of this Runtime get network access (they do not by default)."),
+    })
+    .describe(
+      "RuntimeSpec is what a language needs: Nix packages, commands, environment, limits and a smoke test.",
+    ),
+  [...limitsWithinBounds("compile"), ...limitsWithinBounds("run")],
+);
 export type RuntimeSpec = z.infer<typeof runtimeSpec>;
 
 export const nodeFailure = z.object({
@@ -140,11 +182,22 @@ export const runtimeStatus = z
     activeGeneration: z
       .int()
       .optional()
-      .describe("Generation Executions run with: switches to a new generation only when every eligible node has it."),
-    activeClosureHash: z.string().optional().describe("Nix closure hash of the active generation (same on every node)."),
+      .describe(
+        "Generation Executions run with: switches to a new generation only when every eligible node has it.",
+      ),
+    activeClosureHash: z
+      .string()
+      .optional()
+      .describe("Nix closure hash of the active generation (same on every node)."),
     eligibleNodes: z.int().optional().describe("Live agents whose node matches the node selector."),
-    installedNodes: z.int().optional().describe("Eligible nodes that installed and smoke-tested the current generation."),
-    failedNodes: z.int().optional().describe("Eligible nodes whose install of the current generation failed."),
+    installedNodes: z
+      .int()
+      .optional()
+      .describe("Eligible nodes that installed and smoke-tested the current generation."),
+    failedNodes: z
+      .int()
+      .optional()
+      .describe("Eligible nodes whose install of the current generation failed."),
     failures: z.array(nodeFailure).max(10).optional().describe("Up to ten failing nodes with their reasons."),
     conditions: conditions.optional(),
   })
@@ -168,7 +221,10 @@ export const RuntimeConditions = {
 } as const;
 
 /** Limits after applying built-in defaults. */
-export function effectiveRuntimeLimits(spec: RuntimeSpec): { limits: RuntimeLimits; maxLimits: RuntimeLimits } {
+export function effectiveRuntimeLimits(spec: RuntimeSpec): {
+  limits: RuntimeLimits;
+  maxLimits: RuntimeLimits;
+} {
   return { limits: spec.limits ?? DEFAULT_LIMITS, maxLimits: spec.maxLimits ?? DEFAULT_MAX_LIMITS };
 }
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { API_VERSION } from "./group.ts";
 import { conditions, objectMeta } from "./common.ts";
+import { API_VERSION } from "./group.ts";
 
 export const INSTALL_PHASES = ["Pending", "Installing", "Installed", "Failed", "Removing"] as const;
 export type InstallPhase = (typeof INSTALL_PHASES)[number];
@@ -9,12 +9,18 @@ export const runtimeInstall = z
   .object({
     name: z.string().describe("Runtime name."),
     generation: z.int().describe("Runtime generation this entry is about."),
-    uid: z.string().optional().describe("Runtime UID, so a re-created Runtime is not confused with a deleted one."),
+    uid: z
+      .string()
+      .optional()
+      .describe("Runtime UID, so a re-created Runtime is not confused with a deleted one."),
     phase: z.enum(INSTALL_PHASES).describe("Pending, Installing, Installed, Failed or Removing."),
     reason: z.string().optional().describe("Machine-readable reason of the phase."),
     message: z.string().max(4096).optional().describe("Details, e.g. the Nix error."),
     storePaths: z.array(z.string()).max(64).optional().describe("Nix store paths of the Runtime's packages."),
-    closureHash: z.string().optional().describe("Hash of the sorted closure; equal on every node for the same generation."),
+    closureHash: z
+      .string()
+      .optional()
+      .describe("Hash of the sorted closure; equal on every node for the same generation."),
     attempts: z.int().optional().describe("Install attempts so far."),
     lastTransitionTime: z.string().optional().describe("When the phase last changed."),
   })
