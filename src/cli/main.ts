@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// envicutor: submit code to an Envicutor cluster and print the verdicts like a judge.
+// Also a kubectl plugin when installed as `kubectl-envicutor`.
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { formatReport } from "./report.ts";
+import { runAndWait } from "./run-command.ts";
+
+const USAGE = `Usage: envicutor run FILE --runtime RUNTIME [--stdin FILE | --tests DIR] [options]
+
+Creates an Execution, waits for it and prints the verdicts.
+
+Options:
+  -r, --runtime NAME     Runtime to run with (required)
+      --stdin FILE       standard input of a single run ('-' reads this process's stdin)
+      --tests DIR        test cases: NAME.in with optional NAME.out beside it
+      --arg ARG          argument for the program (repeatable)
+  -n, --namespace NS     namespace of the Execution (default: the kubeconfig's, or default)
+      --kubeconfig PATH  kubeconfig (default: $KUBECONFIG or ~/.kube/config)
+      --timeout SECONDS  how long to wait (default 300)
+      --keep             keep the Execution instead of deleting it afterwards
+
+Exit status: 0 when Accepted, 1 for any other verdict, 2 for usage or cluster errors.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      runtime: { type: "string", short: "r" },
+      stdin: { type: "string" },
+      tests: { type: "string" },
+      arg: { type: "string", multiple: true },
+      namespace: { type: "string", short: "n" },
+      kubeconfig: { type: "string" },
+      timeout: { type: "string", default: "300" },
+      keep: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const [command, file] = positionals;
+  if (values.help || command !== "run" || !file || !values.runtime || (values.stdin && values.tests)) {
+    console.error(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const kc = new KubeConfig();
+  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
+  else kc.loadFromDefault();
+  const namespace = values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
+  const stdin =
+    values.stdin === undefined ? undefined : readFileSync(values.stdin === "-" ? 0 : values.stdin, "utf8");
+  const result = await runAndWait(
+    kc,
+    {
+      file,
+      runtime: values.runtime,
+      namespace,
+      ...(stdin !== undefined ? { stdin } : {}),
+      ...(values.tests ? { testsDir: values.tests } : {}),
+      ...(values.arg ? { args: values.arg } : {}),
+      timeoutSeconds: Number(values.timeout),
+      keep: values.keep,
+    },
+    (name) => console.error(`execution ${namespace}/${name} created, waiting...`),
+  );
+  console.log(formatReport(result));
+  return result.status?.verdict === "Accepted" ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const body = (err as { body?: unknown }).body;
+    console.error(
+      `envicutor: ${err instanceof Error ? err.message : String(err)}${body ? `\n${typeof body === "string" ? body : JSON.stringify(body)}` : ""}`,
+    );
+    process.exit(2);
+  },
+);
