@@ -229,3 +229,11 @@ export function effectiveRuntimeLimits(spec: RuntimeSpec): {
 }
 
 export const MAX_SMOKE_TEST_BYTES = MAX_TEXT_BYTES;
+
+/** Whether a node with these labels should install and run the Runtime (spec.nodeSelector, like a Pod's). */
+export function runtimeEligibleOn(
+  spec: Pick<RuntimeSpec, "nodeSelector">,
+  nodeLabels: Record<string, string> | undefined,
+): boolean {
+  return Object.entries(spec.nodeSelector ?? {}).every(([k, v]) => nodeLabels?.[k] === v);
+}
