@@ -38,6 +38,9 @@ describe("zod schemas", () => {
     const paths = result.error!.issues.map((i) => i.path.join("."));
     // The zod path of the first expected field, without array brackets.
     const field = c.expect[0]!.replace(/\[(\d+)\]/g, ".$1");
-    expect(paths.some((p) => p === field || p.startsWith(`${field}.`)), paths.join(", ")).toBe(true);
+    expect(
+      paths.some((p) => p === field || p.startsWith(`${field}.`)),
+      paths.join(", "),
+    ).toBe(true);
   });
 });
