@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { resolveExecutionLimits } from "./limits.ts";
+import { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS } from "./runtime.ts";
+
+describe("resolveExecutionLimits", () => {
+  it("uses the Runtime's defaults when nothing is requested", () => {
+    expect(resolveExecutionLimits({}, {})).toEqual({ limits: DEFAULT_LIMITS, violations: [] });
+  });
+
+  it("applies overrides within the bounds", () => {
+    const { limits, violations } = resolveExecutionLimits({}, { limits: { run: { cpuTimeMillis: 5000 } } });
+    expect(violations).toEqual([]);
+    expect(limits.run.cpuTimeMillis).toBe(5000);
+    expect(limits.run.memoryKiB).toBe(DEFAULT_LIMITS.run.memoryKiB);
+  });
+
+  it("names every field over its bound", () => {
+    const { violations } = resolveExecutionLimits(
+      {},
+      {
+        limits: { run: { memoryKiB: DEFAULT_MAX_LIMITS.run.memoryKiB + 1 }, compile: { processes: 100_000 } },
+      },
+    );
+    expect(violations.map((v) => v.field)).toEqual([
+      "spec.limits.compile.processes",
+      "spec.limits.run.memoryKiB",
+    ]);
+    expect(violations[1]!.message).toContain("exceeds the Runtime's bound");
+  });
+});
