@@ -13,7 +13,7 @@ set -euo pipefail
 K8S_VERSION="${ENVICUTOR_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ENVICUTOR_ETCD_VERSION:-v3.6.16}"
 CACHE="${ENVICUTOR_CACHE:-$HOME/.cache/envicutor}"
-OUT="$CACHE/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
+OUT="$CACHE/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-r2"
 BIN="$OUT/bin"
 
 if [[ -x "$BIN/kube-apiserver" && -x "$BIN/kube-controller-manager" && -x "$BIN/etcd" && -x "$BIN/kubectl" ]]; then
@@ -48,8 +48,14 @@ if [[ ! -x "$BIN/kube-apiserver" || ! -x "$BIN/kube-controller-manager" || ! -x 
   # Every `k8s.io/x => ./staging/src/k8s.io/x` becomes `k8s.io/x => k8s.io/x v0.N.M`.
   grep -E '^\s*k8s\.io/[^ ]+ => \./staging/' "$modfile" | awk -v v="$staging_version" '{print "replace " $1 " => " $1 " " v}' >> go.mod
   go get "k8s.io/kubernetes@$K8S_VERSION" >&2
+  # Stamp the version the way Kubernetes' own build does, so /version and kubectl report it.
+  minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
   for cmd in kube-apiserver kube-controller-manager kubectl; do
-    go build -trimpath -ldflags "-s -w" -o "$BIN/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" >&2
+    go build -trimpath -ldflags "$ldflags" -o "$BIN/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" >&2
     mv "$BIN/$cmd.tmp" "$BIN/$cmd"
   done
 fi

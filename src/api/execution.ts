@@ -11,6 +11,9 @@ import { API_VERSION } from "./group.ts";
 import { withRules } from "./rules.ts";
 
 export const MAX_TOTAL_FILE_BYTES = 1024 * 1024;
+/** Per file; with at most MAX_FILES files this keeps the CEL rules within the apiserver's cost budget. */
+export const MAX_FILE_BYTES = 192 * 1024;
+export const MAX_FILES = 16;
 export const MAX_TEST_CASES = 64;
 
 const BASE64_PATTERN = "^[A-Za-z0-9+/]*={0,2}$";
@@ -20,7 +23,7 @@ export const sourceFile = withRules(
     name: safeFileName.describe(
       "File name inside the sandbox; the first file is the main source unless one is named like the Runtime's sourceFile.",
     ),
-    content: z.string().max(MAX_TOTAL_FILE_BYTES).describe("File content, as text or base64 per encoding."),
+    content: z.string().max(MAX_FILE_BYTES).describe("File content, as text or base64 per encoding."),
     encoding: z
       .enum(["utf8", "base64"])
       .default("utf8")
@@ -72,7 +75,7 @@ export const executionSpec = withRules(
       z
         .array(sourceFile)
         .min(1)
-        .max(32)
+        .max(MAX_FILES)
         .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] }),
       [
         {

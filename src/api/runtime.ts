@@ -14,7 +14,7 @@ import { API_VERSION } from "./group.ts";
 import { type DualRule, withRules } from "./rules.ts";
 
 /** A Nix attribute path such as `python3` or `python3Packages.numpy`. */
-const NIX_ATTR_PATTERN = "^[A-Za-z_][A-Za-z0-9_'-]*(\\.[A-Za-z_][A-Za-z0-9_'-]*)*$";
+const NIX_ATTR_PATTERN = "^[A-Za-z_][A-Za-z0-9_'-]*([.][A-Za-z_][A-Za-z0-9_'-]*)*$";
 
 type RuntimeSpecInput = { limits?: RuntimeLimits; maxLimits?: RuntimeLimits };
 

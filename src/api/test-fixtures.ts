@@ -275,7 +275,7 @@ export const INVALID_CASES: InvalidCase[] = [
   {
     name: "execution oversized files in total",
     object: ex("bad-29", (s) => {
-      s.files = [0, 1, 2].map((i) => ({ name: `f${i}.txt`, content: "y".repeat(400 * 1024) }));
+      s.files = [0, 1, 2, 3, 4, 5].map((i) => ({ name: `f${i}.txt`, content: "y".repeat(190 * 1024) }));
     }),
     expect: ["spec.files", "bytes in total"],
   },
