@@ -20,16 +20,28 @@ const ROOT = join(import.meta.dirname, "..");
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const existing = process.env.ENVICUTOR_E2E_KUBECONFIG;
   const bin = controlPlaneBinDir();
-  let cp: ControlPlane | undefined;
-  let kubeconfig: string;
-  if (existing) {
-    kubeconfig = existing;
-  } else {
-    const started = Date.now();
-    cp = new ControlPlane(bin);
-    kubeconfig = (await cp.start()).kubeconfigPath;
-    process.stderr.write(`[e2e] control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+  const cp = existing ? undefined : new ControlPlane(bin);
+  try {
+    let kubeconfig = existing ?? "";
+    if (cp) {
+      const started = Date.now();
+      kubeconfig = (await cp.start()).kubeconfigPath;
+      process.stderr.write(`[e2e] control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    }
+    return await prepare(project, bin, kubeconfig, cp, Boolean(existing));
+  } catch (err) {
+    await cp?.stop();
+    throw err;
   }
+}
+
+async function prepare(
+  project: TestProject,
+  bin: string,
+  kubeconfig: string,
+  cp: ControlPlane | undefined,
+  existing: boolean,
+): Promise<() => Promise<void>> {
   const kubectl = (...args: string[]) =>
     execFileSync(join(bin, "kubectl"), [`--kubeconfig=${kubeconfig}`, ...args], { encoding: "utf8" });
   kubectl("apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "crds"));
