@@ -1,0 +1,92 @@
+import { availableParallelism } from "node:os";
+import { z } from "zod";
+
+/**
+ * Agent configuration from ENVICUTOR_* environment variables (the Helm chart
+ * sets them; see charts/envicutor/README.md). Invalid values stop the agent at
+ * start with a message naming the variable.
+ */
+const intFromEnv = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const list = z
+  .string()
+  .default("")
+  .transform((s) => s.split(/[\s,]+/).filter(Boolean));
+
+export const agentConfigSchema = z.object({
+  ENVICUTOR_NODE_NAME: z
+    .string()
+    .min(1, "ENVICUTOR_NODE_NAME must name this node (downward API spec.nodeName)"),
+  ENVICUTOR_NAMESPACE: z.string().min(1).default("envicutor-system"),
+  ENVICUTOR_KUBECONFIG: z.string().optional(),
+  ENVICUTOR_STATE_DIR: z.string().default("/var/lib/envicutor"),
+  ENVICUTOR_SLOTS: intFromEnv(availableParallelism(), 1),
+  ENVICUTOR_BOX_ID_BASE: intFromEnv(0),
+  ENVICUTOR_PACKAGE_SET: z.string().default("<nixpkgs>"),
+  ENVICUTOR_NIX_SUBSTITUTERS: list,
+  ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS: list,
+  ENVICUTOR_INSTALL_TIMEOUT_SECONDS: intFromEnv(900, 1),
+  ENVICUTOR_INSTALL_CONCURRENCY: intFromEnv(2, 1),
+  ENVICUTOR_ISOLATE_BIN: z.string().default("isolate"),
+  ENVICUTOR_ISOLATE_CONFIG: z.string().default("/usr/local/etc/isolate"),
+  ENVICUTOR_ISOLATE_BOX_ROOT: z.string().default("/var/local/lib/isolate"),
+  /** Directories mounted read-only into every box besides /nix/store (tests add host dirs). */
+  ENVICUTOR_SANDBOX_EXTRA_DIRS: list,
+  ENVICUTOR_OUTPUT_CAP_BYTES: intFromEnv(64 * 1024, 1),
+  ENVICUTOR_LEASE_DURATION_SECONDS: intFromEnv(20, 2),
+  ENVICUTOR_METRICS_PORT: intFromEnv(8081),
+  ENVICUTOR_METRICS_HOST: z.string().default("0.0.0.0"),
+});
+
+export type AgentConfigEnv = z.infer<typeof agentConfigSchema>;
+
+export interface AgentConfig {
+  nodeName: string;
+  namespace: string;
+  kubeconfig?: string;
+  stateDir: string;
+  slots: number;
+  boxIdBase: number;
+  packageSet: string;
+  substituters: string[];
+  trustedPublicKeys: string[];
+  installTimeoutMs: number;
+  installConcurrency: number;
+  isolateBin: string;
+  isolateConfigPath: string;
+  isolateBoxRoot: string;
+  sandboxExtraDirs: string[];
+  outputCapBytes: number;
+  leaseDurationSeconds: number;
+  metricsPort: number;
+  metricsHost: string;
+}
+
+export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const parsed = agentConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid agent configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  return {
+    nodeName: e.ENVICUTOR_NODE_NAME,
+    namespace: e.ENVICUTOR_NAMESPACE,
+    ...(e.ENVICUTOR_KUBECONFIG ? { kubeconfig: e.ENVICUTOR_KUBECONFIG } : {}),
+    stateDir: e.ENVICUTOR_STATE_DIR,
+    slots: e.ENVICUTOR_SLOTS,
+    boxIdBase: e.ENVICUTOR_BOX_ID_BASE,
+    packageSet: e.ENVICUTOR_PACKAGE_SET,
+    substituters: e.ENVICUTOR_NIX_SUBSTITUTERS,
+    trustedPublicKeys: e.ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS,
+    installTimeoutMs: e.ENVICUTOR_INSTALL_TIMEOUT_SECONDS * 1000,
+    installConcurrency: e.ENVICUTOR_INSTALL_CONCURRENCY,
+    isolateBin: e.ENVICUTOR_ISOLATE_BIN,
+    isolateConfigPath: e.ENVICUTOR_ISOLATE_CONFIG,
+    isolateBoxRoot: e.ENVICUTOR_ISOLATE_BOX_ROOT,
+    sandboxExtraDirs: e.ENVICUTOR_SANDBOX_EXTRA_DIRS,
+    outputCapBytes: e.ENVICUTOR_OUTPUT_CAP_BYTES,
+    leaseDurationSeconds: e.ENVICUTOR_LEASE_DURATION_SECONDS,
+    metricsPort: e.ENVICUTOR_METRICS_PORT,
+    metricsHost: e.ENVICUTOR_METRICS_HOST,
+  };
+}

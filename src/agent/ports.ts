@@ -1,0 +1,64 @@
+import type { Verdict } from "../api/common.ts";
+import type { ExecutionSpec, StageResult, TestResult } from "../api/execution.ts";
+import type { RuntimeLimits, RuntimeSpec } from "../api/runtime.ts";
+
+/**
+ * What the agent's loops need from Nix and from the sandbox. The real
+ * implementations live in ./nix and ./sandbox + ./executor; tests of the loops
+ * can pass fakes.
+ */
+
+export interface InstallRequest {
+  runtimeName: string;
+  generation: number;
+  uid: string;
+  packages: string[];
+  packageSet: string;
+}
+
+export interface InstalledRuntime {
+  runtimeName: string;
+  generation: number;
+  storePaths: string[];
+  closureHash: string;
+  /** PATH and the variables a Nix shell would set. */
+  env: Record<string, string>;
+}
+
+export interface RuntimeInstaller {
+  install(req: InstallRequest, signal?: AbortSignal): Promise<InstalledRuntime>;
+  /** Removes the GC roots of one generation, or of every generation of the Runtime. */
+  remove(runtimeName: string, generation?: number): Promise<void>;
+  /** Collects store paths no GC root holds any more. */
+  gc(): Promise<void>;
+  listInstalled(): Promise<InstalledRuntime[]>;
+}
+
+/** What an Execution runs with: the installed generation's spec and environment. */
+export interface RuntimeForExecution {
+  spec: RuntimeSpec;
+  limits: RuntimeLimits;
+  env: Record<string, string>;
+  /** Cap on stored stdout/stderr per stage; expected output is compared against the full output. */
+  outputCapBytes?: number;
+}
+
+export interface ExecutionOutcome {
+  verdict: Verdict;
+  compile?: StageResult;
+  tests: TestResult[];
+  message?: string;
+}
+
+export interface ExecutionRunner {
+  run(spec: ExecutionSpec, runtime: RuntimeForExecution, signal?: AbortSignal): Promise<ExecutionOutcome>;
+}
+
+/** Thrown for failures that have a reason worth showing in a condition. */
+export class ReasonedError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
