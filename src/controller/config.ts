@@ -1,0 +1,105 @@
+import { parseArgs } from "node:util";
+
+export interface ControllerConfig {
+  /** Namespace of the leader-election Lease and of agent heartbeat Leases. */
+  namespace: string;
+  leaseName: string;
+  /** Leader-election identity; hostname + pid by default. */
+  identity: string;
+  kubeconfig: string | undefined;
+  /** /healthz, /readyz, /metrics; undefined = no server. */
+  metricsPort: number | undefined;
+  defaultTtlSeconds: number;
+  maxAttempts: number;
+  leaderElect: boolean;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  resyncPeriodMs: number;
+  /** Parallel Runtime reconciles. */
+  runtimeConcurrency: number;
+}
+
+export const DEFAULTS: Omit<ControllerConfig, "identity" | "kubeconfig"> = {
+  namespace: "envicutor-system",
+  leaseName: "envicutor-controller",
+  metricsPort: 8080,
+  defaultTtlSeconds: 3600,
+  maxAttempts: 3,
+  leaderElect: true,
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+  resyncPeriodMs: 5 * 60_000,
+  runtimeConcurrency: 4,
+};
+
+/**
+ * Configuration from flags, then environment (ENVICUTOR_*), then defaults:
+ * --namespace, --lease-name, --identity, --kubeconfig, --metrics-port (0 = any,
+ * -1 = off), --default-ttl-seconds, --max-attempts, --leader-elect=false,
+ * --lease-duration-seconds, --renew-deadline-seconds, --retry-period-seconds.
+ */
+export function loadConfig(
+  argv: string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): ControllerConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      namespace: { type: "string" },
+      "lease-name": { type: "string" },
+      identity: { type: "string" },
+      kubeconfig: { type: "string" },
+      "metrics-port": { type: "string" },
+      "default-ttl-seconds": { type: "string" },
+      "max-attempts": { type: "string" },
+      "leader-elect": { type: "string" },
+      "lease-duration-seconds": { type: "string" },
+      "renew-deadline-seconds": { type: "string" },
+      "retry-period-seconds": { type: "string" },
+      "resync-period-seconds": { type: "string" },
+    },
+    allowPositionals: false,
+  });
+  const pick = (flag: keyof typeof values, envName: string): string | undefined =>
+    (values[flag] as string | undefined) ?? env[envName] ?? undefined;
+  const int = (flag: keyof typeof values, envName: string, dflt: number, min = 0): number => {
+    const v = pick(flag, envName);
+    if (v === undefined || v === "") return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${flag} / ${envName}: expected an integer >= ${min}, got ${v}`);
+    return n;
+  };
+  const port = int("metrics-port", "ENVICUTOR_METRICS_PORT", DEFAULTS.metricsPort!, -1);
+  const host = env.HOSTNAME ?? "controller";
+  const cfg: ControllerConfig = {
+    namespace: pick("namespace", "ENVICUTOR_NAMESPACE") ?? env.POD_NAMESPACE ?? DEFAULTS.namespace,
+    leaseName: pick("lease-name", "ENVICUTOR_LEASE_NAME") ?? DEFAULTS.leaseName,
+    identity: pick("identity", "ENVICUTOR_IDENTITY") ?? `${host}_${process.pid}`,
+    kubeconfig: pick("kubeconfig", "KUBECONFIG") || undefined,
+    metricsPort: port < 0 ? undefined : port,
+    defaultTtlSeconds: int(
+      "default-ttl-seconds",
+      "ENVICUTOR_DEFAULT_TTL_SECONDS",
+      DEFAULTS.defaultTtlSeconds,
+    ),
+    maxAttempts: int("max-attempts", "ENVICUTOR_MAX_ATTEMPTS", DEFAULTS.maxAttempts, 1),
+    leaderElect: (pick("leader-elect", "ENVICUTOR_LEADER_ELECT") ?? "true") !== "false",
+    leaseDurationMs:
+      int("lease-duration-seconds", "ENVICUTOR_LEASE_DURATION_SECONDS", DEFAULTS.leaseDurationMs / 1000, 1) *
+      1000,
+    renewDeadlineMs:
+      int("renew-deadline-seconds", "ENVICUTOR_RENEW_DEADLINE_SECONDS", DEFAULTS.renewDeadlineMs / 1000, 1) *
+      1000,
+    retryPeriodMs:
+      int("retry-period-seconds", "ENVICUTOR_RETRY_PERIOD_SECONDS", DEFAULTS.retryPeriodMs / 1000, 1) * 1000,
+    resyncPeriodMs:
+      int("resync-period-seconds", "ENVICUTOR_RESYNC_PERIOD_SECONDS", DEFAULTS.resyncPeriodMs / 1000) * 1000,
+    runtimeConcurrency: DEFAULTS.runtimeConcurrency,
+  };
+  if (cfg.renewDeadlineMs >= cfg.leaseDurationMs)
+    throw new Error("renew deadline must be shorter than the lease duration");
+  return cfg;
+}

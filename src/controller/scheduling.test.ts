@@ -1,0 +1,168 @@
+import { describe, expect, it } from "vitest";
+import { getCondition } from "../k8s/conditions.ts";
+import { failedStatus, requeuedStatus, scheduledStatus, waitingStatus } from "./execution-status.ts";
+import { assessRuntime } from "./runtime-status.ts";
+import { checkExecution, chooseNode, compareForScheduling, isPending, slotUsage } from "./scheduling.ts";
+import { ex, node, rt } from "./test-fixtures.ts";
+import { ttlDeadline } from "./ttl-reconciler.ts";
+
+const readyRuntime = () => {
+  const r = rt();
+  r.status = assessRuntime(r, [node("a", [{ closureHash: "h" }])]).status;
+  return r;
+};
+
+describe("scheduling order", () => {
+  it("sorts by priority descending, then creation ascending, then name", () => {
+    const list = [
+      ex("late-low", { priority: 0, created: "2025-01-01T00:00:05Z" }),
+      ex("early-low", { priority: 0, created: "2025-01-01T00:00:01Z" }),
+      ex("high", { priority: 10, created: "2025-01-01T00:00:09Z" }),
+      ex("negative", { priority: -5, created: "2025-01-01T00:00:00Z" }),
+      ex("b-tie", { created: "2025-01-01T00:00:01Z" }),
+    ];
+    expect(list.sort(compareForScheduling).map((e) => e.metadata.name)).toEqual([
+      "high",
+      "b-tie",
+      "early-low",
+      "late-low",
+      "negative",
+    ]);
+  });
+});
+
+describe("checkExecution", () => {
+  it("fails a missing Runtime", () => {
+    expect(checkExecution(ex("e"), undefined)).toMatchObject({ kind: "fail", reason: "RuntimeNotFound" });
+  });
+  it("fails limit overrides beyond the Runtime's bounds, naming the field", () => {
+    const e = ex("e");
+    e.spec.limits = { run: { cpuTimeMillis: 999_999 } };
+    const v = checkExecution(e, readyRuntime());
+    expect(v).toMatchObject({ kind: "fail", reason: "LimitOutOfBounds" });
+    expect((v as { message: string }).message).toContain("spec.limits.run.cpuTimeMillis");
+  });
+  it("waits for a Runtime that is not Ready", () => {
+    expect(checkExecution(ex("e"), rt())).toMatchObject({ kind: "wait", reason: "RuntimeNotReady" });
+  });
+  it("accepts overrides within bounds on a Ready Runtime", () => {
+    const e = ex("e");
+    e.spec.limits = { run: { cpuTimeMillis: 5000 } };
+    expect(checkExecution(e, readyRuntime()).kind).toBe("schedulable");
+  });
+  it("fails when the Runtime is being deleted", () => {
+    const r = readyRuntime();
+    r.metadata.deletionTimestamp = "2025-01-01T00:00:00Z";
+    expect(checkExecution(ex("e"), r)).toMatchObject({ kind: "fail", reason: "RuntimeDeleting" });
+  });
+});
+
+describe("chooseNode", () => {
+  const r = readyRuntime();
+  it("picks the least loaded live node serving the active generation with a free slot", () => {
+    const nodes = [
+      node("a", [{ closureHash: "h" }], { slots: 4 }),
+      node("b", [{ closureHash: "h" }], { slots: 2 }),
+      node("c", [{ closureHash: "h" }], { slots: 8, live: false }),
+      node("d", [{ phase: "Installing" }], { slots: 8 }),
+      node("e", [{ closureHash: "other" }], { slots: 8 }),
+    ];
+    expect(chooseNode(r, nodes, new Map())?.name).toBe("a"); // equal load 0: more free slots
+    expect(chooseNode(r, nodes, new Map([["a", 2]]))?.name).toBe("b"); // a 50 %, b 0 %
+    expect(
+      chooseNode(
+        r,
+        nodes,
+        new Map([
+          ["a", 4],
+          ["b", 2],
+        ]),
+      ),
+    ).toBeUndefined();
+  });
+
+  it("spreads a burst evenly", () => {
+    const nodes = ["x", "y", "z"].map((n) => node(n, [{ closureHash: "h" }], { slots: 10 }));
+    const used = new Map<string, number>();
+    for (let i = 0; i < 30; i++) {
+      const n = chooseNode(r, nodes, used)!;
+      used.set(n.name, (used.get(n.name) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(used)).toEqual({ x: 10, y: 10, z: 10 });
+    expect(chooseNode(r, nodes, used)).toBeUndefined();
+  });
+
+  it("counts only assigned, unfinished Executions as slot use", () => {
+    const used = slotUsage([
+      ex("1", { status: { phase: "Scheduled", nodeName: "a" } }),
+      ex("2", { status: { phase: "Running", nodeName: "a" } }),
+      ex("3", { status: { phase: "Succeeded", nodeName: "a" } }),
+      ex("4", { status: { phase: "Pending" } }),
+    ]);
+    expect(Object.fromEntries(used)).toEqual({ a: 2 });
+    expect(isPending(ex("4", { status: { phase: "Pending" } }))).toBe(true);
+  });
+});
+
+describe("execution status transitions", () => {
+  const now = new Date("2025-01-01T00:01:00Z");
+  it("scheduled: node, generation, attempts+1, Scheduled=True; keeps what was there", () => {
+    const e = ex("e", { status: { attempts: 1, message: "keep" } });
+    const s = scheduledStatus(e, "a", 3, now);
+    expect(s).toMatchObject({
+      phase: "Scheduled",
+      nodeName: "a",
+      runtimeGeneration: 3,
+      attempts: 2,
+      message: "keep",
+      scheduledTime: "2025-01-01T00:01:00Z",
+    });
+    expect(getCondition(s.conditions, "Scheduled")).toMatchObject({ status: "True", reason: "Scheduled" });
+  });
+  it("failed: no verdict, Complete and Failed True with the reason", () => {
+    const s = failedStatus(
+      ex("e", { status: { verdict: "Accepted" } }),
+      "LimitOutOfBounds",
+      "spec.limits.run.cpuTimeMillis: too big",
+      now,
+    );
+    expect(s.phase).toBe("Failed");
+    expect(s.verdict).toBeUndefined();
+    expect(getCondition(s.conditions, "Complete")).toMatchObject({
+      status: "True",
+      reason: "LimitOutOfBounds",
+    });
+    expect(getCondition(s.conditions, "Failed")).toMatchObject({
+      status: "True",
+      reason: "LimitOutOfBounds",
+    });
+    expect(s.completionTime).toBe("2025-01-01T00:01:00Z");
+  });
+  it("requeued after node loss: node cleared, attempts kept, partial results dropped", () => {
+    const e = ex("e", {
+      status: { phase: "Running", nodeName: "a", attempts: 2, runtimeGeneration: 1, tests: [{ name: "1" }] },
+    });
+    const s = requeuedStatus(e, "lost", now);
+    expect(s).toMatchObject({ phase: "Pending", attempts: 2 });
+    expect(s.nodeName).toBeUndefined();
+    expect(s.tests).toBeUndefined();
+    expect(getCondition(s.conditions, "Scheduled")).toMatchObject({ status: "False", reason: "NodeLost" });
+  });
+  it("waiting is written once per reason", () => {
+    const first = waitingStatus(ex("e"), "RuntimeNotReady", "m", now);
+    expect(first.changed).toBe(true);
+    const again = waitingStatus(ex("e", { status: first.status }), "RuntimeNotReady", "m", new Date());
+    expect(again.changed).toBe(false);
+  });
+});
+
+describe("ttlDeadline", () => {
+  it("is completionTime + ttl (spec, else the default) for finished Executions only", () => {
+    const done = ex("e", { status: { phase: "Succeeded", completionTime: "2025-01-01T00:00:00Z" } });
+    done.spec.ttlSecondsAfterFinished = 60;
+    expect(ttlDeadline(done, 3600)).toBe(Date.parse("2025-01-01T00:01:00Z"));
+    delete done.spec.ttlSecondsAfterFinished;
+    expect(ttlDeadline(done, 3600)).toBe(Date.parse("2025-01-01T01:00:00Z"));
+    expect(ttlDeadline(ex("running", { status: { phase: "Running" } }), 3600)).toBeUndefined();
+  });
+});
