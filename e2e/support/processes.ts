@@ -117,6 +117,7 @@ export function startController(o: ControllerProcessOptions): ManagedProcess {
     "src/controller/main.ts",
     {
       ENVICUTOR_KUBECONFIG: o.kubeconfig,
+      KUBECONFIG: o.kubeconfig,
       ENVICUTOR_NAMESPACE: o.namespace,
       ENVICUTOR_IDENTITY: o.identity,
       ENVICUTOR_METRICS_PORT: "0",
@@ -143,6 +144,7 @@ export function startAgent(o: AgentProcessOptions): ManagedProcess {
     "src/agent/main.ts",
     {
       ENVICUTOR_KUBECONFIG: o.kubeconfig,
+      KUBECONFIG: o.kubeconfig,
       ENVICUTOR_NAMESPACE: o.namespace,
       ENVICUTOR_NODE_NAME: o.nodeName,
       ENVICUTOR_STATE_DIR: o.stateDir,

@@ -16,7 +16,7 @@ export const agentConfigSchema = z.object({
   ENVICUTOR_NODE_NAME: z
     .string()
     .min(1, "ENVICUTOR_NODE_NAME must name this node (downward API spec.nodeName)"),
-  ENVICUTOR_NAMESPACE: z.string().min(1).default("envicutor-system"),
+  ENVICUTOR_NAMESPACE: z.string().min(1).optional(),
   ENVICUTOR_KUBECONFIG: z.string().optional(),
   ENVICUTOR_STATE_DIR: z.string().default("/var/lib/envicutor"),
   ENVICUTOR_SLOTS: intFromEnv(availableParallelism(), 1),
@@ -70,8 +70,10 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   const e = parsed.data;
   return {
     nodeName: e.ENVICUTOR_NODE_NAME,
-    namespace: e.ENVICUTOR_NAMESPACE,
-    ...(e.ENVICUTOR_KUBECONFIG ? { kubeconfig: e.ENVICUTOR_KUBECONFIG } : {}),
+    namespace: e.ENVICUTOR_NAMESPACE ?? env.POD_NAMESPACE ?? "envicutor-system",
+    ...(e.ENVICUTOR_KUBECONFIG || env.KUBECONFIG
+      ? { kubeconfig: e.ENVICUTOR_KUBECONFIG || env.KUBECONFIG }
+      : {}),
     stateDir: e.ENVICUTOR_STATE_DIR,
     slots: e.ENVICUTOR_SLOTS,
     boxIdBase: e.ENVICUTOR_BOX_ID_BASE,
