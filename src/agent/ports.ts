@@ -30,7 +30,7 @@ export interface RuntimeInstaller {
   /** Removes the GC roots of one generation, or of every generation of the Runtime. */
   remove(runtimeName: string, generation?: number): Promise<void>;
   /** Collects store paths no GC root holds any more. */
-  gc(): Promise<void>;
+  gc(): Promise<unknown>;
   listInstalled(): Promise<InstalledRuntime[]>;
 }
 
