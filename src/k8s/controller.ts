@@ -1,6 +1,6 @@
 import type { Logger } from "../logging.ts";
 import type { BackoffOptions } from "./backoff.ts";
-import { errText } from "./errors.ts";
+import { errText, isConflict } from "./errors.ts";
 import type { Informer, InformerEvent } from "./informer.ts";
 import type { WorkQueueMetrics } from "./metrics.ts";
 import type { KubeObject } from "./resources.ts";
@@ -124,11 +124,15 @@ export class Controller {
         return r;
       },
       this.o.concurrency ?? 1,
-      (key, err) =>
-        this.log?.warn(
-          { key, err: errText(err), retries: this.queue.numRequeues(key) },
-          "reconcile failed; will retry",
-        ),
+      (key, err) => {
+        // Conflicts are routine (the cache was a step behind); the retry reads the newer object.
+        if (isConflict(err)) this.log?.debug({ key, err: errText(err) }, "conflict; will retry");
+        else
+          this.log?.warn(
+            { key, err: errText(err), retries: this.queue.numRequeues(key) },
+            "reconcile failed; will retry",
+          );
+      },
     );
   }
 
