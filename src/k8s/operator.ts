@@ -119,6 +119,9 @@ export class Operator {
       onStoppedLeading: async () => {
         await this.stopControllers();
         if (!this.stopping) {
+          // Stopped controllers cannot restart (their queues are shut down): stop campaigning,
+          // and let the owner exit and come back as a fresh candidate, as controller-runtime does.
+          this.abort.abort();
           this.log.error("lost leadership");
           this.o.onLostLeadership?.();
         }
