@@ -1,0 +1,339 @@
+import { readdir, rm, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../../logging.ts";
+import type { InstalledRuntime, InstallRequest, RuntimeInstaller } from "../ports.ts";
+import { closureHash, isStorePath, parseBuildOutputs, parseStorePaths } from "./closure.ts";
+import { classifyNixFailure, NixInstallError } from "./errors.ts";
+import { collectGarbage, type GcOptions, type GcResult } from "./gc.ts";
+import type { NixMetrics } from "./metrics.ts";
+import { computeEnv } from "./nix-env.ts";
+import { type RunResult, runCommand } from "./run.ts";
+import { checkGeneration, checkRuntimeName, type InstallRecord, StateDir } from "./state-dir.ts";
+
+/**
+ * Installs Runtime generations with Nix, the way the agent does on every node:
+ *
+ *   nix-build <packageSet> -A <pkg>... --out-link <partial>/result [--option ...]
+ *
+ * builds or substitutes the packages; each output gets a GC root
+ * `<stateDir>/gcroots/<runtime>/<generation>/<i>` (an indirect root, like
+ * nix-build's own out-links); the closure (`nix-store -qR`) gives the closure
+ * hash; the environment is computed as in nix-env.ts. See state-dir.ts for the
+ * atomic layout, errors.ts for failure reasons.
+ */
+export interface NixInstallerOptions {
+  /** Agent state directory (ENVICUTOR_STATE_DIR). */
+  stateDir: string;
+  /** Package set used when a request names none: an absolute path, <channel> or URL. */
+  packageSet: string;
+  /** Binary caches; when unset Nix's own configuration decides. */
+  substituters?: string[];
+  trustedPublicKeys?: string[];
+  /** Further `--option NAME VALUE` pairs, e.g. { "max-jobs": "0", sandbox: "true" }. */
+  nixOptions?: Record<string, string>;
+  /** Whole install (evaluation, build or substitution, roots, environment); default 15 minutes. */
+  timeoutMs?: number;
+  /** Setup hooks of the packages; default 10 s. */
+  hookTimeoutMs?: number;
+  /** bash for setup hooks; default /bin/bash. */
+  hookShell?: string;
+  /** SIGTERM → SIGKILL grace for a Nix process that overran; default 5 s. */
+  killGraceMs?: number;
+  /** Directory holding nix-build and nix-store; PATH when unset. */
+  nixBinDir?: string;
+  logger?: Logger;
+  metrics?: NixMetrics;
+}
+
+/** What an install produced (also what listInstalled reads back after a restart). */
+export interface NixInstalledRuntime extends InstalledRuntime {
+  uid: string;
+  packages: string[];
+  packageSet: string;
+  /** Sorted store paths of the closure. */
+  closure: string[];
+  installedAt: string;
+}
+
+/** A Nix attribute path, as in the Runtime API (never an option). */
+const ATTR_PATH = /^[A-Za-z_][A-Za-z0-9_'-]*([.][A-Za-z_][A-Za-z0-9_'-]*)*$/;
+
+/** Package sets are absolute paths, <channels> or URLs: nothing that nix-build could read as an option. */
+export function checkPackageSet(packageSet: string): void {
+  if (!/^(\/[^\0]*|<[A-Za-z0-9._/-]+>|https?:\/\/\S+)$/.test(packageSet)) {
+    throw new NixInstallError(
+      "NixError",
+      `invalid package set ${JSON.stringify(packageSet)}: use an absolute path, a <channel> or an https URL`,
+    );
+  }
+}
+
+const toResult = (r: InstallRecord): NixInstalledRuntime => ({
+  runtimeName: r.runtimeName,
+  generation: r.generation,
+  uid: r.uid,
+  packages: r.packages,
+  packageSet: r.packageSet,
+  storePaths: r.storePaths,
+  closure: r.closure,
+  closureHash: r.closureHash,
+  env: r.env,
+  installedAt: r.installedAt,
+});
+
+export class NixInstaller implements RuntimeInstaller {
+  readonly state: StateDir;
+  private readonly opts: NixInstallerOptions;
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(opts: NixInstallerOptions) {
+    this.opts = opts;
+    this.state = new StateDir(opts.stateDir);
+    checkPackageSet(opts.packageSet);
+  }
+
+  /** `--option` arguments shared by every Nix command of an install. */
+  nixOptionArgs(): string[] {
+    const args: string[] = [];
+    const o = this.opts;
+    if (o.substituters) args.push("--option", "substituters", o.substituters.join(" "));
+    if (o.trustedPublicKeys) args.push("--option", "trusted-public-keys", o.trustedPublicKeys.join(" "));
+    for (const [k, v] of Object.entries(o.nixOptions ?? {})) args.push("--option", k, v);
+    return args;
+  }
+
+  private bin(name: string): string {
+    return this.opts.nixBinDir ? join(this.opts.nixBinDir, name) : name;
+  }
+
+  /** Serialises work on one Runtime generation within this process. */
+  private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+
+  async install(req: InstallRequest, signal?: AbortSignal): Promise<NixInstalledRuntime> {
+    checkRuntimeName(req.runtimeName);
+    checkGeneration(req.generation);
+    const packageSet = req.packageSet || this.opts.packageSet;
+    checkPackageSet(packageSet);
+    if (req.packages.length === 0) throw new NixInstallError("UnknownPackage", "no packages to install");
+    for (const p of req.packages) {
+      if (!ATTR_PATH.test(p))
+        throw new NixInstallError("UnknownPackage", `invalid package attribute ${JSON.stringify(p)}`);
+    }
+    const started = Date.now();
+    const observe = (result: string) => {
+      this.opts.metrics?.installs.inc({ result });
+      this.opts.metrics?.installDuration.observe({ result }, (Date.now() - started) / 1000);
+    };
+    try {
+      const { result, fresh } = await this.locked(`${req.runtimeName}/${req.generation}`, () =>
+        this.installLocked(req, packageSet, signal),
+      );
+      observe(fresh ? "Installed" : "AlreadyInstalled");
+      await this.refreshGauge();
+      return result;
+    } catch (err) {
+      observe(err instanceof NixInstallError ? err.reason : "NixError");
+      throw err;
+    }
+  }
+
+  private async installLocked(
+    req: InstallRequest,
+    packageSet: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ result: NixInstalledRuntime; fresh: boolean }> {
+    const log = this.opts.logger?.child({ runtime: req.runtimeName, generation: req.generation });
+    const existing = await this.state.read(req.runtimeName, req.generation);
+    if (
+      existing &&
+      existing.uid === req.uid &&
+      existing.packageSet === packageSet &&
+      existing.packages.join("\0") === req.packages.join("\0") &&
+      (await this.valid(existing.storePaths))
+    ) {
+      log?.debug("already installed");
+      return { result: toResult(existing), fresh: false };
+    }
+
+    const stale = await this.state.cleanPartial(req.runtimeName, req.generation);
+    if (stale.length) log?.warn({ stale }, "removed leftovers of an interrupted install");
+
+    const deadline = Date.now() + (this.opts.timeoutMs ?? 15 * 60_000);
+    const remaining = () => Math.max(1, deadline - Date.now());
+    const partial = await this.state.createPartial(req.runtimeName, req.generation);
+    try {
+      log?.info({ packages: req.packages, packageSet }, "installing");
+      const build = await this.nix(
+        "nix-build",
+        [
+          packageSet,
+          ...req.packages.flatMap((p) => ["-A", p]),
+          "--out-link",
+          join(partial, "result"),
+          ...this.nixOptionArgs(),
+        ],
+        remaining(),
+        signal,
+      );
+      const storePaths = parseBuildOutputs(build.stdout);
+      if (storePaths.length === 0 || !storePaths.every(isStorePath)) {
+        throw new NixInstallError(
+          "NixError",
+          `nix-build printed no store paths: ${build.stdout.slice(0, 300)}`,
+        );
+      }
+
+      // One root per output under its final name, then drop nix-build's result* links.
+      for (const [i, p] of storePaths.entries()) {
+        await this.nix(
+          "nix-store",
+          ["--add-root", join(partial, String(i)), "--realise", p],
+          remaining(),
+          signal,
+        );
+      }
+      for (const e of await readdir(partial)) {
+        if (e.startsWith("result")) await rm(join(partial, e), { force: true });
+      }
+
+      const closure = parseStorePaths(
+        (await this.nix("nix-store", ["-qR", ...storePaths], remaining(), signal)).stdout,
+      );
+      const env = await computeEnv(storePaths, {
+        hookTimeoutMs: Math.min(this.opts.hookTimeoutMs ?? 10_000, remaining()),
+        ...(this.opts.hookShell ? { hookShell: this.opts.hookShell } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      const record: InstallRecord = {
+        version: 1,
+        runtimeName: req.runtimeName,
+        generation: req.generation,
+        uid: req.uid,
+        packages: [...req.packages],
+        packageSet,
+        storePaths,
+        closure,
+        closureHash: closureHash(closure),
+        env,
+        installedAt: new Date().toISOString(),
+      };
+      await this.state.commit(partial, record);
+      log?.info({ storePaths, closureHash: record.closureHash, paths: closure.length }, "installed");
+      return { result: toResult(record), fresh: true };
+    } catch (err) {
+      await rm(partial, { recursive: true, force: true });
+      // no empty directory for a Runtime that never installed
+      await rmdir(this.state.runtimeDir(req.runtimeName)).catch(() => undefined);
+      if (err instanceof NixInstallError) {
+        log?.warn({ reason: err.reason, detail: err.detail || undefined }, err.message);
+        throw err;
+      }
+      throw new NixInstallError("NixError", err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /** Runs a Nix command; a failure becomes a classified NixInstallError. */
+  private async nix(
+    cmd: string,
+    args: string[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<RunResult> {
+    const res = await runCommand(this.bin(cmd), args, {
+      timeoutMs,
+      killGraceMs: this.opts.killGraceMs ?? 5_000,
+      ...(signal ? { signal } : {}),
+    });
+    if (res.timedOut) {
+      throw new NixInstallError(
+        "Timeout",
+        `install did not finish within ${Math.round((this.opts.timeoutMs ?? 15 * 60_000) / 1000)}s (${cmd} killed)`,
+        res.stderr,
+      );
+    }
+    if (res.aborted) throw new NixInstallError("NixError", `${cmd} aborted`, res.stderr);
+    if (res.exitCode !== 0) throw classifyNixFailure(res.stderr, res.exitCode);
+    return res;
+  }
+
+  /** Whether all paths are valid in the local store (a root could have been removed behind our back). */
+  private async valid(paths: string[]): Promise<boolean> {
+    const res = await runCommand(this.bin("nix-store"), ["--check-validity", ...paths], {
+      timeoutMs: 60_000,
+    });
+    return res.exitCode === 0;
+  }
+
+  /** Removes the GC roots of one generation, or of every generation; gc() then frees the store paths. */
+  async remove(runtimeName: string, generation?: number): Promise<void> {
+    checkRuntimeName(runtimeName);
+    if (generation === undefined) {
+      for (const g of await this.state.generations(runtimeName)) {
+        await this.locked(`${runtimeName}/${g}`, () => this.state.remove(runtimeName, g));
+      }
+      await this.state.removeAll(runtimeName);
+    } else {
+      checkGeneration(generation);
+      await this.locked(`${runtimeName}/${generation}`, () => this.state.remove(runtimeName, generation));
+    }
+    this.opts.logger?.info({ runtime: runtimeName, generation }, "removed GC roots");
+    await this.refreshGauge();
+  }
+
+  /** Collects store paths no GC root holds any more (RuntimeInstaller.gc). */
+  async gc(): Promise<void> {
+    await this.collect();
+  }
+
+  /** Collects unreferenced store paths: all of them, or only `paths` (see GcOptions). */
+  async collect(opts: Pick<GcOptions, "paths" | "signal"> = {}): Promise<GcResult> {
+    const res = await collectGarbage({
+      ...opts,
+      ...(this.opts.nixBinDir ? { nixBinDir: this.opts.nixBinDir } : {}),
+      timeoutMs: this.opts.timeoutMs ?? 15 * 60_000,
+    });
+    this.opts.logger?.info({ summary: res.summary, deleted: res.deleted.length }, "garbage collected");
+    return res;
+  }
+
+  /** Installed generations, from the state directory (the agent catches up from this after a restart). */
+  async listInstalled(): Promise<NixInstalledRuntime[]> {
+    return (await this.state.list()).map(toResult);
+  }
+
+  /** Removes leftovers of installs interrupted by a crash; call once at start-up. */
+  async recover(): Promise<string[]> {
+    const removed: string[] = [];
+    const names = await readdir(this.state.root).catch(() => [] as string[]);
+    for (const name of names) {
+      try {
+        removed.push(...(await this.state.cleanPartial(name)));
+      } catch {
+        // not a runtime directory
+      }
+    }
+    await this.refreshGauge();
+    return removed;
+  }
+
+  /** `nix-build --version`, e.g. "2.8.0" (for the Worker status). */
+  async nixVersion(): Promise<string> {
+    const res = await runCommand(this.bin("nix-build"), ["--version"], { timeoutMs: 30_000 });
+    return /(\d+\.\d+(\.\d+)?\S*)/.exec(res.stdout)?.[1] ?? res.stdout.trim();
+  }
+
+  private async refreshGauge(): Promise<void> {
+    if (!this.opts.metrics) return;
+    this.opts.metrics.installedRuntimes.set((await this.state.list()).length);
+  }
+}
