@@ -1,0 +1,83 @@
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "../../logging.ts";
+import { BoxPool } from "./box-pool.ts";
+import { IsolateBox, type SandboxSettings } from "./isolate-box.ts";
+import { prepareCgroupV2Subtree, renderIsolateConfig, writeIfChanged } from "./isolate-config.ts";
+import { detectIsolate, type IsolateInfo } from "./isolate-detect.ts";
+
+export interface SandboxSetupOptions {
+  isolateBin: string;
+  isolateConfigPath: string;
+  boxRoot: string;
+  /** First box id and how many this agent owns. */
+  boxIdBase: number;
+  boxCount: number;
+  /** Agent state directory; sandbox scratch space goes below it. */
+  stateDir: string;
+  extraDirs: string[];
+  /** Write isolate's configuration (off when an operator manages it). */
+  writeConfig?: boolean;
+  logger: Logger;
+}
+
+export interface Sandbox {
+  info: IsolateInfo;
+  settings: SandboxSettings;
+  pool: BoxPool;
+}
+
+/**
+ * Detects isolate and the cgroup mode, writes isolate's configuration, and
+ * cleans every box of this agent's range (a crash may have left some).
+ * Returns undefined when isolate is not installed: the agent then reports
+ * Runtimes as failed with reason SandboxUnavailable rather than pretending.
+ */
+export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | undefined> {
+  const info = await detectIsolate(o.isolateBin);
+  if (!info) {
+    o.logger.error(
+      { bin: o.isolateBin },
+      "isolate not found: Executions and smoke tests cannot run on this node",
+    );
+    return undefined;
+  }
+  if (!info.useCg) {
+    o.logger.warn(
+      { isolate: info.version, cgroupMode: info.cgroupMode },
+      "isolate cannot use cgroups here: memory is limited by address space, and OOM kills are not reported as such",
+    );
+  }
+  if (o.writeConfig !== false) {
+    let cgRoot = "/sys/fs/cgroup";
+    if (info.major >= 2 && info.cgroupMode === "v2") cgRoot = prepareCgroupV2Subtree();
+    const changed = writeIfChanged(
+      o.isolateConfigPath,
+      renderIsolateConfig({
+        major: info.major,
+        boxRoot: o.boxRoot,
+        cgRoot,
+        firstUid: 60000,
+        firstGid: 60000,
+        numBoxes: Math.max(1000, o.boxIdBase + o.boxCount),
+      }),
+    );
+    if (changed) o.logger.info({ path: o.isolateConfigPath }, "wrote isolate configuration");
+  }
+  const workDir = join(o.stateDir, "sandbox");
+  rmSync(workDir, { recursive: true, force: true });
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  const settings: SandboxSettings = { isolate: info, workDir, extraDirs: o.extraDirs, hideHostDirs: true };
+  const pool = new BoxPool(o.boxIdBase, o.boxCount);
+  for (const id of pool.ids()) await new IsolateBox(settings, id).cleanup();
+  o.logger.info(
+    {
+      isolate: info.version,
+      cgroupMode: info.cgroupMode,
+      cg: info.useCg,
+      boxes: `${pool.base}..${pool.base + pool.size - 1}`,
+    },
+    "sandbox ready",
+  );
+  return { info, settings, pool };
+}
