@@ -1,0 +1,96 @@
+// The node agent: `node src/agent/main.ts` (configuration from ENVICUTOR_* variables, see config.ts).
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { KubeClient, loadKubeConfig } from "../k8s/client.ts";
+import { errText } from "../k8s/errors.ts";
+import { createLogger } from "../logging.ts";
+import { Agent } from "./agent.ts";
+import { loadAgentConfig } from "./config.ts";
+import { IsolateExecutor } from "./executor/executor.ts";
+import { executorMetrics } from "./executor/metrics.ts";
+import { createNixMetrics } from "./nix/metrics.ts";
+import { NixInstaller } from "./nix/nix-installer.ts";
+import type { ExecutionRunner } from "./ports.ts";
+import { setUpSandbox } from "./sandbox/setup.ts";
+import { SandboxUnavailable } from "./sandbox-unavailable.ts";
+
+const AGENT_VERSION = "0.1.0";
+
+async function main(): Promise<void> {
+  const config = loadAgentConfig();
+  const logger = createLogger("envicutor-agent", { node: config.nodeName });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const sandbox = await setUpSandbox({
+    isolateBin: config.isolateBin,
+    isolateConfigPath: config.isolateConfigPath,
+    boxRoot: config.isolateBoxRoot,
+    boxIdBase: config.boxIdBase,
+    // One box per execution slot, plus one per concurrent install for smoke tests.
+    boxCount: config.slots + config.installConcurrency,
+    stateDir: config.stateDir,
+    extraDirs: config.sandboxExtraDirs,
+    logger,
+  });
+  const runner: ExecutionRunner = sandbox
+    ? new IsolateExecutor({
+        sandbox: sandbox.settings,
+        pool: sandbox.pool,
+        outputCapBytes: config.outputCapBytes,
+        logger,
+        metrics: executorMetrics(registry),
+      })
+    : new SandboxUnavailable(`isolate (${config.isolateBin}) is not installed on node ${config.nodeName}`);
+
+  const installer = new NixInstaller({
+    stateDir: config.stateDir,
+    packageSet: config.packageSet,
+    ...(config.substituters.length ? { substituters: config.substituters } : {}),
+    ...(config.trustedPublicKeys.length ? { trustedPublicKeys: config.trustedPublicKeys } : {}),
+    timeoutMs: config.installTimeoutMs,
+    logger,
+    metrics: createNixMetrics(registry),
+  });
+  const leftovers = await installer.recover();
+  if (leftovers.length) logger.info({ leftovers }, "removed half-finished installs from a previous run");
+
+  const client = new KubeClient(loadKubeConfig(config.kubeconfig), { fieldManager: "envicutor-agent" });
+  const agent = new Agent({
+    config,
+    client,
+    logger,
+    registry,
+    installer,
+    runner,
+    facts: {
+      agentVersion: AGENT_VERSION,
+      nixVersion: await installer.nixVersion().catch(() => "unknown"),
+      ...(sandbox
+        ? {
+            isolateVersion: sandbox.info.version,
+            cgroupMode: sandbox.info.useCg ? sandbox.info.cgroupMode : "none",
+          }
+        : {}),
+    },
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    const force = setTimeout(() => process.exit(1), 20_000);
+    force.unref();
+    await agent.stop().catch((err: unknown) => logger.error({ err: errText(err) }, "error while stopping"));
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+
+  await agent.start();
+}
+
+main().catch((err: unknown) => {
+  console.error(JSON.stringify({ level: 60, msg: "agent failed to start", err: errText(err) }));
+  process.exit(1);
+});
