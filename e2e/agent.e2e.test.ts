@@ -1,0 +1,357 @@
+// Agents and the controller as real processes against the real apiserver,
+// installing Runtimes with real Nix and running Executions in real isolate.
+//
+// The packages come from nix/pkgs, a small STAND-IN FOR NIXPKGS assembled from
+// this machine's Debian binaries (no Nix cache or nixpkgs is reachable here),
+// served from a signed local file:// binary cache: the Nix commands are the
+// production ones. Both "nodes" are agents on this one machine, sharing its
+// /nix/store, each with its own state directory and box-id range.
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Execution } from "../src/api/execution.ts";
+import { API_VERSION } from "../src/api/group.ts";
+import type { Runtime } from "../src/api/runtime.ts";
+import type { Worker } from "../src/api/worker.ts";
+import { KubeClient } from "../src/k8s/client.ts";
+import { ExecutionResource, RuntimeResource, WorkerResource } from "../src/k8s/resources.ts";
+import {
+  createNode,
+  deleteNode,
+  ensureNamespace,
+  kubeConfig,
+  kubeconfigPath,
+  waitFor,
+} from "./support/cluster.ts";
+import { type ManagedProcess, startAgent, startController } from "./support/processes.ts";
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, "..");
+const NS = "envicutor-agent-e2e";
+const NODES = ["agent-e2e-a", "agent-e2e-b"];
+const isolateMissing = await run("isolate", ["--version"]).then(
+  () => false,
+  () => true,
+);
+if (isolateMissing) console.warn("!!! isolate not found: agent e2e tests SKIPPED — see README (isolate)");
+
+let tmp: string;
+let client: KubeClient;
+let cache: { url: string; publicKey: string };
+let packageSet: string;
+let controller: ManagedProcess;
+const agents = new Map<string, ManagedProcess>();
+
+function agentFor(node: string, i: number): ManagedProcess {
+  return startAgent({
+    kubeconfig: kubeconfigPath(),
+    namespace: NS,
+    nodeName: node,
+    stateDir: join(tmp, `state-${node}`),
+    logDir: join(tmp, "logs"),
+    slots: 2,
+    boxIdBase: 400 + i * 10,
+    env: {
+      ENVICUTOR_PACKAGE_SET: packageSet,
+      ENVICUTOR_NIX_SUBSTITUTERS: cache.url,
+      ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS: cache.publicKey,
+      ENVICUTOR_INSTALL_TIMEOUT_SECONDS: "25",
+      ENVICUTOR_INSTALL_CONCURRENCY: "2",
+    },
+  });
+}
+
+const runtime = (name: string, spec: Partial<Runtime["spec"]>): Runtime =>
+  ({
+    apiVersion: API_VERSION,
+    kind: "Runtime",
+    metadata: { name },
+    spec: {
+      language: "python",
+      version: "3.11",
+      packages: ["python3"],
+      sourceFile: "main.py",
+      runCommand: ["python3", "main.py"],
+      smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
+      nodeSelector: { "envicutor.io/e2e": "agent" },
+      ...spec,
+    },
+  }) as Runtime;
+
+const C_RUNTIME: Partial<Runtime["spec"]> = {
+  language: "c",
+  version: "12",
+  packages: ["gcc"],
+  sourceFile: "main.c",
+  compileCommand: ["gcc", "-O2", "-o", "main", "main.c"],
+  runCommand: ["./main"],
+  smokeTest: { source: '#include <stdio.h>\nint main(void){puts("ok");return 0;}\n', expectedOutput: "ok\n" },
+};
+
+async function workers(): Promise<Worker[]> {
+  return (await client.list(WorkerResource)).items.filter((w) => NODES.includes(w.metadata.name!));
+}
+
+function installsOf(ws: Worker[], name: string) {
+  return ws.flatMap((w) =>
+    (w.status?.runtimes ?? []).filter((r) => r.name === name).map((r) => ({ node: w.metadata.name, ...r })),
+  );
+}
+
+async function waitReady(name: string, timeoutMs = 240_000): Promise<Runtime> {
+  return waitFor(
+    async () => {
+      const rt = await client.get(RuntimeResource, name);
+      const ready = rt.status?.conditions?.find((c) => c.type === "Ready");
+      return ready?.status === "True" && rt.status?.installedNodes === NODES.length ? rt : undefined;
+    },
+    { timeoutMs, intervalMs: 500, what: `Runtime ${name} Ready on ${NODES.length} nodes` },
+  );
+}
+
+async function submit(name: string, spec: Record<string, unknown>): Promise<Execution> {
+  await client.create(ExecutionResource, {
+    apiVersion: API_VERSION,
+    kind: "Execution",
+    metadata: { name, namespace: NS },
+    spec,
+  } as never);
+  return waitFor(
+    async () => {
+      const ex = await client.get(ExecutionResource, name, NS);
+      return ex.status?.conditions?.some((c) => c.type === "Complete" && c.status === "True")
+        ? ex
+        : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 300, what: `Execution ${name} Complete` },
+  );
+}
+
+/** Sum of envicutor_agent_compiles_total over the agents, read from their /metrics. */
+async function compileCount(): Promise<number> {
+  let total = 0;
+  for (const a of agents.values()) {
+    const port = a.logEntries((e) => e.msg === "serving /healthz, /readyz, /metrics").pop()?.port;
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    total += Number(/^envicutor_agent_compiles_total (\d+)/m.exec(text)?.[1] ?? 0);
+  }
+  return total;
+}
+
+function gcRootsOf(node: string, name: string): string[] {
+  const dir = join(tmp, `state-${node}`, "gcroots", name);
+  return existsSync(dir) ? readdirSync(dir).filter((e) => !e.startsWith(".")) : [];
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "envicutor-agent-e2e-"));
+  client = new KubeClient(kubeConfig());
+  const out = await run(
+    "bash",
+    [join(ROOT, "nix/pkgs/make-binary-cache.sh"), join(tmp, "cache"), "python3", "gcc", "bash", "coreutils"],
+    {
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  cache = JSON.parse(out.stdout.trim().split("\n").pop()!);
+  // The stand-in package set plus one package whose build never ends (to test install timeouts).
+  packageSet = join(tmp, "pkgs.nix");
+  await writeFile(
+    packageSet,
+    `{ ... }: let pkgs = import ${join(ROOT, "nix/pkgs")} {}; in pkgs // {
+  hang = derivation { name = "hang-${Date.now()}"; system = builtins.currentSystem; builder = "\${pkgs.busyboxStatic}/bin/sh"; args = [ "-c" "while :; do sleep 1; done" ]; PATH = "\${pkgs.busyboxStatic}/bin"; };
+}\n`,
+  );
+  await ensureNamespace(NS);
+  for (const n of NODES) await createNode(n, { "envicutor.io/e2e": "agent" });
+  controller = startController({
+    kubeconfig: kubeconfigPath(),
+    namespace: NS,
+    identity: "agent-e2e",
+    logDir: join(tmp, "logs"),
+    env: {
+      ENVICUTOR_LEASE_DURATION_SECONDS: "6",
+      ENVICUTOR_RENEW_DEADLINE_SECONDS: "4",
+      ENVICUTOR_RETRY_PERIOD_SECONDS: "1",
+    },
+  });
+  for (const [i, n] of NODES.entries()) agents.set(n, agentFor(n, i));
+}, 600_000);
+
+afterAll(async () => {
+  for (const name of ["py-e2e", "c-e2e", "broken-pkg", "broken-smoke", "hang-e2e"]) {
+    await client?.delete(RuntimeResource, name).catch(() => undefined);
+  }
+  await waitFor(
+    async () => (await client.list(RuntimeResource)).items.every((r) => !r.metadata.name?.endsWith("-e2e")),
+    {
+      timeoutMs: 60_000,
+      what: "e2e Runtimes to be deleted",
+    },
+  ).catch(() => undefined);
+  for (const a of agents.values()) await a.stop();
+  await controller?.stop();
+  for (const n of NODES) await deleteNode(n);
+  if (process.env.KEEP_E2E_LOGS) console.log(`[e2e] logs kept in ${tmp}/logs`);
+  else await rm(tmp, { recursive: true, force: true });
+}, 120_000);
+
+describe.skipIf(isolateMissing)("agents with Nix and isolate", () => {
+  it("install a Runtime on every node with the same closure, and only then is it Ready", async () => {
+    await client.create(RuntimeResource, runtime("py-e2e", {}));
+    const rt = await waitReady("py-e2e");
+    const installs = installsOf(await workers(), "py-e2e");
+    expect(installs).toHaveLength(2);
+    expect(new Set(installs.map((i) => i.closureHash)).size).toBe(1);
+    expect(installs.every((i) => i.phase === "Installed" && i.generation === rt.metadata.generation)).toBe(
+      true,
+    );
+    expect(rt.status?.activeClosureHash).toBe(installs[0]!.closureHash);
+    for (const n of NODES) expect(gcRootsOf(n, "py-e2e")).toEqual([String(rt.metadata.generation)]);
+  });
+
+  it("runs Executions in isolate with Nix runtimes and judges them", async () => {
+    const ok = await submit("py-hello", {
+      runtime: "py-e2e",
+      files: [{ name: "main.py", content: "import sys\nprint(sys.stdin.read().upper(), end='')" }],
+      testCases: [
+        { stdin: "abc\n", expectedOutput: "ABC\n" },
+        { stdin: "x\n", expectedOutput: "nope\n" },
+      ],
+    });
+    expect(ok.status?.phase).toBe("Succeeded");
+    expect(ok.status?.verdict).toBe("WrongAnswer");
+    expect(ok.status?.tests?.map((t) => t.verdict)).toEqual(["Accepted", "WrongAnswer"]);
+    expect(NODES).toContain(ok.status?.nodeName);
+  });
+
+  it("compiles once for ten test cases, each in its own box", async () => {
+    await client.create(RuntimeResource, runtime("c-e2e", C_RUNTIME));
+    await waitReady("c-e2e");
+    const compilesBefore = await compileCount();
+    const ex = await submit("c-ten", {
+      runtime: "c-e2e",
+      files: [
+        {
+          name: "main.c",
+          content:
+            '#include <stdio.h>\n#include <stdlib.h>\nint main(void){int n; if(scanf("%d",&n)!=1) return 1;\n FILE*f=fopen("/tmp/seen","r"); if(f){puts("shared");return 0;} f=fopen("/tmp/seen","w"); fputs("x",f); fclose(f);\n printf("%d\\n", n*n); return 0;}\n',
+        },
+      ],
+      testCases: Array.from({ length: 10 }, (_, i) => ({ stdin: `${i}\n`, expectedOutput: `${i * i}\n` })),
+    });
+    expect(ex.status?.verdict).toBe("Accepted");
+    expect(ex.status?.tests).toHaveLength(10);
+    expect(ex.status?.compile?.exitCode).toBe(0);
+    // The compile counter of the agents: one compile for ten test cases.
+    expect((await compileCount()) - compilesBefore).toBe(1);
+  });
+
+  it("reports a Runtime with an unknown package as failed on every node, and keeps serving others", async () => {
+    await client.create(RuntimeResource, runtime("broken-pkg", { packages: ["no-such-package"] }));
+    const rt = await waitFor(
+      async () => {
+        const r = await client.get(RuntimeResource, "broken-pkg");
+        return (r.status?.failedNodes ?? 0) === NODES.length ? r : undefined;
+      },
+      { timeoutMs: 120_000, what: "broken-pkg failed on all nodes" },
+    );
+    expect(rt.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("False");
+    const failures = installsOf(await workers(), "broken-pkg");
+    expect(failures.every((f) => f.phase === "Failed" && f.reason === "UnknownPackage")).toBe(true);
+    expect(failures[0]?.message).toContain("no-such-package");
+    const again = await submit("py-still", {
+      runtime: "py-e2e",
+      files: [{ name: "main.py", content: "print(2+2)" }],
+      expectedOutput: "4\n",
+    });
+    expect(again.status?.verdict).toBe("Accepted");
+  });
+
+  it("fails a Runtime whose smoke test fails, with the output in the message", async () => {
+    await client.create(
+      RuntimeResource,
+      runtime("broken-smoke", { smokeTest: { source: "print('nope')", expectedOutput: "ok\n" } }),
+    );
+    const failures = await waitFor(
+      async () => {
+        const f = installsOf(await workers(), "broken-smoke");
+        return f.length === NODES.length && f.every((x) => x.phase === "Failed") ? f : undefined;
+      },
+      { timeoutMs: 120_000, what: "broken-smoke failed on all nodes" },
+    );
+    expect(failures[0]?.reason).toBe("SmokeTestFailed");
+    expect(failures[0]?.message).toContain("nope");
+  });
+
+  it("times out an install that hangs, within its timeout", async () => {
+    const started = Date.now();
+    await client.create(RuntimeResource, runtime("hang-e2e", { packages: ["hang"] }));
+    const failures = await waitFor(
+      async () => {
+        const f = installsOf(await workers(), "hang-e2e");
+        return f.length === NODES.length && f.every((x) => x.phase === "Failed") ? f : undefined;
+      },
+      { timeoutMs: 90_000, what: "hang-e2e to time out on all nodes" },
+    );
+    expect(failures[0]?.reason).toBe("Timeout");
+    expect(Date.now() - started).toBeLessThan(80_000);
+    await client.delete(RuntimeResource, "hang-e2e");
+  });
+
+  it("deleting a Runtime removes its GC roots everywhere before the object goes", async () => {
+    await client.delete(RuntimeResource, "broken-smoke");
+    await client.delete(RuntimeResource, "broken-pkg");
+    const storePaths = installsOf(await workers(), "c-e2e")[0]?.storePaths ?? [];
+    await client.delete(RuntimeResource, "c-e2e");
+    await waitFor(async () => !(await client.tryGet(RuntimeResource, "c-e2e")), {
+      timeoutMs: 60_000,
+      what: "c-e2e to be deleted",
+    });
+    for (const n of NODES) expect(gcRootsOf(n, "c-e2e")).toEqual([]);
+    expect(installsOf(await workers(), "c-e2e")).toEqual([]);
+    // gcc's store paths are held by nothing else here, so the agents' collection removed them.
+    await waitFor(
+      async () => {
+        for (const p of storePaths) {
+          const valid = await run("nix-store", ["--check-validity", p]).then(
+            () => true,
+            () => false,
+          );
+          if (valid) return false;
+        }
+        return true;
+      },
+      { timeoutMs: 60_000, what: "gcc store paths to be collected" },
+    );
+  });
+
+  it("an agent killed mid-install installs the Runtime exactly once after it restarts", async () => {
+    const node = NODES[0]!;
+    await agents.get(node)!.kill();
+    // Remove the cached store paths of gcc so the next install takes a while (substitution from the cache).
+    await client.create(RuntimeResource, runtime("c-e2e", C_RUNTIME));
+    const other = agentFor(node, 0);
+    agents.set(node, other);
+    await waitFor(
+      async () =>
+        installsOf(await workers(), "c-e2e").some((i) => i.node === node && i.phase === "Installing"),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 50,
+        what: "the install to start",
+      },
+    );
+    await other.kill();
+    agents.set(node, agentFor(node, 0));
+    const rt = await waitReady("c-e2e");
+    expect(gcRootsOf(node, "c-e2e")).toEqual([String(rt.metadata.generation)]);
+    const mine = installsOf(await workers(), "c-e2e").filter((i) => i.node === node);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]?.phase).toBe("Installed");
+  });
+});
