@@ -175,5 +175,8 @@ export class Agent {
     await this.reporter.close();
     await this.heartbeat.release();
     await this.operator.stop();
+    await this.runtimes
+      .flushGc()
+      .catch((err: unknown) => this.d.logger.warn({ err: errText(err) }, "final garbage collection failed"));
   }
 }

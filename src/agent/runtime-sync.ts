@@ -143,6 +143,11 @@ export class RuntimeSync {
     }, 500);
   }
 
+  /** Runs a collection that is still pending (graceful shutdown: nothing removed stays on disk). */
+  async flushGc(): Promise<void> {
+    if (this.gcTimer) await this.gcNow();
+  }
+
   /** Runs garbage collection now (tests and shutdown). */
   async gcNow(): Promise<void> {
     if (this.gcTimer) clearTimeout(this.gcTimer);
