@@ -1,0 +1,252 @@
+// `npm run demo`: the whole system on this machine. A local control plane
+// (etcd, kube-apiserver, kube-controller-manager built from Go modules), the
+// CRDs, the controller and one agent as processes, sample Runtimes from
+// examples/ installed with Nix from nix/pkgs (a small offline stand-in for
+// nixpkgs, served from a local binary cache), and Executions judged in isolate.
+// Leaves a kubeconfig to point kubectl at; Ctrl-C stops everything.
+//
+//   npm run demo            keeps the cluster up on a terminal until Ctrl-C
+//   npm run demo -- --exit  stops after printing the verdicts
+import { spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { ControlPlane } from "../e2e/controlplane/control-plane.ts";
+import { type ManagedProcess, startAgent, startController } from "../e2e/support/processes.ts";
+import { type Execution, isFinished } from "../src/api/execution.ts";
+import type { Runtime } from "../src/api/runtime.ts";
+import { formatReport } from "../src/cli/report.ts";
+import { KubeClient, loadKubeConfig } from "../src/k8s/client.ts";
+import { errText } from "../src/k8s/errors.ts";
+import { ExecutionResource, NodeResource, RuntimeResource } from "../src/k8s/resources.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+const DEMO = join(ROOT, ".demo");
+const NS = "envicutor-system";
+const RUNTIMES = ["python", "c", "cpp", "bash"];
+const EXECUTIONS = ["hello", "a-plus-b-tests", "c-compile-error"];
+const exitAfter = process.argv.includes("--exit") || !process.stdout.isTTY;
+const started = Date.now();
+const tty = process.stderr.isTTY;
+
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s`;
+const say = (msg: string) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}[${elapsed()}] ${msg}\n`);
+
+/** Runs a command, showing a spinner with its latest output line (long first builds). */
+function runWithProgress(label: string, cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let last = "";
+    let frame = 0;
+    const frames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
+    const timer = setInterval(() => {
+      if (tty)
+        process.stderr.write(
+          `\r\x1b[K[${elapsed()}] ${frames[frame++ % frames.length]} ${label} ${last.slice(0, 80)}`,
+        );
+      else if (frame++ % 150 === 0)
+        process.stderr.write(`[${elapsed()}] ... ${label} ${last.slice(0, 80)}\n`);
+    }, 200);
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      last = d.toString().trim().split("\n").pop() ?? last;
+    });
+    child.on("close", (code) => {
+      clearInterval(timer);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${label} failed (exit ${code}): ${last}`));
+    });
+  });
+}
+
+function loadYaml<T>(path: string): T[] {
+  return parseAllDocuments(readFileSync(path, "utf8")).map((d) => d.toJSON() as T);
+}
+
+async function waitUntil<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined>,
+  show?: (v: T | undefined) => string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await fn().catch(() => undefined);
+    if (last !== undefined) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (tty) process.stderr.write(`\r\x1b[K[${elapsed()}] waiting for ${what} ${show?.(last) ?? ""}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(join(DEMO, "logs"), { recursive: true });
+  say("Envicutor demo: building the control plane binaries from Go modules (first run only: ~10-15 min)");
+  const bin = (
+    await runWithProgress("building etcd, kube-apiserver, kube-controller-manager, kubectl", "bash", [
+      "e2e/controlplane/build-binaries.sh",
+    ])
+  )
+    .trim()
+    .split("\n")
+    .pop()!;
+  const cp = new ControlPlane(bin);
+  const procs: ManagedProcess[] = [];
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say("stopping agent, controller and control plane");
+    for (const p of procs) await p.stop();
+    await cp.stop();
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void shutdown(0));
+  process.on("SIGTERM", () => void shutdown(0));
+
+  try {
+    const info = await cp.start();
+    const kubeconfig = join(DEMO, "kubeconfig");
+    copyFileSync(info.kubeconfigPath, kubeconfig);
+    say(`control plane up at ${info.server}`);
+    await runWithProgress("installing CRDs", join(bin, "kubectl"), [
+      `--kubeconfig=${kubeconfig}`,
+      "apply",
+      "--server-side",
+      "-f",
+      "crds/",
+    ]);
+    await runWithProgress("waiting for CRDs", join(bin, "kubectl"), [
+      `--kubeconfig=${kubeconfig}`,
+      "wait",
+      "--for=condition=Established",
+      "--timeout=60s",
+      "crd",
+      "-l",
+      "app.kubernetes.io/part-of=envicutor",
+    ]);
+
+    say("building the stand-in Nix package set (nix/pkgs, not nixpkgs) into a local file:// binary cache");
+    const cacheOut = await runWithProgress("nix-build + nix copy", "bash", [
+      "nix/pkgs/make-binary-cache.sh",
+      join(DEMO, "cache"),
+      "python3",
+      "gcc",
+      "bash",
+      "coreutils",
+    ]);
+    const cache = JSON.parse(cacheOut.trim().split("\n").pop()!) as { url: string; publicKey: string };
+
+    const client = new KubeClient(loadKubeConfig(kubeconfig), { fieldManager: "envicutor-demo" });
+    await client.rest
+      .request("POST", "/api/v1/namespaces", {
+        body: { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } },
+      })
+      .catch(() => undefined);
+    const node =
+      hostname()
+        .toLowerCase()
+        .replace(/[^a-z0-9.-]/g, "-") || "local";
+    // No kubelet here: the Node object stands for this machine.
+    await client
+      .create(NodeResource, {
+        metadata: { name: node, labels: { "kubernetes.io/hostname": node, "kubernetes.io/os": "linux" } },
+      })
+      .catch(() => undefined);
+
+    const logDir = join(DEMO, "logs");
+    procs.push(startController({ kubeconfig, namespace: NS, identity: "demo", logDir }));
+    procs.push(
+      startAgent({
+        kubeconfig,
+        namespace: NS,
+        nodeName: node,
+        stateDir: join(DEMO, "agent-state"),
+        logDir,
+        slots: 2,
+        boxIdBase: 700,
+        env: {
+          ENVICUTOR_PACKAGE_SET: join(ROOT, "nix/pkgs"),
+          ENVICUTOR_NIX_SUBSTITUTERS: cache.url,
+          ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS: cache.publicKey,
+          ENVICUTOR_LEASE_DURATION_SECONDS: "15",
+        },
+      }),
+    );
+    say(`controller and agent started (node ${node}); logs in ${logDir}`);
+
+    for (const r of RUNTIMES) {
+      for (const rt of loadYaml<Runtime>(join(ROOT, "examples/runtimes", `${r}.yaml`))) {
+        await client
+          .create(RuntimeResource, rt)
+          .catch((err: unknown) => say(`runtime ${rt.metadata.name}: ${errText(err)}`));
+      }
+    }
+    const names = RUNTIMES.flatMap((r) =>
+      loadYaml<Runtime>(join(ROOT, "examples/runtimes", `${r}.yaml`)).map((x) => x.metadata.name!),
+    );
+    say(`applied Runtimes ${names.join(", ")}; the agent installs and smoke-tests each`);
+    await waitUntil("Runtimes to be Ready", 600_000, async () => {
+      const rts = (await client.list(RuntimeResource)).items.filter((r) => names.includes(r.metadata.name!));
+      const failed = rts.filter((r) => (r.status?.failedNodes ?? 0) > 0);
+      if (failed.length)
+        throw new Error(
+          `install failed: ${failed.map((r) => `${r.metadata.name}: ${r.status?.failures?.[0]?.message}`).join("; ")}`,
+        );
+      return rts.length === names.length &&
+        rts.every((r) => r.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
+        ? rts
+        : undefined;
+    }).catch(async (err: unknown) => {
+      const rts = (await client.list(RuntimeResource)).items;
+      for (const r of rts)
+        say(
+          `  ${r.metadata.name}: ${r.status?.conditions?.map((c) => `${c.type}=${c.status} ${c.reason}: ${c.message}`).join("; ")}`,
+        );
+      throw err;
+    });
+    say("all Runtimes Ready");
+
+    for (const e of EXECUTIONS) {
+      for (const ex of loadYaml<Execution>(join(ROOT, "examples/executions", `${e}.yaml`))) {
+        ex.metadata.namespace = "default";
+        await client
+          .delete(ExecutionResource, ex.metadata.name!, { namespace: "default" })
+          .catch(() => undefined);
+        await waitUntil(`old ${ex.metadata.name} to go`, 30_000, async () =>
+          (await client.tryGet(ExecutionResource, ex.metadata.name!, "default")) ? undefined : true,
+        );
+        await client.create(ExecutionResource, ex);
+        const done = await waitUntil(`execution ${ex.metadata.name}`, 120_000, async () => {
+          const cur = await client.get(ExecutionResource, ex.metadata.name!, "default");
+          return isFinished(cur.status) ? cur : undefined;
+        });
+        process.stdout.write(`\n${formatReport(done)}\n`);
+      }
+    }
+    const table = await runWithProgress("kubectl get", join(bin, "kubectl"), [
+      `--kubeconfig=${kubeconfig}`,
+      "get",
+      "runtimes,workers,executions",
+      "-A",
+    ]);
+    process.stdout.write(`\n${table}\n`);
+    say(`done. Point kubectl at the cluster with:  export KUBECONFIG=${kubeconfig}`);
+    say(
+      `  (kubectl is at ${join(bin, "kubectl")}; try: kubectl get runtimes; node src/cli/main.ts run FILE --runtime python-3)`,
+    );
+    if (exitAfter) return shutdown(0);
+    say("the cluster stays up until Ctrl-C");
+  } catch (err) {
+    say(`demo failed: ${errText(err)}`);
+    for (const p of procs) say(`  ${p.name} log: ${p.logFile}`);
+    await shutdown(1);
+  }
+}
+
+void main();
