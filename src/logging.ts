@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 /** JSON logs to stdout; level from LOG_LEVEL (default info). */
 export function createLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
