@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { API_VERSION } from "./group.ts";
 
 /**
  * Shared building blocks of the Envicutor API. Every schema here is the single
@@ -145,3 +146,18 @@ export const verdict = z
     "Judge verdict: Accepted, WrongAnswer, CompilationError, RuntimeError, TimeLimitExceeded, MemoryLimitExceeded, OutputLimitExceeded or InternalError.",
   );
 export type Verdict = z.infer<typeof verdict>;
+
+/** A top-level object of the API: apiVersion, kind, metadata, spec and an optional status. */
+export function resourceSchema<K extends string, S extends z.ZodType, T extends z.ZodType>(
+  kind: K,
+  spec: S,
+  status: T,
+) {
+  return z.object({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal(kind),
+    metadata: objectMeta,
+    spec,
+    status: status.optional(),
+  });
+}

@@ -2,12 +2,11 @@ import { z } from "zod";
 import {
   conditions,
   MAX_TEXT_BYTES,
-  objectMeta,
   partialStageLimits,
+  resourceSchema,
   safeFileName,
   verdict,
 } from "./common.ts";
-import { API_VERSION } from "./group.ts";
 import { withRules } from "./rules.ts";
 
 export const MAX_TOTAL_FILE_BYTES = 1024 * 1024;
@@ -199,13 +198,7 @@ export const executionStatus = z
   .describe("ExecutionStatus is the verdict and per-stage results.");
 export type ExecutionStatus = z.infer<typeof executionStatus>;
 
-export const execution = z.object({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal("Execution"),
-  metadata: objectMeta,
-  spec: executionSpec,
-  status: executionStatus.optional(),
-});
+export const execution = resourceSchema("Execution", executionSpec, executionStatus);
 export type Execution = z.infer<typeof execution>;
 
 /** Conditions of an Execution; Complete is True for every finished Execution. */

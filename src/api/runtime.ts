@@ -6,11 +6,10 @@ import {
   envVar,
   LIMIT_FIELDS,
   MAX_TEXT_BYTES,
-  objectMeta,
+  resourceSchema,
   safeFileName,
   stageLimits,
 } from "./common.ts";
-import { API_VERSION } from "./group.ts";
 import { type DualRule, withRules } from "./rules.ts";
 
 /** A Nix attribute path such as `python3` or `python3Packages.numpy`. */
@@ -204,13 +203,7 @@ export const runtimeStatus = z
   .describe("RuntimeStatus reports readiness across nodes, like a DaemonSet's counters.");
 export type RuntimeStatus = z.infer<typeof runtimeStatus>;
 
-export const runtime = z.object({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal("Runtime"),
-  metadata: objectMeta,
-  spec: runtimeSpec,
-  status: runtimeStatus.optional(),
-});
+export const runtime = resourceSchema("Runtime", runtimeSpec, runtimeStatus);
 export type Runtime = z.infer<typeof runtime>;
 
 /** Conditions of a Runtime. */

@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { conditions, objectMeta } from "./common.ts";
-import { API_VERSION } from "./group.ts";
+import { conditions, resourceSchema } from "./common.ts";
 
 export const INSTALL_PHASES = ["Pending", "Installing", "Installed", "Failed", "Removing"] as const;
 export type InstallPhase = (typeof INSTALL_PHASES)[number];
@@ -50,12 +49,6 @@ export const workerStatus = z
   })
   .describe("WorkerStatus is written only by the node's agent.");
 
-export const worker = z.object({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal("Worker"),
-  metadata: objectMeta,
-  spec: workerSpec,
-  status: workerStatus.optional(),
-});
+export const worker = resourceSchema("Worker", workerSpec, workerStatus);
 export type Worker = z.infer<typeof worker>;
 export type WorkerStatus = z.infer<typeof workerStatus>;
