@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Debian packages: Nix (nix-bin) for Runtime installs; openssl for test certificates.
+# Every Debian package the project needs, in one place, installed only when missing:
+#   nix-bin                      Nix, for Runtime installs
+#   patchelf, busybox-static,    what nix/pkgs (the offline stand-in for nixpkgs)
+#   python3.11, gcc-12, g++-12,  assembles its packages from
+#   nodejs
+#   openssl, iproute2            test tooling
 set -euo pipefail
+packages=(nix-bin patchelf busybox-static python3.11 gcc-12 g++-12 nodejs openssl iproute2)
 need=()
-command -v nix-build >/dev/null || need+=(nix-bin)
-command -v openssl >/dev/null || need+=(openssl)
-command -v ip >/dev/null || need+=(iproute2)
-if ((${#need[@]})); then
-  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "[setup] missing ${need[*]}: install them (Debian: apt-get install ${need[*]})" >&2
-    exit 1
-  fi
-  echo "[setup] apt-get install ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq "${need[@]}" >&2
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+((${#need[@]})) || exit 0
+if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+  echo "[setup] missing Debian packages: ${need[*]} (install them with: apt-get install ${need[*]})" >&2
+  exit 1
 fi
+echo "[setup] apt-get install ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+apt-get install -y -qq "${need[@]}" >&2

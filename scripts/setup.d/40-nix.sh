@@ -1,30 +1,11 @@
 #!/usr/bin/env bash
 # Nix for Runtime installs (single-user, root, local store) with the build
-# sandbox ON, plus the Debian packages nix/pkgs assembles its stand-in package
-# set from (this machine reaches no Nix cache and no nixpkgs; see nix/README.md).
+# sandbox ON, for nix/pkgs' stand-in package set (this machine reaches no Nix
+# cache and no nixpkgs; see nix/README.md).
 # Idempotent: quick when everything is already in place.
 set -euo pipefail
 
-# Debian packages: Nix itself; patchelf and a static busybox (the package set's
-# bootstrap tools); the interpreters and compilers the package set repackages.
-need=()
-command -v nix-build >/dev/null || need+=(nix-bin)
-command -v patchelf >/dev/null || need+=(patchelf)
-[[ -x /usr/bin/busybox ]] && ! ldd /usr/bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
-[[ -x /usr/bin/python3.11 ]] || need+=(python3.11)
-command -v gcc-12 >/dev/null || need+=(gcc-12)
-command -v g++-12 >/dev/null || need+=(g++-12)
-command -v node >/dev/null || need+=(nodejs)
-if ((${#need[@]})); then
-  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "[setup] missing ${need[*]}: install them (Debian: apt-get install ${need[*]})" >&2
-    exit 1
-  fi
-  echo "[setup] apt-get install ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq "${need[@]}" >&2
-fi
+# The Debian packages (Nix, and what nix/pkgs repackages) come from 20-apt.sh.
 
 [[ $(id -u) -eq 0 ]] || { echo "[setup] nix: not root, leaving the Nix configuration alone" >&2; exit 0; }
 
