@@ -35,6 +35,8 @@ export class BoxPool {
 
   release(id: number): void {
     if (id < this.base || id >= this.base + this.size) throw new Error(`box ${id} is not in this pool`);
+    // A second release would put the id in the free list twice: two runs would share one box.
+    if (this.free.includes(id)) throw new Error(`box ${id} is not held (released twice?)`);
     const waiter = this.waiters.shift();
     if (waiter) waiter(id);
     else {
