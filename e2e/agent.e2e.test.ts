@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Execution } from "../src/api/execution.ts";
 import { API_VERSION } from "../src/api/group.ts";
 import type { Runtime } from "../src/api/runtime.ts";
+import { validRuntime } from "../src/api/test-fixtures.ts";
 import type { Worker } from "../src/api/worker.ts";
 import { KubeClient } from "../src/k8s/client.ts";
 import { ExecutionResource, RuntimeResource, WorkerResource } from "../src/k8s/resources.ts";
@@ -65,22 +66,11 @@ function agentFor(node: string, i: number): ManagedProcess {
   });
 }
 
-const runtime = (name: string, spec: Partial<Runtime["spec"]>): Runtime =>
-  ({
-    apiVersion: API_VERSION,
-    kind: "Runtime",
-    metadata: { name },
-    spec: {
-      language: "python",
-      version: "3.11",
-      packages: ["python3"],
-      sourceFile: "main.py",
-      runCommand: ["python3", "main.py"],
-      smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
-      nodeSelector: { "envicutor.io/e2e": "agent" },
-      ...spec,
-    },
-  }) as Runtime;
+/** The API fixtures' Python Runtime, limited to this file's nodes, with overrides. */
+const runtime = (name: string, spec: Partial<Runtime["spec"]>): Runtime => {
+  const base = validRuntime(name) as unknown as Runtime;
+  return { ...base, spec: { ...base.spec, nodeSelector: { "envicutor.io/e2e": "agent" }, ...spec } };
+};
 
 const C_RUNTIME: Partial<Runtime["spec"]> = {
   language: "c",
