@@ -2,7 +2,12 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readOwnCgroupV2, renderIsolateConfig, writeIfChanged } from "./isolate-config.ts";
+import {
+  prepareCgroupV2Subtree,
+  readOwnCgroupV2,
+  renderIsolateConfig,
+  writeIfChanged,
+} from "./isolate-config.ts";
 
 const base = {
   boxRoot: "/var/local/lib/isolate",
@@ -102,5 +107,61 @@ describe("readOwnCgroupV2", () => {
   it("pure cgroup v1: throws", () => {
     proc("8", "4:memory:/x\n1:cpu:/\n");
     expect(() => readOwnCgroupV2(8, dir)).toThrow(/not on cgroup v2/);
+  });
+});
+
+/**
+ * The cgroup v2 set-up against a fake cgroup filesystem (plain files): this
+ * machine runs cgroup v1, so only the file logic is checked here.
+ */
+describe("prepareCgroupV2Subtree", () => {
+  let cg: string;
+  let proc: string;
+  const own = "/kubepods/pod1/agent-container";
+  const at = (...p: string[]) => join(cg, own, ...p);
+  const read = (...p: string[]) => readFileSync(at(...p), "utf8");
+  beforeEach(() => {
+    cg = join(dir, "cgroup");
+    proc = join(dir, "proc");
+    mkdirSync(join(proc, "self"), { recursive: true });
+    writeFileSync(join(proc, "self", "cgroup"), `0::${own}\n`);
+    mkdirSync(at(), { recursive: true });
+    writeFileSync(at("cgroup.procs"), "1\n17\n");
+    writeFileSync(at("cgroup.controllers"), "cpuset cpu io memory pids\n");
+    writeFileSync(at("cgroup.subtree_control"), "");
+  });
+  const prepare = () => prepareCgroupV2Subtree({ root: cg, procRoot: proc });
+
+  it("moves the agent's processes into a leaf and delegates memory, cpu and pids to the boxes' parent", () => {
+    expect(prepare()).toBe(at("envicutor"));
+    expect(read("agent", "cgroup.procs")).toBe("1\n17\n");
+    expect(read("cgroup.subtree_control")).toBe("+memory+cpu+pids");
+    expect(read("envicutor", "cgroup.subtree_control")).toBe("+memory+cpu+pids");
+  });
+
+  it("enables only controllers the parent has", () => {
+    writeFileSync(at("cgroup.controllers"), "memory\n");
+    expect(prepare()).toBe(at("envicutor"));
+    expect(read("envicutor", "cgroup.subtree_control")).toBe("+memory");
+  });
+
+  it("throws when memory cannot be delegated (the caller runs without --cg)", () => {
+    writeFileSync(at("cgroup.controllers"), "cpu pids\n");
+    expect(prepare).toThrow(/cannot delegate the memory controller/);
+  });
+
+  it("an agent already in the leaf reuses the same subtree (restart, or a second agent)", () => {
+    expect(prepare()).toBe(at("envicutor"));
+    writeFileSync(join(proc, "self", "cgroup"), `0::${own}/agent\n`);
+    expect(prepare()).toBe(at("envicutor"));
+    expect(
+      readdirSync(at())
+        .filter((n) => !n.startsWith("cgroup."))
+        .sort(),
+    ).toEqual(["agent", "envicutor"]);
+  });
+
+  it("a custom name for the boxes' parent", () => {
+    expect(prepareCgroupV2Subtree({ root: cg, procRoot: proc, name: "boxes" })).toBe(at("boxes"));
   });
 });

@@ -1,5 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 export interface IsolateConfigOptions {
   major: number;
@@ -40,42 +40,68 @@ export function writeIfChanged(path: string, text: string): boolean {
   return true;
 }
 
+export interface CgroupV2SubtreeOptions {
+  /** Mount point of the unified hierarchy. */
+  root?: string;
+  /** Name of the boxes' parent cgroup, beside the agent's leaf. */
+  name?: string;
+  pid?: number | "self";
+  procRoot?: string;
+}
+
+/** Controllers isolate 2.x uses: memory is required (memory.max, memory.events), cpu and pids are extras. */
+const WANTED_CONTROLLERS = ["memory", "cpu", "pids"] as const;
+const AGENT_LEAF = "agent";
+
 /**
  * In a container on cgroup v2 (the agent image runs privileged), isolate needs
  * a subtree whose controllers are delegated: the agent moves itself into a
  * leaf (a cgroup with processes cannot enable controllers for its children)
- * and enables cpu, memory and pids for the boxes' parent. Returns isolate's cg_root.
+ * and enables cpu, memory and pids for the boxes' parent. Returns isolate's
+ * cg_root. Idempotent: an agent already in the leaf (restarted, or a second
+ * agent in the same cgroup) reuses the same subtree, so every agent on the
+ * machine writes the same isolate configuration. Throws when the memory
+ * controller cannot be delegated: the caller then runs without --cg.
+ *
+ *   <own cgroup>/              subtree_control: +memory +cpu +pids
+ *   <own cgroup>/agent/        the agent's processes
+ *   <own cgroup>/envicutor/    cg_root; subtree_control: +memory +cpu +pids
+ *   <own cgroup>/envicutor/box-N/   created by isolate
  */
-export function prepareCgroupV2Subtree(
-  root = "/sys/fs/cgroup",
-  name = "envicutor",
-  pid = process.pid,
-): string {
-  const own = readOwnCgroupV2(pid);
+export function prepareCgroupV2Subtree(o: CgroupV2SubtreeOptions = {}): string {
+  const root = o.root ?? "/sys/fs/cgroup";
+  const name = o.name ?? "envicutor";
+  let own = readOwnCgroupV2(o.pid ?? "self", o.procRoot);
+  if (basename(own) === AGENT_LEAF && existsSync(join(root, dirname(own), name))) own = dirname(own);
   const base = join(root, own);
-  const agentLeaf = join(base, "agent");
+  const agentLeaf = join(base, AGENT_LEAF);
   const boxes = join(base, name);
   mkdirSync(agentLeaf, { recursive: true });
   mkdirSync(boxes, { recursive: true });
   // Move every process of our cgroup into the leaf, so its parent may delegate controllers.
-  const procs = readFileSync(join(base, "cgroup.procs"), "utf8").split("\n").filter(Boolean);
-  for (const p of procs) {
+  for (const p of readFileSync(join(base, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
     try {
       appendFileSync(join(agentLeaf, "cgroup.procs"), `${p}\n`);
     } catch {
       // a process that exited meanwhile
     }
   }
-  const wanted = ["cpu", "memory", "pids"];
   const available = readFileSync(join(base, "cgroup.controllers"), "utf8").trim().split(/\s+/);
-  const enable = wanted
-    .filter((c) => available.includes(c))
-    .map((c) => `+${c}`)
-    .join(" ");
-  if (enable) {
-    writeFileSync(join(base, "cgroup.subtree_control"), enable);
-    writeFileSync(join(boxes, "cgroup.subtree_control"), enable);
+  for (const dir of [base, boxes]) {
+    // One controller per write: the kernel stops at the first one it refuses.
+    for (const c of WANTED_CONTROLLERS.filter((c) => available.includes(c))) {
+      try {
+        appendFileSync(join(dir, "cgroup.subtree_control"), `+${c}`);
+      } catch {
+        // checked below for the one that matters
+      }
+    }
   }
+  const delegated = readFileSync(join(boxes, "cgroup.subtree_control"), "utf8").split(/[\s+]+/);
+  if (!delegated.includes("memory"))
+    throw new Error(
+      `cannot delegate the memory controller to ${boxes} (available in ${base}: ${available.join(" ") || "none"})`,
+    );
   return boxes;
 }
 

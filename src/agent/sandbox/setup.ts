@@ -34,13 +34,23 @@ export interface Sandbox {
  * Runtimes as failed with reason SandboxUnavailable rather than pretending.
  */
 export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | undefined> {
-  const info = await detectIsolate(o.isolateBin);
+  let info = await detectIsolate(o.isolateBin);
   if (!info) {
     o.logger.error(
       { bin: o.isolateBin },
       "isolate not found: Executions and smoke tests cannot run on this node",
     );
     return undefined;
+  }
+  let cgRoot = "/sys/fs/cgroup";
+  if (info.useCg && info.major >= 2 && info.cgroupMode === "v2" && o.writeConfig !== false) {
+    // isolate 2.x needs a delegated subtree; without one it runs without --cg rather than not at all.
+    try {
+      cgRoot = prepareCgroupV2Subtree();
+    } catch (err) {
+      o.logger.warn({ err: String(err) }, "no usable cgroup v2 subtree for isolate");
+      info = { ...info, useCg: false };
+    }
   }
   if (!info.useCg) {
     o.logger.warn(
@@ -49,8 +59,6 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
     );
   }
   if (o.writeConfig !== false) {
-    let cgRoot = "/sys/fs/cgroup";
-    if (info.major >= 2 && info.cgroupMode === "v2") cgRoot = prepareCgroupV2Subtree();
     const changed = writeIfChanged(
       o.isolateConfigPath,
       renderIsolateConfig({
