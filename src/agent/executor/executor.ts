@@ -3,7 +3,13 @@ import type { Logger } from "../../logging.ts";
 import type { ExecutionOutcome, ExecutionRunner, RuntimeForExecution } from "../ports.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
 import { outputMatches } from "../sandbox/compare.ts";
-import { type BoxFile, IsolateBox, type RunResult, type SandboxSettings } from "../sandbox/isolate-box.ts";
+import {
+  type BoxFile,
+  IsolateBox,
+  type RunResult,
+  type SandboxSettings,
+  SnapshotLimitError,
+} from "../sandbox/isolate-box.ts";
 import { truncateUtf8 } from "../sandbox/output-capture.ts";
 import { judgeRun } from "../sandbox/verdict.ts";
 import type { ExecutorMetrics } from "./metrics.ts";
@@ -85,7 +91,19 @@ export class IsolateExecutor implements ExecutionRunner {
         });
       }
       // Everything the compiler left in the box seeds each test box (links and special files are dropped).
-      files = await box.snapshot(rt.limits.compile.fileSizeKiB * 1024 * 4);
+      try {
+        files = await box.snapshot(rt.limits.compile.fileSizeKiB * 1024 * 4);
+      } catch (err) {
+        // The compile step left too much behind: the submission's doing, judged, not an agent failure.
+        if (!(err instanceof SnapshotLimitError)) throw err;
+        compile = { ...compile, verdict: "CompilationError", message: err.message };
+        return this.done(rt, {
+          verdict: "CompilationError",
+          compile,
+          tests: [],
+          message: `compilation failed: ${err.message}`,
+        });
+      }
     }
 
     const cases = spec.testCases ?? [{ stdin: spec.stdin ?? "", expectedOutput: spec.expectedOutput }];

@@ -46,10 +46,15 @@ export interface RunResult {
   isolateError?: string;
 }
 
+/** A snapshot went over its bounds: what the program left in the box, not a fault of the agent. */
+export class SnapshotLimitError extends Error {}
+
 const NOFOLLOW_READ = constants.O_RDONLY | constants.O_NOFOLLOW;
 const EXCLUSIVE_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 /** Bounds of what a snapshot copies out of a box that hostile code has touched. */
 const SNAPSHOT_MAX_ENTRIES = 10_000;
+/** Longer relative paths are refused before the host's own paths reach PATH_MAX (4096). */
+const SNAPSHOT_MAX_PATH = 2048;
 
 /**
  * One isolate box. Host-side rules: files go into a box only while it is
@@ -136,13 +141,17 @@ export class IsolateBox {
     const walk = async (rel: string): Promise<void> => {
       for (const name of await readdir(join(root, rel))) {
         if (++entries > SNAPSHOT_MAX_ENTRIES)
-          throw new Error(`more than ${SNAPSHOT_MAX_ENTRIES} files in the box`);
+          throw new SnapshotLimitError(`more than ${SNAPSHOT_MAX_ENTRIES} files in the box`);
         const relPath = rel ? `${rel}/${name}` : name;
+        if (relPath.length > SNAPSHOT_MAX_PATH)
+          throw new SnapshotLimitError(
+            `a path in the box is too deep (over ${SNAPSHOT_MAX_PATH} characters)`,
+          );
         const st = await lstat(join(root, relPath));
         if (st.isDirectory()) await walk(relPath);
         else if (st.isFile()) {
           bytes += st.size;
-          if (bytes > maxBytes) throw new Error(`compiled files exceed ${maxBytes} bytes`);
+          if (bytes > maxBytes) throw new SnapshotLimitError(`compiled files exceed ${maxBytes} bytes`);
           const handle = await open(join(root, relPath), NOFOLLOW_READ);
           try {
             out.push({ path: relPath, data: await handle.readFile(), executable: (st.mode & 0o111) !== 0 });
