@@ -49,7 +49,8 @@ export interface RunResult {
 /** A snapshot went over its bounds: what the program left in the box, not a fault of the agent. */
 export class SnapshotLimitError extends Error {}
 
-const NOFOLLOW_READ = constants.O_RDONLY | constants.O_NOFOLLOW;
+/** O_NONBLOCK: opening a FIFO that replaced a checked file must not hang the agent. */
+const NOFOLLOW_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const EXCLUSIVE_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 /** Bounds of what a snapshot copies out of a box that hostile code has touched. */
 const SNAPSHOT_MAX_ENTRIES = 10_000;
@@ -154,6 +155,10 @@ export class IsolateBox {
           if (bytes > maxBytes) throw new SnapshotLimitError(`compiled files exceed ${maxBytes} bytes`);
           const handle = await open(join(root, relPath), NOFOLLOW_READ);
           try {
+            // What was opened must be the regular file lstat saw, not something swapped in since.
+            const opened = await handle.stat();
+            if (!opened.isFile() || opened.ino !== st.ino || opened.dev !== st.dev)
+              throw new SnapshotLimitError(`${relPath} changed while it was copied`);
             out.push({ path: relPath, data: await handle.readFile(), executable: (st.mode & 0o111) !== 0 });
           } finally {
             await handle.close();
@@ -191,6 +196,8 @@ export class IsolateBox {
       `--processes=${l.processes}`,
       `--open-files=${l.openFiles}`,
       `--fsize=${l.fileSizeKiB}`,
+      // The stack may use all of the memory limit (isolate's default would be unlimited).
+      `--stack=${l.memoryKiB}`,
       ...(req.allowNetwork ? ["--share-net"] : []),
       ...this.dirArgs(),
       ...Object.entries(env).map(([k, v]) => `--env=${k}=${v}`),
@@ -205,7 +212,10 @@ export class IsolateBox {
     const budget = { left: l.outputBytes };
     const onExceeded = () => {
       outputExceeded = true;
-      // Closing our ends makes further writes fail (SIGPIPE/EPIPE); isolate's limits end the run.
+      // Closing our ends makes further writes fail (SIGPIPE/EPIPE); a program that ignores
+      // that would still hold the slot until its time limit, so isolate is told to end the run:
+      // on SIGTERM it kills the whole box and writes its meta file.
+      child.kill("SIGTERM");
       child.stdout.destroy();
       child.stderr.destroy();
     };
@@ -216,7 +226,14 @@ export class IsolateBox {
     child.stdin.end(req.stdin);
 
     // Belt and braces: isolate enforces the wall time; this catches isolate itself hanging.
-    const guard = setTimeout(() => child.kill("SIGKILL"), l.wallTimeMillis + 30_000);
+    // SIGTERM lets isolate kill the box first; SIGKILL only if isolate does not react.
+    let guardKill: NodeJS.Timeout | undefined;
+    let hung = false;
+    const guard = setTimeout(() => {
+      hung = true;
+      child.kill("SIGTERM");
+      guardKill = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    }, l.wallTimeMillis + 30_000);
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
       (resolve) => {
         child.once("error", (error) => resolve({ code: null, signal: null, error }));
@@ -224,6 +241,7 @@ export class IsolateBox {
       },
     );
     clearTimeout(guard);
+    clearTimeout(guardKill);
 
     let metaText = "";
     try {
@@ -236,6 +254,7 @@ export class IsolateBox {
     const meta = parseMeta(metaText);
     const result: RunResult = { meta, stdout: stdout.buffer(), stderr: stderr.buffer(), outputExceeded };
     if (exit.error) result.isolateError = `could not start isolate: ${exit.error.message}`;
+    else if (hung) result.isolateError = `isolate did not finish within ${l.wallTimeMillis + 30_000} ms`;
     else if (!metaText)
       result.isolateError = `isolate exited ${exit.code ?? exit.signal} without a meta file: ${stderr.buffer().toString("utf8").slice(0, 500)}`;
     else if (meta.status === "XX") result.isolateError = meta.message ?? "isolate internal error";

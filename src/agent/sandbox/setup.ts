@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../logging.ts";
 import { BoxPool } from "./box-pool.ts";
@@ -77,7 +77,16 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
   const settings: SandboxSettings = { isolate: info, workDir, extraDirs: o.extraDirs, hideHostDirs: true };
   const pool = new BoxPool(o.boxIdBase, o.boxCount);
-  for (const id of pool.ids()) await new IsolateBox(settings, id).cleanup();
+  for (const id of pool.ids()) {
+    await new IsolateBox(settings, id).cleanup();
+    // isolate 1.x leaves an empty <box_root>/<id> behind when there was no box to clean; rmdir
+    // removes only an empty directory and never follows a link.
+    try {
+      rmdirSync(join(o.boxRoot, String(id)));
+    } catch {
+      // not there (isolate 2.x), or not empty: isolate's business
+    }
+  }
   o.logger.info(
     {
       isolate: info.version,
