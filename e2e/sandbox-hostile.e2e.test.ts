@@ -214,6 +214,24 @@ function hostileCases(o: { name: string; bin: string; config: string; boxRoot: s
       expect([after.size, after.mtimeMs, after.mode]).toEqual([shadow.size, shadow.mtimeMs, shadow.mode]);
     });
 
+    it("the stack may grow up to the memory limit, and threads still start", async () => {
+      const deep = [
+        "#include <stdio.h>",
+        "static long down(long n) { volatile char pad[1024]; pad[0] = (char)n; return n ? down(n - 1) + pad[0] % 2 : 0; }",
+        'int main(void) { printf("%ld\\n", down(64 * 1024)); }', // 64 MiB of stack frames
+      ].join("\n");
+      const r = await run(spec(deep), C);
+      expect(r.verdict).toBe("Accepted");
+      const threads = [
+        "import threading",
+        "ts = [threading.Thread(target=lambda: None) for _ in range(8)]",
+        "[t.start() for t in ts]; [t.join() for t in ts]",
+        "print('threads ok')",
+      ].join("\n");
+      const t = await run(spec(threads, { expectedOutput: "threads ok" }), PY);
+      expect(t.verdict).toBe("Accepted");
+    });
+
     it("runExecution: ten test cases compile once; the Runtime's env wins over the closure's", async () => {
       const src = [
         "#include <stdio.h>",

@@ -196,8 +196,8 @@ export class IsolateBox {
       `--processes=${l.processes}`,
       `--open-files=${l.openFiles}`,
       `--fsize=${l.fileSizeKiB}`,
-      // The stack may use all of the memory limit (isolate's default would be unlimited).
-      `--stack=${l.memoryKiB}`,
+      // No --stack: isolate leaves it unlimited, so the stack may grow up to the memory limit,
+      // and glibc sizes thread stacks from a finite RLIMIT_STACK (with --mem, threads would fail).
       ...(req.allowNetwork ? ["--share-net"] : []),
       ...this.dirArgs(),
       ...Object.entries(env).map(([k, v]) => `--env=${k}=${v}`),
