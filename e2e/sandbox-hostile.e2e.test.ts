@@ -10,7 +10,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -27,6 +27,13 @@ const FIRST_UID = 60000; // setUpSandbox's first_uid: box N runs as uid 60000 + 
 const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
 const PATH_ENV = { PATH: "/usr/bin:/bin" };
 const logger = pino({ level: "error" });
+/** A directory of the host's Nix store, if it has one, to mount alone. */
+const storePath = existsSync("/nix/store")
+  ? readdirSync("/nix/store")
+      .filter((n) => !n.startsWith(".") && !n.endsWith(".drv") && !n.endsWith(".lock"))
+      .map((n) => `/nix/store/${n}`)
+      .find((p) => statSync(p).isDirectory())
+  : undefined;
 
 const isolateOk = spawnSync("isolate", ["--version"]).status === 0;
 if (!isolateOk) console.warn("!!! isolate not found: sandbox tests SKIPPED — install isolate (see README)");
@@ -266,7 +273,23 @@ function hostileCases(o: { name: string; bin: string; config: string; boxRoot: s
       // Without the host's directories there is no python3 in the box.
       const bare = await run(spec("print(1)"), PY, { mounts: ["/nix/store"] });
       expect(bare.verdict).not.toBe("Accepted");
+      await expect(run(spec("print(1)"), PY, { mounts: ["/"] })).rejects.toThrow(/mount must be/);
+      await expect(run(spec("print(1)"), PY, { mounts: ["/usr/../etc"] })).rejects.toThrow(/mount must be/);
     });
+
+    it.skipIf(!storePath)(
+      "mounts: one store path shows that path alone; no store mount shows no store",
+      async () => {
+        const src =
+          "import os\nprint(sorted(os.listdir('/nix/store')) if os.path.isdir('/nix/store') else 'no store')";
+        const one = await run(spec(src), PY, { mounts: [...HOST_DIRS, storePath!] });
+        expect(one.tests[0]!.stdout).toBe(`['${basename(storePath!)}']\n`);
+        const none = await run(spec(src, { expectedOutput: "no store" }), PY);
+        expect(none.verdict).toBe("Accepted");
+        const whole = await run(spec(src), PY, { mounts: [...HOST_DIRS, "/nix/store"] });
+        expect(whole.tests[0]!.stdout!.split(", ").length).toBeGreaterThan(1);
+      },
+    );
 
     it("an aborted Execution stops before its next test case and still cleans its box", async () => {
       const controller = new AbortController();

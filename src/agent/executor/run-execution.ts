@@ -1,3 +1,4 @@
+import { isAbsolute, normalize } from "node:path";
 import type { ExecutionSpec } from "../../api/execution.ts";
 import type { RuntimeLimits, RuntimeSpec } from "../../api/runtime.ts";
 import type { Logger } from "../../logging.ts";
@@ -26,9 +27,11 @@ export interface RunExecutionRequest {
   /** The installed closure's environment (PATH and what a Nix shell sets). */
   runtimeEnv: Record<string, string>;
   /**
-   * Host directories mounted read-only into every box. Production passes
-   * ["/nix/store"] (always mounted anyway); tests on hosts without Nix
-   * runtimes pass host directories such as /usr, /bin, /lib, /lib64.
+   * Exactly the host directories mounted read-only into every box (besides
+   * isolate's own /box, /tmp, /proc and /dev): ["/nix/store"], or the store
+   * paths of the Runtime's closure so that a box sees nothing else of the
+   * store; tests on hosts without Nix runtimes pass /usr, /bin, /lib, /lib64.
+   * Absolute, normalised, and never "/".
    */
   mounts: string[];
   /** Cap of stored stdout/stderr per stage; the executor's default when unset. */
@@ -59,10 +62,10 @@ export async function runExecution(
   req: RunExecutionRequest,
 ): Promise<RunExecutionResult> {
   const rt = req.runtime;
-  const executor = new IsolateExecutor({
-    ...ctx,
-    sandbox: { ...ctx.sandbox, extraDirs: req.mounts.filter((d) => d !== "/nix/store") },
-  });
+  for (const m of req.mounts)
+    if (!isAbsolute(m) || normalize(m) !== m || m === "/" || m.endsWith("/"))
+      throw new Error(`mount must be an absolute, normalised directory other than /: ${JSON.stringify(m)}`);
+  const executor = new IsolateExecutor({ ...ctx, sandbox: { ...ctx.sandbox, mounts: req.mounts } });
   const spec = {
     language: rt.language ?? "unknown",
     sourceFile: rt.sourceFile,

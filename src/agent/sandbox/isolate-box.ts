@@ -19,6 +19,12 @@ export interface SandboxSettings {
    * the Runtime's closure in /nix/store and nothing of the host's software.
    */
   hideHostDirs: boolean;
+  /**
+   * When set, exactly these host directories are mounted read-only (instead of
+   * /nix/store plus extraDirs): e.g. the store paths of a Runtime's closure, so
+   * a box sees that closure and no other Runtime's.
+   */
+  mounts?: string[];
 }
 
 export interface BoxFile {
@@ -174,7 +180,7 @@ export class IsolateBox {
   private dirArgs(): string[] {
     const args: string[] = [];
     if (this.s.hideHostDirs) args.push("--dir=bin=", "--dir=lib=", "--dir=lib64=", "--dir=usr=");
-    const dirs = ["/nix/store", ...this.s.extraDirs];
+    const dirs = this.s.mounts ?? ["/nix/store", ...this.s.extraDirs];
     for (const d of dirs) args.push(`--dir=${d.replace(/^\/+/, "")}=${d}:maybe`);
     return args;
   }
