@@ -1,7 +1,13 @@
 // A real Kubernetes control plane on loopback for the e2e suite: etcd,
-// kube-apiserver and kube-controller-manager (for owner-reference garbage
-// collection and namespace deletion), built from Go modules by
-// build-binaries.sh. Static-token auth; everything lives in one temp dir.
+// kube-apiserver and kube-controller-manager (owner-reference garbage
+// collection, namespace deletion, default service accounts), built from Go
+// modules by build-binaries.sh. Static-token auth for an admin in
+// system:masters, Node,RBAC authorization; everything lives in one temp dir.
+//
+// Nothing may outlive the test run: every process runs in its own process
+// group, stop() kills the groups, an exit hook kills them if the run dies
+// without stop(), and a small watchdog (a shell loop) kills them and removes
+// the temp dir when the owning Node process disappears, even by SIGKILL.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import {
@@ -11,26 +17,79 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { request } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { applyCrdManifests } from "./crds.ts";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
+const HERE = import.meta.dirname;
+const BUILD_SCRIPT = join(HERE, "build-binaries.sh");
+/** Set to keep the temp dir (logs, etcd data) after stop() for debugging. */
+const KEEP_ENV = "ENVICUTOR_E2E_KEEP_CONTROLPLANE";
 
-/** Builds (first run) or finds the cached control-plane binaries; returns their directory. */
+/** Builds (first run, progress on stderr) or finds the cached control-plane binaries; returns their directory. */
 export function controlPlaneBinDir(): string {
-  const out = execFileSync("bash", [join(HERE, "build-binaries.sh")], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return out.toString().trim().split("\n").pop()!;
+  const out = execFileSync("bash", [BUILD_SCRIPT], { stdio: ["ignore", "pipe", "inherit"] });
+  return lastLine(out.toString());
 }
 
+/** Like controlPlaneBinDir, without blocking the event loop during a first, long build. */
+export function buildControlPlaneBinaries(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [BUILD_SCRIPT], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+    });
+    child.once("error", reject);
+    child.once("close", (code) =>
+      code === 0 ? resolve(lastLine(out)) : reject(new Error(`${BUILD_SCRIPT} exited with code ${code}`)),
+    );
+  });
+}
+
+function lastLine(s: string): string {
+  return s.trim().split("\n").pop() ?? "";
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * A free loopback port below the kernel's ephemeral range, so neither an
+ * outgoing connection nor another `listen(0)` takes it between now and the
+ * moment our process binds it (and again after restartApiserver()).
+ */
 async function freePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low =
+      Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || low;
+  } catch {
+    /* not Linux: keep the default */
+  }
+  const min = 10_000;
+  for (let i = 0; i < 50 && low - min > 1000; i++) {
+    const port = min + Math.floor(Math.random() * (low - min));
+    if (await canListen(port)) return port;
+  }
+  return listenAny();
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+function listenAny(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);
@@ -41,25 +100,49 @@ async function freePort(): Promise<number> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type Name = "etcd" | "kube-apiserver" | "kube-controller-manager";
 
 interface Managed {
-  name: string;
+  name: Name;
   args: string[];
-  proc?: ChildProcess;
   logFile: string;
+  /** Log size when the current process was launched: errors show only its own output. */
+  logOffset: number;
+  proc?: ChildProcess;
+  exited?: Promise<void>;
+  exit?: string;
 }
 
-/** Every control plane started by this process, so an abrupt exit still kills them. */
+/** Every control plane started by this process, for the exit and signal hooks. */
 const live = new Set<ControlPlane>();
 process.once("exit", () => {
   for (const cp of live) cp.killAllSync();
 });
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.once(sig, () => {
+    // Someone else handles this signal (vitest, the demo): they stop us, and the
+    // exit hook and the watchdog are the backstops. Otherwise do what the default
+    // action would have done, after killing the control plane.
+    if (process.listenerCount(sig) > 0) return;
     for (const cp of live) cp.killAllSync();
-    process.exit(130);
+    process.kill(process.pid, sig);
   });
+}
+
+// Runs detached; $1 = pid to watch, $2 = temp dir, $3 = "keep" to leave the dir.
+const WATCHDOG = `
+while kill -0 "$1" 2>/dev/null; do sleep 1; done
+for g in $(cat "$2/pgids" 2>/dev/null); do kill -9 -"$g" 2>/dev/null; done
+[ "$3" = keep ] || rm -rf "$2"
+`;
+
+export interface ControlPlaneOptions {
+  /**
+   * CRD manifests (file or directory) applied, and Established, before
+   * kube-controller-manager starts, so its garbage collector watches those kinds
+   * from the start instead of after its next 30 s discovery resync.
+   */
+  crds?: string;
 }
 
 export interface ControlPlaneInfo {
@@ -69,15 +152,41 @@ export interface ControlPlaneInfo {
   dir: string;
 }
 
+export interface ControlPlaneTimings {
+  etcdMs: number;
+  /** From launching kube-apiserver to /readyz and the default namespace. */
+  apiserverMs: number;
+  crdsMs: number;
+  /** From launching kube-controller-manager to its garbage collector collecting a probe. */
+  controllerManagerMs: number;
+  totalMs: number;
+}
+
 export class ControlPlane {
   readonly dir: string;
   readonly token = randomBytes(24).toString("hex");
-  private readonly bin: string;
-  private readonly procs = new Map<string, Managed>();
+  readonly bin: string;
+  readonly timings: ControlPlaneTimings = {
+    etcdMs: 0,
+    apiserverMs: 0,
+    crdsMs: 0,
+    controllerManagerMs: 0,
+    totalMs: 0,
+  };
+  private readonly options: ControlPlaneOptions;
+  private readonly procs = new Map<Name, Managed>();
+  private readonly keep = Boolean(process.env[KEEP_ENV]);
   private apiserverPort = 0;
+  private watchdog: ChildProcess | undefined;
+  private stopped = false;
 
-  constructor(binDir = controlPlaneBinDir()) {
+  constructor(binDir = controlPlaneBinDir(), options: ControlPlaneOptions = {}) {
     this.bin = binDir;
+    this.options = options;
+    for (const name of ["etcd", "kube-apiserver", "kube-controller-manager"] as const) {
+      if (!existsSync(join(binDir, name)))
+        throw new Error(`${name} not found in ${binDir} (run ${BUILD_SCRIPT})`);
+    }
     this.dir = mkdtempSync(join(tmpdir(), "envicutor-cp-"));
   }
 
@@ -89,151 +198,331 @@ export class ControlPlane {
     return join(this.dir, "admin.kubeconfig");
   }
 
+  get kubectlPath(): string {
+    return join(this.bin, "kubectl");
+  }
+
   info(): ControlPlaneInfo {
     return { kubeconfigPath: this.kubeconfigPath, server: this.server, token: this.token, dir: this.dir };
   }
 
+  /** Starts etcd, kube-apiserver and kube-controller-manager; resolves once all three work. On failure, stops everything and throws with the relevant log's tail. */
   async start(): Promise<ControlPlaneInfo> {
+    if (this.stopped) throw new Error("ControlPlane cannot be restarted after stop(); create a new one");
     live.add(this);
-    const [etcdClient, etcdPeer, apiserver] = [await freePort(), await freePort(), await freePort()];
-    this.apiserverPort = apiserver;
-    const pki = join(this.dir, "pki");
-    mkdirSync(pki, { recursive: true });
-    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-    writeFileSync(join(pki, "sa.key"), privateKey.export({ type: "pkcs1", format: "pem" }));
-    writeFileSync(join(pki, "sa.pub"), publicKey.export({ type: "spki", format: "pem" }));
-    writeFileSync(join(pki, "tokens.csv"), `${this.token},admin,admin,"system:masters"\n`);
-    this.writeKubeconfig();
+    this.startWatchdog();
+    const t0 = Date.now();
+    try {
+      const pki = join(this.dir, "pki");
+      mkdirSync(pki, { recursive: true });
+      const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+      writeFileSync(join(pki, "sa.key"), privateKey.export({ type: "pkcs1", format: "pem" }), {
+        mode: 0o600,
+      });
+      writeFileSync(join(pki, "sa.pub"), publicKey.export({ type: "spki", format: "pem" }));
+      writeFileSync(join(pki, "tokens.csv"), `${this.token},admin,admin,"system:masters"\n`, { mode: 0o600 });
 
-    const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-    this.define("etcd", [
-      "--name=e2e",
-      `--data-dir=${join(this.dir, "etcd")}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=e2e=http://127.0.0.1:${etcdPeer}`,
-      "--unsafe-no-fsync=true",
-      "--log-level=warn",
-    ]);
-    this.define("kube-apiserver", [
+      let t = Date.now();
+      const etcdUrl = await this.withPortRetry("etcd", async () => {
+        const [client, peer] = [await freePort(), await freePort()];
+        const url = `http://127.0.0.1:${client}`;
+        this.launch("etcd", [
+          "--name=e2e",
+          `--data-dir=${join(this.dir, "etcd")}`,
+          `--listen-client-urls=${url}`,
+          `--advertise-client-urls=${url}`,
+          `--listen-peer-urls=http://127.0.0.1:${peer}`,
+          `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+          `--initial-cluster=e2e=http://127.0.0.1:${peer}`,
+          "--listen-metrics-urls=",
+          "--unsafe-no-fsync=true",
+          "--log-level=warn",
+        ]);
+        await this.waitUntil("etcd", () => httpOk(`${url}/health`), 30_000);
+        return url;
+      });
+      this.timings.etcdMs = Date.now() - t;
+
+      t = Date.now();
+      await this.withPortRetry("kube-apiserver", async () => {
+        this.apiserverPort = await freePort();
+        this.writeKubeconfig();
+        this.launch("kube-apiserver", this.apiserverArgs(etcdUrl, pki));
+        await this.waitForApiserver();
+      });
+      this.timings.apiserverMs = Date.now() - t;
+
+      t = Date.now();
+      if (this.options.crds)
+        await applyCrdManifests(this.kubectlPath, this.kubeconfigPath, this.options.crds);
+      this.timings.crdsMs = Date.now() - t;
+
+      t = Date.now();
+      await this.withPortRetry("kube-controller-manager", async () => {
+        const port = await freePort();
+        this.launch("kube-controller-manager", [
+          `--kubeconfig=${this.kubeconfigPath}`,
+          `--authentication-kubeconfig=${this.kubeconfigPath}`,
+          `--authorization-kubeconfig=${this.kubeconfigPath}`,
+          // No client CA or request-header config to look up in kube-system.
+          "--authentication-skip-lookup=true",
+          "--controllers=garbagecollector,namespace,serviceaccount",
+          "--leader-elect=false",
+          "--bind-address=127.0.0.1",
+          `--secure-port=${port}`,
+          "--concurrent-gc-syncs=5",
+          "--kube-api-qps=100",
+          "--kube-api-burst=200",
+          "--v=1",
+        ]);
+        await this.waitUntil(
+          "kube-controller-manager",
+          () => httpsOk(`https://127.0.0.1:${port}/healthz`),
+          60_000,
+        );
+      });
+      await this.waitForControllers();
+      this.timings.controllerManagerMs = Date.now() - t;
+      this.timings.totalMs = Date.now() - t0;
+      return this.info();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /**
+   * Stops kube-apiserver (SIGTERM, as a real restart would) and starts it again
+   * on the same port; etcd keeps the data. Resolves when it is ready again, with
+   * the time it took to become ready.
+   */
+  async restartApiserver(downMs = 0): Promise<number> {
+    const m = this.procs.get("kube-apiserver");
+    if (!m || this.stopped) throw new Error("restartApiserver: the control plane is not running");
+    await this.stopProcess("kube-apiserver");
+    if (downMs > 0) await sleep(downMs);
+    const t = Date.now();
+    this.launch("kube-apiserver", m.args);
+    await this.waitForApiserver();
+    return Date.now() - t;
+  }
+
+  /** Kills every process (SIGTERM, then SIGKILL after 10 s) and removes the temp dir. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const name of ["kube-controller-manager", "kube-apiserver", "etcd"] as const)
+      await this.stopProcess(name);
+    this.cleanUpSync();
+  }
+
+  /** Last resort (exit hook): SIGKILL every process group and remove the temp dir, synchronously. */
+  killAllSync(): void {
+    this.stopped = true;
+    for (const m of this.procs.values()) killGroup(m.proc, "SIGKILL");
+    this.cleanUpSync();
+  }
+
+  /** The last lines a process wrote since it was last launched. */
+  logTail(name: Name, lines = 40): string {
+    const m = this.procs.get(name);
+    if (!m || !existsSync(m.logFile)) return "";
+    const size = statSync(m.logFile).size;
+    const start = Math.max(m.logOffset, size - 256 * 1024);
+    const buf = Buffer.alloc(size - start);
+    const fd = openSync(m.logFile, "r");
+    try {
+      readSync(fd, buf, 0, buf.length, start);
+    } finally {
+      closeSync(fd);
+    }
+    return buf.toString("utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  }
+
+  private apiserverArgs(etcdUrl: string, pki: string): string[] {
+    return [
       `--etcd-servers=${etcdUrl}`,
       "--bind-address=127.0.0.1",
       "--advertise-address=127.0.0.1",
-      `--secure-port=${apiserver}`,
+      `--secure-port=${this.apiserverPort}`,
       `--cert-dir=${join(this.dir, "certs")}`,
       `--token-auth-file=${join(pki, "tokens.csv")}`,
-      "--authorization-mode=RBAC",
+      "--authorization-mode=Node,RBAC",
       `--service-account-key-file=${join(pki, "sa.pub")}`,
       `--service-account-signing-key-file=${join(pki, "sa.key")}`,
       "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
       "--service-cluster-ip-range=10.96.0.0/24",
       "--allow-privileged=true",
+      // Ends open watches on SIGTERM: without it the HTTP/2 server waits for
+      // the controller-manager's watches and a restart hangs until SIGKILL.
+      "--shutdown-watch-termination-grace-period=2s",
       "--profiling=false",
       "--v=1",
-    ]);
-    this.define("kube-controller-manager", [
-      `--kubeconfig=${this.kubeconfigPath}`,
-      `--authentication-kubeconfig=${this.kubeconfigPath}`,
-      `--authorization-kubeconfig=${this.kubeconfigPath}`,
-      "--controllers=garbagecollector,namespace,serviceaccount",
-      "--leader-elect=false",
-      "--bind-address=127.0.0.1",
-      `--secure-port=${await freePort()}`,
-      "--concurrent-gc-syncs=5",
-      "--v=1",
-    ]);
-
-    this.launch("etcd");
-    await this.waitFor("etcd", () => httpOk(`${etcdUrl}/health`), 30_000);
-    this.launch("kube-apiserver");
-    await this.waitForApiserver();
-    this.launch("kube-controller-manager");
-    return this.info();
+    ];
   }
 
-  /** Stops kube-apiserver and starts it again on the same port (etcd keeps the data). */
-  async restartApiserver(downMs = 0): Promise<void> {
-    await this.stopProcess("kube-apiserver");
-    if (downMs > 0) await sleep(downMs);
-    this.launch("kube-apiserver");
-    await this.waitForApiserver();
-  }
-
-  async stop(): Promise<void> {
-    for (const name of ["kube-controller-manager", "kube-apiserver", "etcd"]) await this.stopProcess(name);
+  private cleanUpSync(): void {
     live.delete(this);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** Last resort on process exit: SIGKILL every process group, synchronously. */
-  killAllSync(): void {
-    for (const m of this.procs.values()) {
-      if (m.proc?.pid && m.proc.exitCode === null) {
-        try {
-          process.kill(-m.proc.pid, "SIGKILL");
-        } catch {
-          /* already gone */
-        }
-      }
-    }
-  }
-
-  logTail(name: string, lines = 30): string {
-    const m = this.procs.get(name);
-    if (!m || !existsSync(m.logFile)) return "";
-    return readFileSync(m.logFile, "utf8").split("\n").slice(-lines).join("\n");
-  }
-
-  private define(name: string, args: string[]): void {
-    this.procs.set(name, { name, args, logFile: join(this.dir, `${name}.log`) });
-  }
-
-  private launch(name: string): void {
-    const m = this.procs.get(name)!;
-    const fd = openSync(m.logFile, "a");
-    // Own process group, so stop() and the exit hook kill the whole tree.
-    m.proc = spawn(join(this.bin, name), m.args, { detached: true, stdio: ["ignore", fd, fd] });
-    closeSync(fd);
-    m.proc.unref();
-  }
-
-  private async stopProcess(name: string): Promise<void> {
-    const proc = this.procs.get(name)?.proc;
-    if (!proc?.pid || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-    try {
-      process.kill(-proc.pid, "SIGTERM");
-    } catch {
-      return;
-    }
-    const timedOut = await Promise.race([exited.then(() => false), sleep(10_000).then(() => true)]);
-    if (timedOut) {
+    if (this.keep) {
+      process.stderr.write(`[controlplane] kept ${this.dir} (${KEEP_ENV})\n`);
+    } else {
       try {
-        process.kill(-proc.pid, "SIGKILL");
+        rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
       } catch {
-        /* gone */
+        return; // a process was still writing: the watchdog removes it once we exit
       }
-      await exited;
+    }
+    // Only now: until the processes are gone and the dir removed, it is the backstop.
+    killGroup(this.watchdog, "SIGKILL");
+  }
+
+  private startWatchdog(): void {
+    if (this.watchdog) return;
+    this.watchdog = spawn(
+      "sh",
+      ["-c", WATCHDOG, "envicutor-cp-watchdog", String(process.pid), this.dir, this.keep ? "keep" : ""],
+      { detached: true, stdio: "ignore" },
+    );
+    this.watchdog.once("error", () => undefined);
+    this.watchdog.unref();
+  }
+
+  /** The process groups the watchdog kills if we die. */
+  private writePgids(): void {
+    const pids = [...this.procs.values()]
+      .filter((m) => m.proc?.pid && m.exit === undefined)
+      .map((m) => m.proc!.pid);
+    try {
+      writeFileSync(join(this.dir, "pgids"), `${pids.join("\n")}\n`);
+    } catch {
+      /* dir already removed */
+    }
+  }
+
+  private launch(name: Name, args: string[]): void {
+    const logFile = join(this.dir, `${name}.log`);
+    const fd = openSync(logFile, "a");
+    const m: Managed = { name, args, logFile, logOffset: statSync(logFile).size };
+    this.procs.set(name, m);
+    try {
+      // Own process group, so stop() and the hooks kill the whole tree.
+      m.proc = spawn(join(this.bin, name), args, { detached: true, stdio: ["ignore", fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    const proc = m.proc;
+    m.exited = new Promise<void>((resolve) => {
+      proc.once("error", (err) => {
+        m.exit ??= `failed to start: ${err.message}`;
+        resolve();
+      });
+      proc.once("exit", (code, signal) => {
+        m.exit = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        this.writePgids();
+        resolve();
+      });
+    });
+    proc.unref();
+    this.writePgids();
+  }
+
+  private async stopProcess(name: Name): Promise<void> {
+    const m = this.procs.get(name);
+    if (!m?.proc || m.exit !== undefined) return;
+    killGroup(m.proc, "SIGTERM");
+    // Ref'd (the children are not), so Node waits for the exit even after the SIGKILL.
+    const timer = setTimeout(() => killGroup(m.proc, "SIGKILL"), 10_000);
+    const keepAlive = setInterval(() => undefined, 1000);
+    await m.exited;
+    clearTimeout(timer);
+    clearInterval(keepAlive);
+    // A child it may have left in the group (none expected) goes too.
+    killGroup(m.proc, "SIGKILL");
+  }
+
+  /** Retries a launch on fresh ports when the process lost a race for one. */
+  private async withPortRetry<T>(name: Name, attempt: () => Promise<T>): Promise<T> {
+    for (let i = 1; ; i++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (i >= 3 || !/address already in use/i.test(this.logTail(name, 200))) throw err;
+        await this.stopProcess(name);
+      }
     }
   }
 
   private async waitForApiserver(): Promise<void> {
-    await this.waitFor("kube-apiserver", () => httpsOk(`${this.server}/readyz`, this.token), 90_000);
+    await this.waitUntil(
+      "kube-apiserver",
+      async () =>
+        (await this.api("GET", "/readyz")).status === 200 &&
+        (await this.api("GET", "/api/v1/namespaces/default")).status === 200,
+      120_000,
+    );
   }
 
-  private async waitFor(name: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  /**
+   * The controllers the suite relies on are working: the serviceaccount
+   * controller made the default ServiceAccount, and the garbage collector
+   * collects a dependent whose owner is deleted (proof that its monitors synced).
+   */
+  private async waitForControllers(): Promise<void> {
+    const name = "kube-controller-manager";
+    await this.waitUntil(
+      name,
+      async () =>
+        (await this.api("GET", "/api/v1/namespaces/default/serviceaccounts/default")).status === 200,
+      60_000,
+      "the default ServiceAccount",
+    );
+    const base = "/api/v1/namespaces/default/configmaps";
+    const probe = `envicutor-gc-probe-${randomBytes(4).toString("hex")}`;
+    const owner = await this.api("POST", base, { metadata: { name: `${probe}-owner` } });
+    const uid = (owner.body as { metadata?: { uid?: string } } | undefined)?.metadata?.uid;
+    if (owner.status !== 201 || !uid)
+      throw new Error(`creating the GC probe failed: ${owner.status} ${owner.text}`);
+    const ownerReferences = [{ apiVersion: "v1", kind: "ConfigMap", name: `${probe}-owner`, uid }];
+    const dep = await this.api("POST", base, { metadata: { name: `${probe}-dependent`, ownerReferences } });
+    if (dep.status !== 201) throw new Error(`creating the GC probe failed: ${dep.status} ${dep.text}`);
+    await this.api("DELETE", `${base}/${probe}-owner`);
+    await this.waitUntil(
+      name,
+      async () => (await this.api("GET", `${base}/${probe}-dependent`)).status === 404,
+      60_000,
+      "the garbage collector to collect a probe ConfigMap",
+    );
+  }
+
+  private async waitUntil(
+    name: Name,
+    probe: () => Promise<boolean>,
+    timeoutMs: number,
+    what = "ready",
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const proc = this.procs.get(name)?.proc;
-      if (proc && proc.exitCode !== null) {
-        throw new Error(`${name} exited with code ${proc.exitCode}:\n${this.logTail(name)}`);
+    for (;;) {
+      const m = this.procs.get(name);
+      if (m?.exit !== undefined) {
+        throw new Error(`${name} ${m.exit}${this.logHint(m)}:\n${this.logTail(name)}`);
       }
-      if (await probe()) return;
-      await sleep(250);
+      if (await probe().catch(() => false)) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${name}: not ${what} after ${timeoutMs} ms${this.logHint(m)}:\n${this.logTail(name)}`,
+        );
+      }
+      await sleep(100);
     }
-    throw new Error(`${name} not ready after ${timeoutMs} ms:\n${this.logTail(name)}`);
+  }
+
+  private logHint(m: Managed | undefined): string {
+    if (!m) return "";
+    return this.keep ? ` (log: ${m.logFile})` : ` (set ${KEEP_ENV}=1 to keep ${m.logFile})`;
+  }
+
+  /** A request to kube-apiserver as the admin (self-signed serving certificate). */
+  private api(method: string, path: string, body?: unknown): Promise<ApiResponse> {
+    return httpsRequest(`${this.server}${path}`, method, this.token, body);
   }
 
   private writeKubeconfig(): void {
@@ -263,31 +552,77 @@ current-context: e2e
   }
 }
 
+function killGroup(proc: ChildProcess | undefined, signal: NodeJS.Signals): void {
+  if (!proc?.pid) return;
+  try {
+    process.kill(-proc.pid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
 async function httpOk(url: string): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await res.body?.cancel();
     return res.ok;
   } catch {
     return false;
   }
 }
 
-/** GET over TLS with the apiserver's self-signed certificate. */
-function httpsOk(url: string, token: string): Promise<boolean> {
+async function httpsOk(url: string): Promise<boolean> {
+  return (await httpsRequest(url, "GET")).status === 200;
+}
+
+interface ApiResponse {
+  status: number;
+  text: string;
+  body?: unknown;
+}
+
+/** HTTPS without verifying the self-signed certificate; status 0 on a connection error or timeout. */
+function httpsRequest(url: string, method: string, token?: string, body?: unknown): Promise<ApiResponse> {
   return new Promise((resolve) => {
-    const req = request(
-      url,
-      { rejectUnauthorized: false, headers: { Authorization: `Bearer ${token}` }, timeout: 2000 },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      },
-    );
-    req.on("error", () => resolve(false));
-    req.on("timeout", () => {
-      req.destroy();
-      resolve(false);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (payload) headers["Content-Type"] = "application/json";
+    const req = request(url, { method, rejectUnauthorized: false, headers, timeout: 5000 }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        text += d;
+      });
+      res.on("end", () => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, text, body: parsed });
+      });
+      res.on("error", () => resolve({ status: 0, text }));
     });
-    req.end();
+    req.on("error", (err) => resolve({ status: 0, text: err.message }));
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.end(payload);
   });
 }
+
+/** For scripts: `node e2e/controlplane/control-plane.ts` starts one and prints its kubeconfig until Ctrl-C. */
+export async function runStandalone(): Promise<void> {
+  const cp = new ControlPlane(await buildControlPlaneBinaries());
+  await cp.start();
+  process.stdout.write(`KUBECONFIG=${cp.kubeconfigPath}\n${JSON.stringify(cp.timings)}\n`);
+  const keepAlive = setInterval(() => undefined, 60_000); // the children are unref'd
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  clearInterval(keepAlive);
+  await cp.stop();
+}
+
+if (import.meta.main) await runStandalone();
