@@ -219,6 +219,37 @@ describe.skipIf(isolateMissing)("agents with Nix and isolate", () => {
     expect(NODES).toContain(ok.status?.nodeName);
   });
 
+  it("a box sees exactly the Runtime's Nix closure, read-only, and nothing of the host", async () => {
+    const ex = await submit("py-store", {
+      runtime: "py-e2e",
+      files: [
+        {
+          name: "main.py",
+          content: [
+            "import os",
+            "print(' '.join(sorted(os.listdir('/nix/store'))))",
+            "print(os.path.exists('/usr/bin'), os.path.exists('/etc/shadow'))",
+            "try:",
+            "    open('/nix/store/x', 'w')",
+            "except OSError as e:",
+            "    print('readonly', e.errno)",
+          ].join("\n"),
+        },
+      ],
+    });
+    const [listing, host, ro] = (ex.status?.tests?.[0]?.stdout ?? "").trim().split("\n");
+    const storePaths = installsOf(await workers(), "py-e2e")[0]!.storePaths!;
+    const closure = (await run("nix-store", ["-qR", ...storePaths])).stdout.split("\n").filter(Boolean);
+    const visible = listing!.split(" ").map((n) => `/nix/store/${n}`);
+    expect(visible.length).toBeGreaterThan(0);
+    expect(
+      visible.every((p) => closure.includes(p)),
+      `not in the closure: ${visible.filter((p) => !closure.includes(p))}`,
+    ).toBe(true);
+    expect(host).toBe("False False");
+    expect(ro).toMatch(/^readonly (30|13)$/); // EROFS or EACCES
+  });
+
   it("the CLI submits a file, waits, and prints the verdicts like a judge", async () => {
     const dir = join(tmp, "cli");
     await mkdir(join(dir, "tests"), { recursive: true });

@@ -23,6 +23,8 @@ export interface InstalledRuntime {
   closureHash: string;
   /** PATH and the variables a Nix shell would set. */
   env: Record<string, string>;
+  /** Every store path of the closure (sorted). */
+  closure?: string[];
 }
 
 export interface RuntimeInstaller {
@@ -39,6 +41,8 @@ export interface RuntimeForExecution {
   spec: RuntimeSpec;
   limits: RuntimeLimits;
   env: Record<string, string>;
+  /** The Runtime's closure: when given, a box mounts exactly these store paths instead of /nix/store. */
+  closure?: string[];
   /** Cap on stored stdout/stderr per stage; expected output is compared against the full output. */
   outputCapBytes?: number;
 }

@@ -74,7 +74,7 @@ export class RuntimeSync {
     const spec =
       (await this.o.specs.load(name, generation)) ??
       (current?.metadata.generation === generation ? current.spec : undefined);
-    return spec ? { spec, env: inst.env } : undefined;
+    return spec ? { spec, env: inst.env, ...(inst.closure ? { closure: inst.closure } : {}) } : undefined;
   }
 
   /** Aborts an install whose generation is no longer the Runtime's current one. */
@@ -189,7 +189,7 @@ export class RuntimeSync {
         storePaths: inst.storePaths,
         closureHash: inst.closureHash,
       });
-      const outcome = await this.smokeTest(rt.spec, inst.env, abort.signal);
+      const outcome = await this.smokeTest(rt.spec, inst, abort.signal);
       if (outcome.verdict !== "Accepted") {
         throw Object.assign(new Error(describeSmokeFailure(outcome)), { reason: "SmokeTestFailed" });
       }
@@ -230,7 +230,7 @@ export class RuntimeSync {
 
   private smokeTest(
     spec: RuntimeSpec,
-    env: Record<string, string>,
+    inst: InstalledRuntime,
     signal: AbortSignal,
   ): Promise<ExecutionOutcome> {
     const exec: ExecutionSpec = {
@@ -242,7 +242,11 @@ export class RuntimeSync {
       priority: 0,
     };
     const { limits } = resolveExecutionLimits(spec, {});
-    return this.o.runner.run(exec, { spec, limits, env }, signal);
+    return this.o.runner.run(
+      exec,
+      { spec, limits, env: inst.env, ...(inst.closure ? { closure: inst.closure } : {}) },
+      signal,
+    );
   }
 }
 

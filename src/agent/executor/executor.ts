@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import type { ExecutionSpec, StageResult, TestResult } from "../../api/execution.ts";
 import type { Logger } from "../../logging.ts";
 import type { ExecutionOutcome, ExecutionRunner, RuntimeForExecution } from "../ports.ts";
@@ -41,7 +42,7 @@ export class IsolateExecutor implements ExecutionRunner {
 
   run(spec: ExecutionSpec, runtime: RuntimeForExecution, signal?: AbortSignal): Promise<ExecutionOutcome> {
     return this.o.pool.with(async (id) => {
-      const box = new IsolateBox(this.o.sandbox, id);
+      const box = new IsolateBox(this.settingsFor(runtime), id);
       try {
         return await this.runInBox(box, spec, runtime, signal);
       } finally {
@@ -50,6 +51,27 @@ export class IsolateExecutor implements ExecutionRunner {
           .catch((err: unknown) => this.o.logger.error({ err: String(err), box: id }, "box cleanup failed"));
       }
     });
+  }
+
+  /**
+   * With the Runtime's closure known, the box mounts exactly those store paths
+   * (plus configured extra dirs), so it sees the Runtime and nothing else of
+   * /nix/store. isolate binds directories only: a closure holding a plain-file
+   * store path falls back to the whole store, read-only.
+   */
+  private settingsFor(rt: RuntimeForExecution): SandboxSettings {
+    const closure = rt.closure;
+    if (!closure?.length || this.o.sandbox.mounts) return this.o.sandbox;
+    const allDirs = closure.every((p) => {
+      try {
+        return p.startsWith("/nix/store/") && statSync(p).isDirectory();
+      } catch {
+        return false;
+      }
+    });
+    return allDirs
+      ? { ...this.o.sandbox, mounts: [...closure, ...this.o.sandbox.extraDirs] }
+      : this.o.sandbox;
   }
 
   private async runInBox(
