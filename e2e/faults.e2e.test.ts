@@ -7,7 +7,7 @@
 // Runtimes come from the stand-in package set nix/pkgs (NOT nixpkgs) through
 // a local file:// binary cache, and Executions run in real isolate.
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -166,10 +166,15 @@ function finishedIn(node: string): string[] {
   );
 }
 
+/**
+ * Box directories of a node's id range that still hold anything. (isolate 1.10's --cleanup of a box
+ * that was never initialised leaves an empty <box_root>/<id>: the agent cleans its whole range at
+ * start-up, so ids it never used keep an empty directory. Empty ones are not counted.)
+ */
 function boxesLeft(node: string): string[] {
   const base = BOX_BASE[node]!;
-  return Array.from({ length: BOXES_PER_AGENT }, (_, i) => join(BOX_ROOT, String(base + i))).filter((d) =>
-    existsSync(d),
+  return Array.from({ length: BOXES_PER_AGENT }, (_, i) => join(BOX_ROOT, String(base + i))).filter(
+    (d) => existsSync(d) && readdirSync(d).length > 0,
   );
 }
 
