@@ -1,7 +1,8 @@
 // The baseline: the same programs run through isolate directly, with the
-// arguments the agent's IsolateBox passes (--cg, limits, /nix/store mounted,
-// host /bin /lib /usr hidden, the Runtime's environment from the agent's
-// install record), but without Kubernetes, the controller or the agent.
+// arguments the agent's IsolateBox passes (--cg, limits, the Runtime's closure
+// mounted path by path, host /bin /lib /usr hidden, the Runtime's environment:
+// both from the agent's install record), but without Kubernetes, the
+// controller or the agent.
 import { execFile, spawn } from "node:child_process";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -25,6 +26,8 @@ export interface BareFile {
 }
 
 export interface BareRunRequest {
+  /** Store paths to mount, as the agent does (the Runtime's closure); default the whole /nix/store. */
+  mounts?: string[];
   argv: string[];
   env: Record<string, string>;
   limits: StageLimits;
@@ -88,7 +91,7 @@ export class BareBox {
       "--dir=lib=",
       "--dir=lib64=",
       "--dir=usr=",
-      "--dir=nix/store=/nix/store:maybe",
+      ...(req.mounts ?? ["/nix/store"]).map((d) => `--dir=${d.replace(/^\/+/, "")}=${d}:maybe`),
       ...Object.entries(env).map(([k, v]) => `--env=${k}=${v}`),
       "--run",
       "--",

@@ -121,8 +121,9 @@ so the system's numbers include the cost of its own control plane.
   the controller's scheduling pass and status write, the agent's watch, its
   \`Running\` and result writes, and isolate (init, run, cleanup) with the
   Runtime's closure. Baseline: the same program with the same isolate
-  arguments, Nix store paths and environment (read from the agent's install
-  record), init → copy the source in → run → cleanup, interleaved run by run
+  arguments, mounts (each store path of the Runtime's closure, as the agent
+  mounts them) and environment, both read from the agent's install record;
+  init → copy the source in → run → cleanup, interleaved run by run
   with the system's so both see the same machine. Ratio = system ÷ bare;
   overhead = system − bare, at the same percentile.
 - **Throughput**: all Executions created at once on one node with 2 slots

@@ -494,6 +494,7 @@ in pkgs // { python3Copy = copy pkgs.python3; gccCopy = copy pkgs.gcc; }
     const barePy = (box: BareBox, source: string) =>
       bareInterpreted(box, [{ name: "main.py", data: source }], {
         argv: PY_RUNTIME.runCommand,
+        mounts: pyRec.closure,
         env: pyEnv,
         limits: pyLimits.run,
       });
@@ -599,12 +600,23 @@ in pkgs // { python3Copy = copy pkgs.python3; gccCopy = copy pkgs.gcc; }
     const parMs = performance.now() - tPar;
     // Bare: compile once + 20 runs, and compile + run ×20.
     const cEnv = cRec.env;
-    const compileReq = { argv: C_RUNTIME.compileCommand!, env: cEnv, limits: cLimits.compile };
+    const compileReq = {
+      argv: C_RUNTIME.compileCommand!,
+      mounts: cRec.closure,
+      env: cEnv,
+      limits: cLimits.compile,
+    };
     const runBin = async (box: BareBox, binary: Buffer, stdin: string) => {
       await box.init();
       try {
         await box.put([{ name: "main", data: binary, mode: 0o755 }]);
-        const r = await box.run({ argv: ["./main"], env: cEnv, limits: cLimits.run, stdin });
+        const r = await box.run({
+          argv: ["./main"],
+          mounts: cRec.closure,
+          env: cEnv,
+          limits: cLimits.run,
+          stdin,
+        });
         if (r.meta.status) throw new Error(`bare C run failed: ${JSON.stringify(r.meta)}`);
         return r.stdout;
       } finally {
