@@ -159,12 +159,19 @@ export class ExecutionScheduler {
     const pending = executions.filter(isPending).sort(compareForScheduling);
     this.o.metrics.pendingExecutions.set(pending.length);
     const blocked = new Map<string, { reason: string; message: string }>();
+    // Waiting conditions are informational: a pass writes at most this many, front of the queue
+    // first, so a long queue never holds free slots empty while thousands of them are written.
+    let waitingWrites = MAX_WAITING_WRITES_PER_PASS;
+    const markWaiting = (e: Execution, reason: string, message: string) => {
+      const { status, changed } = waitingStatus(e, reason, message, now);
+      if (changed && waitingWrites-- > 0) write(e, status);
+    };
     for (const e of pending) {
       const rtName = e.spec.runtime;
       const block = blocked.get(rtName);
       if (block) {
         waiting++;
-        this.markWaiting(e, block.reason, block.message, now, write);
+        markWaiting(e, block.reason, block.message);
         continue;
       }
       let verdict = checkExecution(
@@ -198,7 +205,7 @@ export class ExecutionScheduler {
       if (verdict.kind === "wait") {
         waiting++;
         blocked.set(rtName, verdict);
-        this.markWaiting(e, verdict.reason, verdict.message, now, write);
+        markWaiting(e, verdict.reason, verdict.message);
         continue;
       }
       const runtime = verdict.runtime;
@@ -210,7 +217,7 @@ export class ExecutionScheduler {
           message: `no live node serving Runtime ${rtName} generation ${runtime.status?.activeGeneration} has a free slot`,
         };
         blocked.set(rtName, b);
-        this.markWaiting(e, b.reason, b.message, now, write);
+        markWaiting(e, b.reason, b.message);
         continue;
       }
       used.set(node.name, (used.get(node.name) ?? 0) + 1);
@@ -262,18 +269,10 @@ export class ExecutionScheduler {
       if (!isConflict(err) && !isNotFound(err)) throw err;
     }
   }
-
-  private markWaiting(
-    e: Execution,
-    reason: string,
-    message: string,
-    now: Date,
-    write: (e: Execution, s: ExecutionStatus) => void,
-  ): void {
-    const { status, changed } = waitingStatus(e, reason, message, now);
-    if (changed) write(e, status);
-  }
 }
+
+/** Waiting-condition writes per scheduling pass (see the pass). */
+const MAX_WAITING_WRITES_PER_PASS = 100;
 
 /** Runs async tasks with bounded concurrency; drain() waits and rethrows the first error. */
 class WritePool {
