@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { ControlPlane, controlPlaneBinDir } from "../e2e/controlplane/control-plane.ts";
 import { type ManagedProcess, startAgent, startController } from "../e2e/support/processes.ts";
+import { C_SPEC } from "../e2e/support/stand-in-runtimes.ts";
 import { StateDir } from "../src/agent/nix/state-dir.ts";
 import { detectCgroupMode, detectIsolate, type IsolateInfo } from "../src/agent/sandbox/isolate-detect.ts";
 import { type Execution, isFinished } from "../src/api/execution.ts";
@@ -61,16 +62,7 @@ const PY_RUNTIME: Runtime["spec"] = {
   smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
 } as unknown as Runtime["spec"];
 
-const C_RUNTIME: Runtime["spec"] = {
-  language: "c",
-  version: "12",
-  packages: ["gcc"],
-  sourceFile: "main.c",
-  compileCommand: ["gcc", "-O2", "-o", "main", "main.c"],
-  runCommand: ["./main"],
-  nodeSelector: { [REAL_LABEL]: "real" },
-  smokeTest: { source: '#include <stdio.h>\nint main(void){puts("ok");return 0;}\n', expectedOutput: "ok\n" },
-} as unknown as Runtime["spec"];
+const C_RUNTIME: Runtime["spec"] = { ...C_SPEC, nodeSelector: { [REAL_LABEL]: "real" } };
 
 const TRIVIAL_PY = "print(1)\n";
 /** ~0.1 s of CPU in CPython. */

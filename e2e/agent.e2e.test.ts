@@ -29,16 +29,13 @@ import {
   waitFor,
 } from "./support/cluster.ts";
 import { type ManagedProcess, startAgent, startController } from "./support/processes.ts";
+import { C_SPEC, isolateAvailable } from "./support/stand-in-runtimes.ts";
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
 const NS = "envicutor-agent-e2e";
 const NODES = ["agent-e2e-a", "agent-e2e-b"];
-const isolateMissing = await run("isolate", ["--version"]).then(
-  () => false,
-  () => true,
-);
-if (isolateMissing) console.warn("!!! isolate not found: agent e2e tests SKIPPED — see README (isolate)");
+const isolateMissing = !(await isolateAvailable("agent e2e tests"));
 
 let tmp: string;
 let client: KubeClient;
@@ -72,15 +69,7 @@ const runtime = (name: string, spec: Partial<Runtime["spec"]>): Runtime => {
   return { ...base, spec: { ...base.spec, nodeSelector: { "envicutor.io/e2e": "agent" }, ...spec } };
 };
 
-const C_RUNTIME: Partial<Runtime["spec"]> = {
-  language: "c",
-  version: "12",
-  packages: ["gcc"],
-  sourceFile: "main.c",
-  compileCommand: ["gcc", "-O2", "-o", "main", "main.c"],
-  runCommand: ["./main"],
-  smokeTest: { source: '#include <stdio.h>\nint main(void){puts("ok");return 0;}\n', expectedOutput: "ok\n" },
-};
+const C_RUNTIME: Partial<Runtime["spec"]> = C_SPEC;
 
 async function workers(): Promise<Worker[]> {
   return (await client.list(WorkerResource)).items.filter((w) => NODES.includes(w.metadata.name!));

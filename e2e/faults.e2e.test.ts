@@ -36,6 +36,7 @@ import {
   waitFor,
 } from "./support/cluster.ts";
 import { type ManagedProcess, startAgent, startController } from "./support/processes.ts";
+import { isolateAvailable } from "./support/stand-in-runtimes.ts";
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
@@ -50,11 +51,7 @@ const CONTROLLER_LEASE_SECONDS = 6;
 const BOX_ROOT = "/var/local/lib/isolate";
 const RUNTIME = "py-faults";
 
-const isolateMissing = await run("isolate", ["--version"]).then(
-  () => false,
-  () => true,
-);
-if (isolateMissing) console.warn("!!! isolate not found: fault e2e tests SKIPPED — see README (isolate)");
+const isolateMissing = !(await isolateAvailable("fault e2e tests"));
 
 let tmp: string;
 let client: KubeClient;
