@@ -261,21 +261,13 @@ async function main(): Promise<void> {
 
   say("control plane: building or finding the binaries, starting etcd + kube-apiserver");
   const bin = controlPlaneBinDir();
-  const cp = new ControlPlane(bin);
+  // The control plane installs the CRDs (and waits until they are Established) before its controller-manager starts.
+  const cp = new ControlPlane(bin, { crds: join(ROOT, "crds") });
   cleanup.cp = cp;
   const info = await cp.start();
   const kubeconfig = info.kubeconfigPath;
   const kubectl = (...args: string[]) =>
     run(join(bin, "kubectl"), [`--kubeconfig=${kubeconfig}`, ...args], { maxBuffer: 64 << 20 });
-  await kubectl("apply", "--server-side", "-f", join(ROOT, "crds"));
-  await kubectl(
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "crd/runtimes.envicutor.io",
-    "crd/executions.envicutor.io",
-    "crd/workers.envicutor.io",
-  );
   facts.apiserver = (
     JSON.parse((await kubectl("version", "-o", "json")).stdout) as { serverVersion: { gitVersion: string } }
   ).serverVersion.gitVersion;

@@ -12,7 +12,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Execution } from "../src/api/execution.ts";
 import { API_VERSION } from "../src/api/group.ts";
 import type { Runtime } from "../src/api/runtime.ts";
@@ -417,23 +417,12 @@ describe.skipIf(isolateMissing)("faults", () => {
   });
 
   it("the apiserver restarted (private control plane): Executions before and after it complete", async () => {
-    const cp = new ControlPlane(controlPlaneBinDir());
+    const cp = new ControlPlane(controlPlaneBinDir(), { crds: join(ROOT, "crds") });
     let agent: ManagedProcess | undefined;
     let controller: Supervised | undefined;
     let c: KubeClient | undefined;
     try {
       const info = await cp.start();
-      const kubectl = (...args: string[]) =>
-        run(join(inject("controlPlaneBin"), "kubectl"), [`--kubeconfig=${info.kubeconfigPath}`, ...args]);
-      await kubectl("apply", "--server-side", "-f", join(ROOT, "crds"));
-      await kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/runtimes.envicutor.io",
-        "crd/executions.envicutor.io",
-        "crd/workers.envicutor.io",
-      );
       c = new KubeClient(loadKubeConfig(info.kubeconfigPath), { fieldManager: "faults-e2e" });
       await c.rest.request("POST", "/api/v1/namespaces", {
         body: { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } },

@@ -95,7 +95,8 @@ async function main(): Promise<void> {
     .trim()
     .split("\n")
     .pop()!;
-  const cp = new ControlPlane(bin);
+  // The control plane installs the CRDs and waits until they are Established.
+  const cp = new ControlPlane(bin, { crds: join(ROOT, "crds") });
   const procs: ManagedProcess[] = [];
   let stopping = false;
   const shutdown = async (code: number) => {
@@ -113,23 +114,7 @@ async function main(): Promise<void> {
     const info = await cp.start();
     const kubeconfig = join(DEMO, "kubeconfig");
     copyFileSync(info.kubeconfigPath, kubeconfig);
-    say(`control plane up at ${info.server}`);
-    await runWithProgress("installing CRDs", join(bin, "kubectl"), [
-      `--kubeconfig=${kubeconfig}`,
-      "apply",
-      "--server-side",
-      "-f",
-      "crds/",
-    ]);
-    await runWithProgress("waiting for CRDs", join(bin, "kubectl"), [
-      `--kubeconfig=${kubeconfig}`,
-      "wait",
-      "--for=condition=Established",
-      "--timeout=60s",
-      "crd",
-      "-l",
-      "app.kubernetes.io/part-of=envicutor",
-    ]);
+    say(`control plane up at ${info.server}, CRDs installed`);
 
     say("building the stand-in Nix package set (nix/pkgs, not nixpkgs) into a local file:// binary cache");
     const cacheOut = await runWithProgress("nix-build + nix copy", "bash", [
