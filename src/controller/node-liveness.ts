@@ -1,5 +1,6 @@
 import { AGENT_LEASE_PREFIX, NODE_LABEL, type Worker } from "../api/index.ts";
 import type { Informer } from "../k8s/informer.ts";
+import { type LongTimer, setLongTimeout } from "../k8s/long-timer.ts";
 import { type Lease, type Node, parseTime } from "../k8s/resources.ts";
 import type { NodeView } from "./runtime-status.ts";
 
@@ -36,7 +37,7 @@ export class NodeLiveness {
   private readonly workers: Informer<Worker>;
   private readonly now: () => number;
   private readonly expiry = new Map<string, number>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, LongTimer>();
   private readonly lastLive = new Map<string, boolean>();
   private readonly listeners = new Set<(node: string, live: boolean) => void>();
   private readonly offs: (() => void)[] = [];
@@ -108,7 +109,7 @@ export class NodeLiveness {
 
   stop(): void {
     for (const off of this.offs) off();
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
   }
 
@@ -117,12 +118,12 @@ export class NodeLiveness {
     const before = this.lastLive.get(node) ?? false;
     this.lastLive.set(node, live);
     const t = this.timers.get(node);
-    if (t) clearTimeout(t);
+    t?.cancel();
     this.timers.delete(node);
     if (live) {
       const at = this.expiry.get(node)!;
-      const timer = setTimeout(() => this.check(node), Math.max(0, at - this.now()) + 5);
-      timer.unref();
+      // A Lease's duration is anyone's int32 seconds: a plain setTimeout would overflow and spin.
+      const timer = setLongTimeout(() => this.check(node), Math.max(0, at - this.now()) + 5, { unref: true });
       this.timers.set(node, timer);
     }
     if (live !== before) for (const l of this.listeners) l(node, live);

@@ -110,6 +110,27 @@ describe("WorkQueue", () => {
     expect(q.length).toBe(2);
   });
 
+  it("a 30-day requeueAfterMs waits 30 days: the handler runs once more, at the end", async () => {
+    const DAY = 24 * 3600 * 1000;
+    const q = new WorkQueue();
+    const runs: number[] = [];
+    const start = Date.now();
+    const run = q.run(async () => {
+      runs.push(Date.now() - start);
+      return runs.length === 1 ? { requeueAfterMs: 30 * DAY } : undefined;
+    });
+    q.add("ttl");
+    await vi.advanceTimersByTimeAsync(30 * DAY - 1);
+    expect(runs).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(runs).toEqual([0, 30 * DAY]);
+    await vi.advanceTimersByTimeAsync(60 * DAY);
+    console.log(`30-day requeue: handler ran at ${runs.map((t) => `${t / DAY} d`).join(", ")}`);
+    expect(runs).toHaveLength(2);
+    await q.shutdown();
+    await run;
+  });
+
   it("requeueAfterMs re-adds the key after a success", async () => {
     const q = new WorkQueue();
     const times: number[] = [];

@@ -1,4 +1,5 @@
 import { type BackoffOptions, backoffDelay } from "./backoff.ts";
+import { type LongTimer, setLongTimeout } from "./long-timer.ts";
 
 /** What a handler asks for after processing a key. */
 export interface ProcessResult {
@@ -40,7 +41,7 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly waiting = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly waiting = new Map<string, { at: number; timer: LongTimer }>();
   private readonly enqueuedAt = new Map<string, number>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private shuttingDown = false;
@@ -89,12 +90,16 @@ export class WorkQueue {
     const at = this.now() + ms;
     const existing = this.waiting.get(key);
     if (existing && existing.at <= at) return;
-    if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
-      this.waiting.delete(key);
-      this.add(key);
-    }, ms);
-    timer.unref?.();
+    existing?.timer.cancel();
+    // Delays can come from user input (a 30-day TTL): a plain setTimeout would fire at once.
+    const timer = setLongTimeout(
+      () => {
+        this.waiting.delete(key);
+        this.add(key);
+      },
+      ms,
+      { unref: true },
+    );
     this.waiting.set(key, { at, timer });
   }
 
@@ -148,7 +153,7 @@ export class WorkQueue {
   async shutdown(opts: { drain?: boolean } = {}): Promise<void> {
     const drain = opts.drain ?? true;
     this.shuttingDown = true;
-    for (const w of this.waiting.values()) clearTimeout(w.timer);
+    for (const w of this.waiting.values()) w.timer.cancel();
     this.waiting.clear();
     if (!drain) {
       this.queue.length = 0;
