@@ -1,5 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { encodedLength } from "../encoded-size.ts";
 import { OutputCapture, truncateUtf8 } from "./output-capture.ts";
 
 describe("truncateUtf8", () => {
@@ -26,6 +27,40 @@ describe("truncateUtf8", () => {
       const next = text.slice(out.length).codePointAt(0);
       if (next !== undefined)
         expect(Buffer.byteLength(out) + Buffer.byteLength(String.fromCodePoint(next))).toBeGreaterThan(cap);
+    }
+  });
+
+  it("counts the JSON-encoded size: control bytes, NULs, invalid UTF-8, multi-byte text", () => {
+    const cap = 1000;
+    const inputs: [string, Buffer][] = [
+      ["NULs", Buffer.alloc(400_000, 0)],
+      ["control bytes", Buffer.from(Array.from({ length: 400_000 }, (_, i) => i % 32))],
+      ["invalid UTF-8", Buffer.alloc(400_000, 0xff)],
+      ["lone continuation bytes", Buffer.alloc(400_000, 0x80)],
+      ["multi-byte", Buffer.from("€😀é".repeat(50_000))],
+      ["HTML-escaped by Go", Buffer.from("<>&".repeat(100_000))],
+    ];
+    for (const [what, buf] of inputs) {
+      const { text, truncated } = truncateUtf8(buf, cap);
+      const stored = Buffer.byteLength(JSON.stringify(text)) - 2;
+      console.log(
+        `${what}: ${buf.length} B of output, cap ${cap} → ${text.length} chars kept, ${stored} B as JSON from JavaScript, ${encodedLength(text)} B counted (Go's escapes included)`,
+      );
+      expect(truncated).toBe(true);
+      expect(stored).toBeLessThanOrEqual(cap);
+      expect(encodedLength(text)).toBeLessThanOrEqual(cap);
+      // and not needlessly short: within one character (6 bytes) of the cap
+      expect(encodedLength(text)).toBeGreaterThan(cap - 7);
+    }
+  });
+
+  it("an invalid sequence cut by the read-ahead is not turned into a spurious U+FFFD", () => {
+    // "a" then a 3-byte character whose last byte lies beyond cap + 4
+    const buf = Buffer.concat([Buffer.from("abcd"), Buffer.from("€"), Buffer.from("xyz")]);
+    for (let cap = 0; cap <= buf.length; cap++) {
+      const { text } = truncateUtf8(buf, cap);
+      expect(text).not.toContain("\uFFFD");
+      expect(buf.toString("utf8").startsWith(text)).toBe(true);
     }
   });
 

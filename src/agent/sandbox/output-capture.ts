@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { truncateEncoded } from "../encoded-size.ts";
 
 /**
  * Reads a program's output stream with two bounds: everything up to `limit`
@@ -39,11 +40,15 @@ export class OutputCapture {
   }
 }
 
-/** At most `cap` bytes of text for the status, cut on a UTF-8 boundary. */
+/**
+ * Output as text for the status, at most `cap` bytes once JSON-encoded (see
+ * encoded-size.ts: a control byte counts 6, an invalid byte becomes U+FFFD, 3),
+ * cut on a character boundary.
+ */
 export function truncateUtf8(buf: Buffer, cap: number): { text: string; truncated: boolean } {
-  if (buf.length <= cap) return { text: buf.toString("utf8"), truncated: false };
-  let end = cap;
-  // Step back over continuation bytes (10xxxxxx) so a character is never split.
-  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
-  return { text: buf.subarray(0, end).toString("utf8"), truncated: true };
+  // Every byte encodes to at least one byte, so nothing past cap bytes can fit; the 4 extra
+  // bytes let the decoder see the whole of a character that starts before the cut.
+  const head = buf.length > cap + 4 ? buf.subarray(0, cap + 4) : buf;
+  const { text, truncated } = truncateEncoded(head.toString("utf8"), Math.max(0, cap));
+  return { text, truncated: truncated || head !== buf };
 }
