@@ -349,7 +349,7 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
     const other = await sandbox.pool.acquire();
     const box = new IsolateBox(sandbox.settings, other);
     try {
-      await box.init();
+      await box.init({ storageKiB: 1024, storageFiles: 100 });
       await box.writeFiles([{ path: "secret.txt", data: Buffer.from("SECRET") }]);
       const src = [
         "import os, sys",
@@ -421,7 +421,7 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
     expect(out).not.toContain("root:");
   });
 
-  it("a compile step that leaves too many files: CompilationError, not an agent failure", async () => {
+  it("a compile step that makes more files than its storage allows: CompilationError, not an agent failure", async () => {
     const sh = runtime({
       language: "sh",
       sourceFile: "main.sh",
@@ -431,22 +431,22 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
     const o = await executor.run(execution("echo never", {}, "main.sh"), sh);
     expect(o.verdict).toBe("CompilationError");
     expect(o.compile?.verdict).toBe("CompilationError");
-    expect(o.message).toMatch(/more than 10000 files/);
+    expect(o.message).toMatch(/limit of 10000 files was reached/);
     expect(o.tests).toEqual([]);
   });
 
-  it("a compile step that leaves too many bytes: CompilationError, not an agent failure", async () => {
-    // compile.fileSizeKiB is 1 MiB here, so at most 4 MiB are copied out
+  it("a compile step that writes more bytes than its storage allows: CompilationError, not an agent failure", async () => {
+    // compile.storageKiB is 4 MiB here: the fifth MB does not fit the box's filesystem
     const sh = runtime({
       language: "sh",
       sourceFile: "main.sh",
       compileCommand: ["/bin/sh", "-c", "for i in 1 2 3 4 5; do head -c 1000000 /dev/zero > f$i; done"],
       runCommand: ["/bin/sh", "main.sh"],
     });
-    sh.limits = { ...sh.limits, compile: { ...sh.limits.compile, fileSizeKiB: 1024 } };
+    sh.limits = { ...sh.limits, compile: { ...sh.limits.compile, fileSizeKiB: 1024, storageKiB: 4096 } };
     const o = await executor.run(execution("echo never", {}, "main.sh"), sh);
     expect(o.verdict).toBe("CompilationError");
-    expect(o.message).toMatch(/exceed 4194304 bytes/);
+    expect(o.message).toMatch(/storage limit of 4096 KiB was reached/);
   });
 
   it("a compile step that leaves a directory tree deeper than PATH_MAX: CompilationError, the box is still cleaned", async () => {

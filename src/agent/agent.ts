@@ -27,6 +27,7 @@ export interface AgentDeps {
     isolateVersion?: string;
     nixVersion?: string;
     cgroupMode?: "v1" | "v2" | "none";
+    sandboxProtections?: string[];
   };
   onInstallResult?: (result: "success" | "failure", seconds: number, reason?: string) => void;
   onExecutionFinished?: (ex: Execution, outcome: ExecutionOutcome | undefined) => void;
@@ -76,7 +77,7 @@ export class Agent {
     });
     this.runtimes = new RuntimeSync({
       nodeName: c.nodeName,
-      packageSet: c.packageSet,
+      packageSets: c.packageSets,
       installer: deps.installer,
       runner: deps.runner,
       reporter: this.reporter,

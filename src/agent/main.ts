@@ -44,7 +44,7 @@ async function main(): Promise<void> {
 
   const installer = new NixInstaller({
     stateDir: config.stateDir,
-    packageSet: config.packageSet,
+    packageSets: config.packageSets,
     ...(config.substituters.length ? { substituters: config.substituters } : {}),
     ...(config.trustedPublicKeys.length ? { trustedPublicKeys: config.trustedPublicKeys } : {}),
     timeoutMs: config.installTimeoutMs,
@@ -69,6 +69,7 @@ async function main(): Promise<void> {
         ? {
             isolateVersion: sandbox.info.version,
             cgroupMode: sandbox.info.useCg ? sandbox.info.cgroupMode : "none",
+            sandboxProtections: sandbox.protections,
           }
         : {}),
     },

@@ -67,6 +67,14 @@ export const stageLimitsShape = {
     64 * 1024 * 1024,
     "Largest stdout plus stderr the program may produce; more is OutputLimitExceeded.",
   ),
+  storageKiB: limitInt(
+    64 * 1024 * 1024,
+    "Total size of everything in the box (/box, /tmp, /dev/shm), in KiB. The box's files live in a private in-memory filesystem of this size; filling it is OutputLimitExceeded. Built-in default when unset.",
+  ).optional(),
+  storageFiles: limitInt(
+    1_000_000,
+    "Most files and directories the box may hold in all (/box, /tmp, /dev/shm); reaching it is OutputLimitExceeded. Built-in default when unset.",
+  ).optional(),
 };
 
 export const stageLimits = z.object(stageLimitsShape).describe("Limits of one stage.");

@@ -25,7 +25,7 @@ export function resolveExecutionLimits(
       const requested = overrides?.[field];
       if (requested === undefined) continue;
       const bound = maxLimits[stage][field];
-      if (requested > bound) {
+      if (bound !== undefined && requested > bound) {
         violations.push({
           field: `spec.limits.${stage}.${field}`,
           message: `spec.limits.${stage}.${field}: ${requested} exceeds the Runtime's bound of ${bound}`,

@@ -14,17 +14,33 @@ import { type DualRule, withRules } from "./rules.ts";
 
 /** A Nix attribute path such as `python3` or `python3Packages.numpy`. */
 const NIX_ATTR_PATTERN = "^[A-Za-z_][A-Za-z0-9_'-]*([.][A-Za-z_][A-Za-z0-9_'-]*)*$";
+/** A package set's name, a DNS label: the agents map names to locations, a Runtime never gives one. */
+const PACKAGE_SET_NAME_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const PACKAGE_SET_NAME_MESSAGE =
+  "must name one of the package sets the platform configured (a DNS label such as default or nixpkgs-24-05), not a path or URL";
 
 type RuntimeSpecInput = { limits?: RuntimeLimits; maxLimits?: RuntimeLimits };
 
+/** Limit fields a Runtime may leave out of a stage (filled from the built-in defaults). */
+const OPTIONAL_LIMIT_FIELDS = new Set<string>(["storageKiB", "storageFiles"]);
+
 const limitsWithinBounds = (stage: "compile" | "run"): DualRule<RuntimeSpecInput>[] =>
-  LIMIT_FIELDS.map((f) => ({
-    rule: `!has(self.limits) || !has(self.maxLimits) || self.limits.${stage}.${f} <= self.maxLimits.${stage}.${f}`,
-    message: `limits.${stage}.${f} must not exceed maxLimits.${stage}.${f}`,
-    fieldPath: `.limits.${stage}.${f}`,
-    path: ["limits", stage, f],
-    check: (spec) => !spec.limits || !spec.maxLimits || spec.limits[stage][f] <= spec.maxLimits[stage][f],
-  }));
+  LIMIT_FIELDS.map((f) => {
+    const both = OPTIONAL_LIMIT_FIELDS.has(f)
+      ? ` || !has(self.limits.${stage}.${f}) || !has(self.maxLimits.${stage}.${f})`
+      : "";
+    return {
+      rule: `!has(self.limits) || !has(self.maxLimits)${both} || self.limits.${stage}.${f} <= self.maxLimits.${stage}.${f}`,
+      message: `limits.${stage}.${f} must not exceed maxLimits.${stage}.${f}`,
+      fieldPath: `.limits.${stage}.${f}`,
+      path: ["limits", stage, f],
+      check: (spec) => {
+        const value = spec.limits?.[stage][f];
+        const bound = spec.maxLimits?.[stage][f];
+        return value === undefined || bound === undefined || value <= bound;
+      },
+    };
+  });
 
 export const runtimeLimits = z
   .object({
@@ -44,6 +60,8 @@ export const DEFAULT_LIMITS: RuntimeLimits = {
     openFiles: 256,
     fileSizeKiB: 64 * 1024,
     outputBytes: 1024 * 1024,
+    storageKiB: 256 * 1024,
+    storageFiles: 10_000,
   },
   run: {
     cpuTimeMillis: 2_000,
@@ -53,6 +71,8 @@ export const DEFAULT_LIMITS: RuntimeLimits = {
     openFiles: 64,
     fileSizeKiB: 16 * 1024,
     outputBytes: 1024 * 1024,
+    storageKiB: 64 * 1024,
+    storageFiles: 1_000,
   },
 };
 
@@ -62,6 +82,8 @@ export const DEFAULT_MAX_LIMITS: RuntimeLimits = {
     cpuTimeMillis: 60_000,
     wallTimeMillis: 120_000,
     memoryKiB: 2 * 1024 * 1024,
+    storageKiB: 1024 * 1024,
+    storageFiles: 100_000,
   },
   run: {
     ...DEFAULT_LIMITS.run,
@@ -69,6 +91,8 @@ export const DEFAULT_MAX_LIMITS: RuntimeLimits = {
     wallTimeMillis: 60_000,
     memoryKiB: 1024 * 1024,
     processes: 64,
+    storageKiB: 512 * 1024,
+    storageFiles: 10_000,
   },
 };
 
@@ -128,10 +152,12 @@ export const runtimeSpec = withRules(
       packageSet: z
         .string()
         .min(1)
-        .max(1024)
+        .max(63)
+        .regex(new RegExp(PACKAGE_SET_NAME_PATTERN), PACKAGE_SET_NAME_MESSAGE)
+        .meta(cel({ rule: `self.matches("${PACKAGE_SET_NAME_PATTERN}")`, message: PACKAGE_SET_NAME_MESSAGE }))
         .optional()
         .describe(
-          "Overrides the agent's package set: a Nix expression path or channel (<nixpkgs>) evaluating to an attribute set of packages.",
+          'Name of the package set the packages come from; "default" when unset. It must be one of the package sets the platform configured for the agents (Helm value agent.nix.packageSets, e.g. a name mapped to a pinned nixpkgs), never a path or URL. A name a node does not know fails the install there with reason UnknownPackageSet.',
         ),
       sourceFile: safeFileName.describe(
         "Name of the file the Execution's main source is written to, e.g. main.py.",
@@ -213,12 +239,23 @@ export const RuntimeConditions = {
   Terminating: "Terminating",
 } as const;
 
-/** Limits after applying built-in defaults. */
+/** Limits after applying built-in defaults; fields a Runtime left out of a stage come from them too. */
 export function effectiveRuntimeLimits(spec: RuntimeSpec): {
   limits: RuntimeLimits;
   maxLimits: RuntimeLimits;
 } {
-  return { limits: spec.limits ?? DEFAULT_LIMITS, maxLimits: spec.maxLimits ?? DEFAULT_MAX_LIMITS };
+  return {
+    limits: withDefaults(spec.limits, DEFAULT_LIMITS),
+    maxLimits: withDefaults(spec.maxLimits, DEFAULT_MAX_LIMITS),
+  };
+}
+
+function withDefaults(given: RuntimeLimits | undefined, defaults: RuntimeLimits): RuntimeLimits {
+  if (!given) return defaults;
+  return {
+    compile: { ...defaults.compile, ...given.compile },
+    run: { ...defaults.run, ...given.run },
+  };
 }
 
 export const MAX_SMOKE_TEST_BYTES = MAX_TEXT_BYTES;

@@ -39,6 +39,13 @@ export const workerStatus = z
     isolateVersion: z.string().optional(),
     nixVersion: z.string().optional(),
     cgroupMode: z.enum(["v1", "v2", "none"]).optional().describe("cgroup mode isolate uses on this node."),
+    sandboxProtections: z
+      .array(z.string().max(256))
+      .max(32)
+      .optional()
+      .describe(
+        "What contains a box on this node, as what:how entries, e.g. memory:cgroup, dev-shm:private, syscall-filter:keyctl,vsock (isolate 2.4 and later).",
+      ),
     runtimes: z
       .array(runtimeInstall)
       .max(1024)

@@ -1,8 +1,13 @@
 import { statSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { StageLimits } from "../../api/common.ts";
 import type { ExecutionSpec, StageResult, TestResult } from "../../api/execution.ts";
+import { DEFAULT_LIMITS } from "../../api/runtime.ts";
 import type { Logger } from "../../logging.ts";
 import type { ExecutionOutcome, ExecutionRunner, RuntimeForExecution } from "../ports.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
+import type { StorageLimits } from "../sandbox/box-storage.ts";
 import { outputMatches } from "../sandbox/compare.ts";
 import {
   type BoxFile,
@@ -26,10 +31,11 @@ export interface ExecutorOptions {
 }
 
 /**
- * Runs one Execution in isolate: compile once in a box, keep a copy of the
- * box's regular files, then run every test case in a fresh box seeded with
- * that copy, so test cases share nothing (not /box, not /tmp). The overall
- * verdict is the first test (in order) that is not Accepted, else Accepted.
+ * Runs one Execution in isolate: compile once in a box, save the box's regular
+ * files to the agent's disk (kernel copies, not through its memory), then run
+ * every test case in a fresh box seeded from that copy, so test cases share
+ * nothing (not /box, not /tmp, not /dev/shm). The overall verdict is the first
+ * test (in order) that is not Accepted, else Accepted.
  */
 export class IsolateExecutor implements ExecutionRunner {
   private readonly o: ExecutorOptions;
@@ -43,12 +49,14 @@ export class IsolateExecutor implements ExecutionRunner {
   run(spec: ExecutionSpec, runtime: RuntimeForExecution, signal?: AbortSignal): Promise<ExecutionOutcome> {
     return this.o.pool.with(async (id) => {
       const box = new IsolateBox(this.settingsFor(runtime), id);
+      const compiled = join(this.o.sandbox.workDir, `compiled-${id}`);
       try {
-        return await this.runInBox(box, spec, runtime, signal);
+        return await this.runInBox(box, compiled, spec, runtime, signal);
       } finally {
         await box
           .cleanup()
           .catch((err: unknown) => this.o.logger.error({ err: String(err), box: id }, "box cleanup failed"));
+        await rm(compiled, { recursive: true, force: true });
       }
     });
   }
@@ -76,6 +84,7 @@ export class IsolateExecutor implements ExecutionRunner {
 
   private async runInBox(
     box: IsolateBox,
+    compiled: string,
     spec: ExecutionSpec,
     rt: RuntimeForExecution,
     signal?: AbortSignal,
@@ -83,12 +92,12 @@ export class IsolateExecutor implements ExecutionRunner {
     const cap = rt.outputCapBytes ?? this.o.outputCapBytes;
     const env = { ...rt.env, ...Object.fromEntries((rt.spec.env ?? []).map((e) => [e.name, e.value])) };
     const allowNetwork = rt.spec.allowNetwork ?? false;
-    let files: BoxFile[] = boxFilesFor(spec.files, rt.spec.sourceFile);
+    const files: BoxFile[] = boxFilesFor(spec.files, rt.spec.sourceFile);
     let compile: StageResult | undefined;
 
     if (rt.spec.compileCommand) {
       const started = Date.now();
-      await box.init();
+      await box.init(storageOf(rt.limits.compile, "compile"));
       await box.writeFiles(files);
       const r = await box.run({
         argv: rt.spec.compileCommand,
@@ -114,9 +123,10 @@ export class IsolateExecutor implements ExecutionRunner {
       }
       // Everything the compiler left in the box seeds each test box (links and special files are dropped).
       try {
-        files = await box.snapshot(rt.limits.compile.fileSizeKiB * 1024 * 4);
+        await rm(compiled, { recursive: true, force: true });
+        await box.saveTo(compiled);
       } catch (err) {
-        // The compile step left too much behind: the submission's doing, judged, not an agent failure.
+        // The compile step left something that cannot be saved: the submission's doing, judged.
         if (!(err instanceof SnapshotLimitError)) throw err;
         compile = { ...compile, verdict: "CompilationError", message: err.message };
         return this.done(rt, {
@@ -133,8 +143,17 @@ export class IsolateExecutor implements ExecutionRunner {
     for (const [i, tc] of cases.entries()) {
       if (signal?.aborted) throw new Error("aborted");
       const started = Date.now();
-      await box.init();
-      await box.writeFiles(files);
+      await box.init(storageOf(rt.limits.run, "run"));
+      const seeded = await this.seed(box, compile ? compiled : undefined, files);
+      if (seeded) {
+        // What the compiler left does not fit the run's storage: judged, like a compile step that left too much.
+        compile = {
+          ...(compile ?? { stdout: "", stderr: "" }),
+          verdict: "CompilationError",
+          message: seeded,
+        };
+        return this.done(rt, { verdict: "CompilationError", compile, tests: [], message: seeded });
+      }
       const r = await box.run({
         argv: [...rt.spec.runCommand, ...(spec.args ?? [])],
         env,
@@ -162,10 +181,35 @@ export class IsolateExecutor implements ExecutionRunner {
     return this.done(rt, { verdict: failed?.verdict ?? "Accepted", ...(compile ? { compile } : {}), tests });
   }
 
+  /** Seeds a fresh test box: the compiled files, or the sources. A message when they do not fit. */
+  private async seed(
+    box: IsolateBox,
+    compiled: string | undefined,
+    files: BoxFile[],
+  ): Promise<string | undefined> {
+    try {
+      if (compiled) await box.seedFrom(compiled);
+      else await box.writeFiles(files);
+      return undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOSPC") throw err;
+      return "the compiled files do not fit the run's storage limit (storageKiB, storageFiles)";
+    }
+  }
+
   private done(rt: RuntimeForExecution, outcome: ExecutionOutcome): ExecutionOutcome {
     this.o.metrics?.executions.inc({ verdict: outcome.verdict, runtime: rt.spec.language });
     return outcome;
   }
+}
+
+/** A stage's box storage: its limits, or the built-in defaults for what a caller left out. */
+function storageOf(l: StageLimits, stage: "compile" | "run"): StorageLimits {
+  return {
+    storageKiB: l.storageKiB ?? DEFAULT_LIMITS[stage].storageKiB ?? 64 * 1024,
+    storageFiles: l.storageFiles ?? DEFAULT_LIMITS[stage].storageFiles ?? 1_000,
+  };
 }
 
 function stageResult(r: RunResult, cap: number): StageResult {

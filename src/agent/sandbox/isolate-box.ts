@@ -1,17 +1,23 @@
 import { spawn } from "node:child_process";
 import { constants, statSync } from "node:fs";
-import { lstat, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, chown, copyFile, lstat, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { execa } from "execa";
 import type { StageLimits } from "../../api/common.ts";
+import { BoxStorage, type StorageLimits } from "./box-storage.ts";
 import type { IsolateInfo } from "./isolate-detect.ts";
 import { type IsolateMeta, parseMeta } from "./meta.ts";
 import { OutputCapture } from "./output-capture.ts";
 
 export interface SandboxSettings {
   isolate: IsolateInfo;
-  /** Agent-private directory (0700) for meta files and compiled-file snapshots. */
+  /** Agent-private directory (0700) for meta files, box filesystems and compiled files. */
   workDir: string;
+  /** The box's /dev (see box-devices.ts), bound read-only instead of the node's. */
+  devDir: string;
+  /** isolate's first_uid/first_gid: box N runs as first_uid + N. */
+  firstUid: number;
+  firstGid: number;
   /** Host directories mounted read-only besides /nix/store (tests on hosts without Nix runtimes). */
   extraDirs: string[];
   /**
@@ -50,43 +56,52 @@ export interface RunResult {
   outputExceeded: boolean;
   /** isolate itself failed (no meta file, bad exit); the verdict is InternalError. */
   isolateError?: string;
+  /** The box's storage (bytes or files, see BoxStorage) was full when the run ended: what was full. */
+  storageExceeded?: string;
 }
 
-/** A snapshot went over its bounds: what the program left in the box, not a fault of the agent. */
+/** What a program left in the box cannot be saved (too deep, changed while copied): its doing, not the agent's. */
 export class SnapshotLimitError extends Error {}
 
 /** O_NONBLOCK: opening a FIFO that replaced a checked file must not hang the agent. */
 const NOFOLLOW_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const EXCLUSIVE_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-/** Bounds of what a snapshot copies out of a box that hostile code has touched. */
-const SNAPSHOT_MAX_ENTRIES = 10_000;
 /** Longer relative paths are refused before the host's own paths reach PATH_MAX (4096). */
 const SNAPSHOT_MAX_PATH = 2048;
 
 /**
- * One isolate box. Host-side rules: files go into a box only while it is
- * fresh (just initialised, no program has run), created exclusively without
+ * One isolate box. Its /box, /tmp and /dev/shm live in a private tmpfs of the
+ * run's storage size (BoxStorage), its /dev is the agent's minimal device
+ * directory. Host-side rules: files go into a box only while it is fresh
+ * (just initialised, no program has run), created exclusively without
  * following links; files come out only by walking the tree with lstat and
  * opening each regular file with O_NOFOLLOW after every process of the box
  * is gone, so a symlink or special file a program left behind is skipped,
- * never followed. stdout and stderr never touch the box: they are pipes.
+ * never followed. Files move by kernel copies (copy_file_range), never through
+ * the agent's memory. stdout and stderr never touch the box: they are pipes.
  */
 export class IsolateBox {
   readonly id: number;
   private readonly s: SandboxSettings;
-  private boxDir: string | undefined;
+  private readonly storage: BoxStorage;
+  private initialised = false;
 
   constructor(settings: SandboxSettings, id: number) {
     this.s = settings;
     this.id = id;
+    this.storage = new BoxStorage(settings.workDir, id, this.owner());
+  }
+
+  private owner(): { uid: number; gid: number } {
+    return { uid: this.s.firstUid + this.id, gid: this.s.firstGid + this.id };
   }
 
   private baseArgs(): string[] {
     return [...(this.s.isolate.useCg ? ["--cg"] : []), `--box-id=${this.id}`];
   }
 
-  /** Cleans any leftover of this id, then creates a fresh box. */
-  async init(): Promise<void> {
+  /** Cleans any leftover of this id, then creates a fresh box whose storage is capped as a whole. */
+  async init(storage: StorageLimits): Promise<void> {
     await this.cleanup();
     const res = await execa(this.s.isolate.bin, [...this.baseArgs(), "--init"], {
       reject: false,
@@ -94,11 +109,13 @@ export class IsolateBox {
     });
     if (res.exitCode !== 0)
       throw new Error(`isolate --init of box ${this.id} failed: ${res.stderr || res.stdout}`.trim());
-    this.boxDir = join(res.stdout.trim(), "box");
+    await this.storage.mount(storage);
+    this.initialised = true;
   }
 
   async cleanup(): Promise<void> {
-    this.boxDir = undefined;
+    this.initialised = false;
+    await this.storage.unmount();
     const res = await execa(this.s.isolate.bin, [...this.baseArgs(), "--cleanup"], {
       reject: false,
       timeout: 60_000,
@@ -108,13 +125,14 @@ export class IsolateBox {
   }
 
   private dir(): string {
-    if (!this.boxDir) throw new Error(`box ${this.id} is not initialised`);
-    return this.boxDir;
+    if (!this.initialised) throw new Error(`box ${this.id} is not initialised`);
+    return this.storage.boxDir;
   }
 
-  /** Writes files into the fresh box (never into one a program has run in). */
+  /** Writes files into the fresh box (never into one a program has run in), owned by the box user. */
   async writeFiles(files: BoxFile[]): Promise<void> {
     const root = this.dir();
+    const { uid, gid } = this.owner();
     for (const f of files) {
       const parts = f.path.split("/");
       if (parts.some((p) => p === "" || p === "." || p === ".."))
@@ -122,14 +140,18 @@ export class IsolateBox {
       let dir = root;
       for (const part of parts.slice(0, -1)) {
         dir = join(dir, part);
-        await mkdir(dir, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== "EEXIST") throw err;
-        });
+        await mkdir(dir, { mode: 0o755 }).then(
+          () => chown(dir, uid, gid),
+          (err: NodeJS.ErrnoException) => {
+            if (err.code !== "EEXIST") throw err;
+          },
+        );
         if (!(await lstat(dir)).isDirectory()) throw new Error(`not a directory in box: ${dir}`);
       }
       const handle = await open(join(root, f.path), EXCLUSIVE_WRITE, f.executable ? 0o755 : 0o644);
       try {
         await handle.writeFile(f.data);
+        await handle.chown(uid, gid);
       } finally {
         await handle.close();
       }
@@ -137,48 +159,65 @@ export class IsolateBox {
   }
 
   /**
-   * Copies the box's regular files and directories out (after a run), skipping
-   * links and special files, bounded in count and bytes.
+   * Copies the box's regular files and directories (after a run) into `dest`,
+   * a directory of the agent's that must not exist yet, skipping links and
+   * special files. The box's storage limits bound what there is to copy.
    */
-  async snapshot(maxBytes: number): Promise<BoxFile[]> {
+  async saveTo(dest: string): Promise<void> {
     const root = this.dir();
-    const out: BoxFile[] = [];
-    let bytes = 0;
-    let entries = 0;
+    await mkdir(dest, { mode: 0o700 });
     const walk = async (rel: string): Promise<void> => {
       for (const name of await readdir(join(root, rel))) {
-        if (++entries > SNAPSHOT_MAX_ENTRIES)
-          throw new SnapshotLimitError(`more than ${SNAPSHOT_MAX_ENTRIES} files in the box`);
         const relPath = rel ? `${rel}/${name}` : name;
         if (relPath.length > SNAPSHOT_MAX_PATH)
           throw new SnapshotLimitError(
             `a path in the box is too deep (over ${SNAPSHOT_MAX_PATH} characters)`,
           );
         const st = await lstat(join(root, relPath));
-        if (st.isDirectory()) await walk(relPath);
-        else if (st.isFile()) {
-          bytes += st.size;
-          if (bytes > maxBytes) throw new SnapshotLimitError(`compiled files exceed ${maxBytes} bytes`);
-          const handle = await open(join(root, relPath), NOFOLLOW_READ);
-          try {
-            // What was opened must be the regular file lstat saw, not something swapped in since.
-            const opened = await handle.stat();
-            if (!opened.isFile() || opened.ino !== st.ino || opened.dev !== st.dev)
-              throw new SnapshotLimitError(`${relPath} changed while it was copied`);
-            out.push({ path: relPath, data: await handle.readFile(), executable: (st.mode & 0o111) !== 0 });
-          } finally {
-            await handle.close();
-          }
+        if (st.isDirectory()) {
+          await mkdir(join(dest, relPath), { mode: 0o755 });
+          await walk(relPath);
+        } else if (st.isFile()) {
+          await copyOpenedFile(join(root, relPath), st, join(dest, relPath), relPath);
         }
         // symlinks, FIFOs, sockets, devices: skipped, never followed
       }
     };
     await walk("");
-    return out;
+  }
+
+  /** Seeds the fresh box with a tree saved by saveTo (the agent's own files: no links, no specials). */
+  async seedFrom(src: string): Promise<void> {
+    const root = this.dir();
+    const { uid, gid } = this.owner();
+    const walk = async (rel: string): Promise<void> => {
+      for (const entry of await readdir(join(src, rel), { withFileTypes: true })) {
+        const relPath = rel ? `${rel}/${entry.name}` : entry.name;
+        const to = join(root, relPath);
+        if (entry.isDirectory()) {
+          await mkdir(to, { mode: 0o755 });
+          await chown(to, uid, gid);
+          await walk(relPath);
+        } else if (entry.isFile()) {
+          const from = join(src, relPath);
+          // COPYFILE_EXCL: the target is created with O_EXCL, so nothing there is followed.
+          await copyFile(from, to, constants.COPYFILE_EXCL);
+          await chown(to, uid, gid);
+          await chmod(to, (await lstat(from)).mode & 0o777);
+        }
+      }
+    };
+    await walk("");
   }
 
   private dirArgs(): string[] {
-    const args: string[] = [];
+    const args = [
+      // The box's own filesystem, and a /dev of five memory devices instead of the node's /dev.
+      `--dir=box=${this.storage.boxDir}:rw`,
+      `--dir=tmp=${this.storage.tmpDir}:rw`,
+      `--dir=dev=${this.s.devDir}:dev`,
+      `--dir=dev/shm=${this.storage.shmDir}:rw`,
+    ];
     if (this.s.hideHostDirs) args.push("--dir=bin=", "--dir=lib=", "--dir=lib64=", "--dir=usr=");
     const dirs = this.s.mounts ?? ["/nix/store", ...this.s.extraDirs];
     for (const d of dirs) args.push(`--dir=${d.replace(/^\/+/, "")}=${d}:maybe`);
@@ -259,12 +298,37 @@ export class IsolateBox {
     }
     const meta = parseMeta(metaText);
     const result: RunResult = { meta, stdout: stdout.buffer(), stderr: stderr.buffer(), outputExceeded };
+    const full = await this.storage.full();
+    if (full) result.storageExceeded = full;
     if (exit.error) result.isolateError = `could not start isolate: ${exit.error.message}`;
     else if (hung) result.isolateError = `isolate did not finish within ${l.wallTimeMillis + 30_000} ms`;
     else if (!metaText)
       result.isolateError = `isolate exited ${exit.code ?? exit.signal} without a meta file: ${stderr.buffer().toString("utf8").slice(0, 500)}`;
     else if (meta.status === "XX") result.isolateError = meta.message ?? "isolate internal error";
     return result;
+  }
+}
+
+/**
+ * Copies one regular file out of a box: opened without following links and
+ * checked to be the file lstat saw, then copied by the kernel through the
+ * opened descriptor (/proc/self/fd), so the agent never holds its contents.
+ */
+async function copyOpenedFile(
+  from: string,
+  seen: { ino: number; dev: number; mode: number },
+  to: string,
+  relPath: string,
+): Promise<void> {
+  const handle = await open(from, NOFOLLOW_READ);
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile() || opened.ino !== seen.ino || opened.dev !== seen.dev)
+      throw new SnapshotLimitError(`${relPath} changed while it was copied`);
+    await copyFile(`/proc/self/fd/${handle.fd}`, to, constants.COPYFILE_EXCL);
+    await chmod(to, (seen.mode & 0o111) !== 0 ? 0o755 : 0o644);
+  } finally {
+    await handle.close();
   }
 }
 

@@ -1,10 +1,13 @@
 import { mkdirSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../logging.ts";
+import { prepareBoxDevices } from "./box-devices.ts";
 import { BoxPool } from "./box-pool.ts";
+import { unmountStaleBoxStorage } from "./box-storage.ts";
 import { IsolateBox, type SandboxSettings } from "./isolate-box.ts";
 import { prepareCgroupV2Subtree, renderIsolateConfig, writeIfChanged } from "./isolate-config.ts";
 import { detectIsolate, type IsolateInfo } from "./isolate-detect.ts";
+import { sandboxProtections } from "./protections.ts";
 
 export interface SandboxSetupOptions {
   isolateBin: string;
@@ -25,7 +28,12 @@ export interface Sandbox {
   info: IsolateInfo;
   settings: SandboxSettings;
   pool: BoxPool;
+  /** What contains a box on this node, for the Worker's status (see sandboxProtections). */
+  protections: string[];
 }
+
+/** isolate's first_uid and first_gid as the agent configures them: box N runs as 60000 + N. */
+const FIRST_ID = 60000;
 
 /**
  * Detects isolate and the cgroup mode, writes isolate's configuration, and
@@ -65,17 +73,31 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
         major: info.major,
         boxRoot: o.boxRoot,
         cgRoot,
-        firstUid: 60000,
-        firstGid: 60000,
+        firstUid: FIRST_ID,
+        firstGid: FIRST_ID,
         numBoxes: Math.max(1000, o.boxIdBase + o.boxCount),
       }),
     );
     if (changed) o.logger.info({ path: o.isolateConfigPath }, "wrote isolate configuration");
   }
   const workDir = join(o.stateDir, "sandbox");
+  // A crashed agent may have left box filesystems mounted here: unmount before removing anything.
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  const stale = await unmountStaleBoxStorage(workDir);
+  if (stale > 0) o.logger.warn({ count: stale }, "unmounted box filesystems left by a previous run");
   rmSync(workDir, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
-  const settings: SandboxSettings = { isolate: info, workDir, extraDirs: o.extraDirs, hideHostDirs: true };
+  const devDir = join(workDir, "dev");
+  await prepareBoxDevices(devDir);
+  const settings: SandboxSettings = {
+    isolate: info,
+    workDir,
+    devDir,
+    firstUid: FIRST_ID,
+    firstGid: FIRST_ID,
+    extraDirs: o.extraDirs,
+    hideHostDirs: true,
+  };
   const pool = new BoxPool(o.boxIdBase, o.boxCount);
   for (const id of pool.ids()) {
     await new IsolateBox(settings, id).cleanup();
@@ -96,5 +118,5 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
     },
     "sandbox ready",
   );
-  return { info, settings, pool };
+  return { info, settings, pool, protections: sandboxProtections(info) };
 }

@@ -9,7 +9,7 @@ export interface StageVerdict {
 /**
  * What a run's outcome means, before any output comparison. Order matters:
  * isolate's own failure first, then output flood (we closed the pipes, so
- * whatever isolate saw next is a consequence), memory (the cgroup's OOM kill,
+ * whatever isolate saw next is a consequence), full box storage, memory (the cgroup's OOM kill,
  * or a kill at the limit), time, then signals and exit codes.
  */
 export function judgeRun(r: RunResult, limits: StageLimits): StageVerdict {
@@ -17,6 +17,8 @@ export function judgeRun(r: RunResult, limits: StageLimits): StageVerdict {
   if (r.isolateError) return { verdict: "InternalError", message: r.isolateError };
   if (r.outputExceeded)
     return { verdict: "OutputLimitExceeded", message: `output exceeded ${limits.outputBytes} bytes` };
+  // A write was refused because the box's storage was full: judged like an output flood.
+  if (r.storageExceeded) return { verdict: "OutputLimitExceeded", message: r.storageExceeded };
   const oom = m.cgOomKilled === true || (m.status === "SG" && (m.cgMem ?? m.maxRss ?? 0) >= limits.memoryKiB);
   if (oom)
     return { verdict: "MemoryLimitExceeded", message: `memory limit of ${limits.memoryKiB} KiB exceeded` };

@@ -1,0 +1,40 @@
+import { mkdir, rm, symlink } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+
+/**
+ * The only devices a box gets (Linux's major 1 memory devices). isolate binds
+ * the node's own /dev by default (1.x recursively, with /dev/shm; 2.x without
+ * submounts), which shows a box kvm, kmsg, the disks and loop devices. The
+ * agent binds this directory instead, read-only.
+ */
+export const BOX_DEVICES: ReadonlyArray<{ name: string; minor: number }> = [
+  { name: "null", minor: 3 },
+  { name: "zero", minor: 5 },
+  { name: "full", minor: 7 },
+  { name: "random", minor: 8 },
+  { name: "urandom", minor: 9 },
+];
+
+/** What programs expect beside the devices: /dev/fd and the standard streams, resolved inside the box. */
+const BOX_DEV_LINKS: ReadonlyArray<[string, string]> = [
+  ["fd", "/proc/self/fd"],
+  ["stdin", "/proc/self/fd/0"],
+  ["stdout", "/proc/self/fd/1"],
+  ["stderr", "/proc/self/fd/2"],
+];
+
+/**
+ * Makes `dir` a minimal /dev: the five memory devices (0666), the links above,
+ * and an empty `shm` on which each box mounts its own private /dev/shm.
+ * Rebuilt from scratch at every start, so nothing a previous run did survives.
+ */
+export async function prepareBoxDevices(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(dir, "shm"), { recursive: true, mode: 0o755 });
+  for (const d of BOX_DEVICES) {
+    // Node has no mknod(2); coreutils' mknod is in every agent image.
+    await execa("mknod", ["-m", "0666", join(dir, d.name), "c", "1", String(d.minor)], { timeout: 10_000 });
+  }
+  for (const [name, target] of BOX_DEV_LINKS) await symlink(target, join(dir, name));
+}

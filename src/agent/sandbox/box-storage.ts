@@ -1,0 +1,127 @@
+import { chown, mkdir, readFile, rmdir, statfs } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+
+export interface StorageLimits {
+  storageKiB: number;
+  storageFiles: number;
+}
+
+/** Inodes of the filesystem's own directories (root, box, tmp, shm), not counted against the box. */
+const RESERVED_INODES = 4;
+
+/**
+ * A box's private filesystem: one tmpfs per run, of `storageKiB` and
+ * `storageFiles`, holding the box's /box, /tmp and /dev/shm. isolate itself
+ * caps only single files (--fsize); its --quota needs kernel disk quotas,
+ * which many kernels lack. A tmpfs caps the box as a whole, never touches the
+ * node's disk, is charged to the writer's memory cgroup (so, with --cg, to the
+ * box's memory limit), and is gone at once when unmounted.
+ *
+ *   <workDir>/fs-<id>/        tmpfs, root-owned 0700 (the host side)
+ *   <workDir>/fs-<id>/box/    the box's /box      (box uid, 0700)
+ *   <workDir>/fs-<id>/tmp/    the box's /tmp      (box uid, 0700)
+ *   <workDir>/fs-<id>/shm/    the box's /dev/shm  (box uid, 0700)
+ */
+export class BoxStorage {
+  readonly root: string;
+  private readonly uid: number;
+  private readonly gid: number;
+  private mounted: StorageLimits | undefined;
+
+  constructor(workDir: string, id: number, owner: { uid: number; gid: number }) {
+    this.root = join(workDir, `fs-${id}`);
+    this.uid = owner.uid;
+    this.gid = owner.gid;
+  }
+
+  get boxDir(): string {
+    return join(this.root, "box");
+  }
+  get tmpDir(): string {
+    return join(this.root, "tmp");
+  }
+  get shmDir(): string {
+    return join(this.root, "shm");
+  }
+
+  async mount(limits: StorageLimits): Promise<void> {
+    await this.unmount();
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    const options = [
+      `size=${limits.storageKiB}k`,
+      `nr_inodes=${limits.storageFiles + RESERVED_INODES}`,
+      "mode=0700",
+      "nosuid",
+      "nodev",
+    ].join(",");
+    await execa("mount", ["-t", "tmpfs", "-o", options, "envicutor-box", this.root], { timeout: 10_000 });
+    this.mounted = limits;
+    for (const dir of [this.boxDir, this.tmpDir, this.shmDir]) {
+      await mkdir(dir, { mode: 0o700 });
+      await chown(dir, this.uid, this.gid);
+    }
+  }
+
+  /** What the box filled (no page, or no inode, left), as a message; undefined when it did not. */
+  async full(): Promise<string | undefined> {
+    const limits = this.mounted;
+    if (!limits) return undefined;
+    const s = await statfs(this.root);
+    if (s.bavail === 0) return `the box's storage limit of ${limits.storageKiB} KiB was reached`;
+    if (s.ffree === 0) return `the box's limit of ${limits.storageFiles} files was reached`;
+    return undefined;
+  }
+
+  /**
+   * Unmounts (everything in it is gone) and removes the empty mount point. A
+   * mount this object did not make (a failed clean-up) shows as EBUSY on rmdir.
+   */
+  async unmount(): Promise<void> {
+    if (this.mounted) {
+      await unmountTree(this.root);
+      this.mounted = undefined;
+    }
+    // Bounded: each round removes one stacked mount.
+    for (let round = 0; round < 8; round++) {
+      try {
+        await rmdir(this.root);
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") return;
+        if (code !== "EBUSY") throw err;
+        await unmountTree(this.root);
+      }
+    }
+    throw new Error(`cannot remove ${this.root}: still mounted`);
+  }
+}
+
+/** Unmounts a filesystem; lazily when something still holds it (a box process that outlived isolate). */
+async function unmountTree(path: string): Promise<void> {
+  const res = await execa("umount", [path], { reject: false, timeout: 10_000 });
+  if (res.exitCode === 0) return;
+  const lazy = await execa("umount", ["-l", path], { reject: false, timeout: 10_000 });
+  if (lazy.exitCode !== 0) throw new Error(`cannot unmount ${path}: ${res.stderr || lazy.stderr}`.trim());
+}
+
+/** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo; octal escapes decoded). */
+export async function mountsBelow(dir: string, mountinfo = "/proc/self/mountinfo"): Promise<string[]> {
+  const text = await readFile(mountinfo, "utf8");
+  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+  return text
+    .split("\n")
+    .map((line) => line.split(" ")[4])
+    .filter((p): p is string => p !== undefined)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8))))
+    .filter((p) => p === dir || p.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Start-up: unmounts every box filesystem a crashed agent left below its work directory. */
+export async function unmountStaleBoxStorage(workDir: string): Promise<number> {
+  const stale = await mountsBelow(workDir);
+  for (const p of stale) await unmountTree(p);
+  return stale.length;
+}
