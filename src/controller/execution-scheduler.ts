@@ -168,6 +168,18 @@ export class ExecutionScheduler {
     };
     for (const e of pending) {
       const rtName = e.spec.runtime;
+      // Every assignment counts; an Execution handed back by its node after the last one fails
+      // here (an agent hands back a Runtime generation it lacks), so a hand-back cannot loop.
+      const attempts = e.status?.attempts ?? 0;
+      if (attempts >= this.maxAttempts) {
+        const msg = `not run after ${attempts} attempt(s): ${e.status?.message ?? "handed back by its node"}`;
+        write(e, failedStatus(e, "TooManyAttempts", msg, now), (ok) => {
+          if (!ok) return;
+          this.o.metrics.failed.inc({ reason: "TooManyAttempts" });
+          this.o.events.warning(e, "TooManyAttempts", "Schedule", msg);
+        });
+        continue;
+      }
       const block = blocked.get(rtName);
       if (block) {
         waiting++;

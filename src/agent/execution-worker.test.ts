@@ -1,0 +1,287 @@
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import type { Execution, ExecutionStatus } from "../api/execution.ts";
+import type { RuntimeSpec } from "../api/runtime.ts";
+import { validCompiledRuntime, validExecution } from "../api/test-fixtures.ts";
+import type { KubeClient } from "../k8s/client.ts";
+import { ApiError, ConflictError, TransportError } from "../k8s/errors.ts";
+import { encodedSize } from "./encoded-size.ts";
+import { ExecutionWorker } from "./execution-worker.ts";
+import type { ExecutionOutcome, ExecutionRunner } from "./ports.ts";
+import { OBJECT_BUDGET_BYTES } from "./result-fit.ts";
+import type { RuntimeSync } from "./runtime-sync.ts";
+import { truncateUtf8 } from "./sandbox/output-capture.ts";
+
+const NODE = "node-a";
+const KEY = "ns/hostile";
+const runtimeSpec = (validCompiledRuntime("c-gcc") as { spec: RuntimeSpec }).spec;
+
+/**
+ * A stand-in for the apiserver's Execution status endpoint: conditional writes
+ * (resourceVersion), etcd's size limit on the encoded object, and errors a test
+ * queues for the next writes.
+ */
+class FakeApiserver {
+  obj: Execution;
+  rv = 1;
+  limitBytes: number;
+  /** Per-write limit (e.g. only for the result, not for Running); default limitBytes. */
+  limitFor?: (obj: Execution) => number;
+  /** Called before each write (a test throws or queues errors here). */
+  beforeWrite?: (obj: Execution) => void;
+  writes: { bytes: number; ok: boolean; status: ExecutionStatus }[] = [];
+  failNext: unknown[] = [];
+  failReads = 0;
+
+  constructor(status: ExecutionStatus, limitBytes = 1.5 * 1024 * 1024) {
+    const e = validExecution("hostile", "ns") as unknown as Execution;
+    e.spec.runtime = "c-gcc";
+    e.metadata = { ...e.metadata, uid: "uid-1", resourceVersion: "1", generation: 1 };
+    e.status = status;
+    this.obj = e;
+    this.limitBytes = limitBytes;
+  }
+
+  client(): KubeClient {
+    return {
+      tryGet: async () => {
+        if (this.failReads-- > 0) throw new TransportError("connection refused", undefined);
+        return structuredClone(this.obj);
+      },
+      replaceStatus: async (_res: unknown, obj: Execution) => {
+        const bytes = Buffer.byteLength(JSON.stringify(obj));
+        const fail = (err: unknown) => {
+          this.writes.push({ bytes, ok: false, status: obj.status! });
+          throw err;
+        };
+        try {
+          this.beforeWrite?.(obj);
+        } catch (err) {
+          fail(err);
+        }
+        const injected = this.failNext.shift();
+        if (injected) fail(injected);
+        if (obj.metadata.resourceVersion !== String(this.rv)) fail(new ConflictError("conflict", {}));
+        if (bytes > (this.limitFor?.(obj) ?? this.limitBytes))
+          fail(new ApiError(500, "InternalError", "etcdserver: request is too large", {}));
+        this.writes.push({ bytes, ok: true, status: obj.status! });
+        this.rv++;
+        this.obj = {
+          ...structuredClone(obj),
+          metadata: { ...obj.metadata, resourceVersion: String(this.rv) },
+        };
+        return structuredClone(this.obj);
+      },
+    } as unknown as KubeClient;
+  }
+}
+
+/** A runner that counts runs and, like the executor, caps each stream with truncateUtf8. */
+function hostileRunner(stdout: Buffer, stderr: Buffer) {
+  const r = {
+    runs: 0,
+    caps: [] as number[],
+    runner: {
+      run: async (_spec, rt): Promise<ExecutionOutcome> => {
+        r.runs++;
+        const cap = rt.outputCapBytes ?? 64 * 1024;
+        r.caps.push(cap);
+        const out = truncateUtf8(stdout, cap);
+        const err = truncateUtf8(stderr, cap);
+        return {
+          verdict: "Accepted",
+          tests: [
+            {
+              name: "1",
+              verdict: "Accepted",
+              exitCode: 0,
+              stdout: out.text,
+              stderr: err.text,
+              ...(out.truncated ? { stdoutTruncated: true } : {}),
+              ...(err.truncated ? { stderrTruncated: true } : {}),
+            },
+          ],
+        };
+      },
+    } as ExecutionRunner,
+  };
+  return r;
+}
+
+function worker(
+  api: FakeApiserver,
+  runner: ExecutionRunner,
+  opts: { installed?: boolean; objectBudgetBytes?: number } = {},
+) {
+  return new ExecutionWorker({
+    client: api.client(),
+    nodeName: NODE,
+    runner,
+    runtimes: {
+      runtimeFor: async () => (opts.installed === false ? undefined : { spec: runtimeSpec, env: {} }),
+    } as unknown as RuntimeSync,
+    logger: pino({ level: "silent" }),
+    getExecution: () => structuredClone(api.obj),
+    retryDelayMs: () => 0,
+    ...(opts.objectBudgetBytes ? { objectBudgetBytes: opts.objectBudgetBytes } : {}),
+  });
+}
+
+const scheduled = (attempts = 1): ExecutionStatus => ({
+  phase: "Scheduled",
+  nodeName: NODE,
+  runtimeGeneration: 1,
+  attempts,
+});
+const NULS = Buffer.alloc(400_000, 0);
+const CONTROL = Buffer.from(Array.from({ length: 400_000 }, (_, i) => i % 32));
+const INVALID = Buffer.alloc(400_000, 0xff);
+
+function summary(api: FakeApiserver): string {
+  return api.writes.map((w) => `${w.status.phase}:${w.bytes}B:${w.ok ? "ok" : "refused"}`).join(" → ");
+}
+
+describe("ExecutionWorker result writes", () => {
+  it("400 KB of NULs and control bytes on stdout and stderr: one write, under the budget, run once", async () => {
+    for (const [what, out, err] of [
+      ["NULs", NULS, NULS],
+      ["control bytes", CONTROL, CONTROL],
+      ["invalid UTF-8", INVALID, INVALID],
+      ["multi-byte", Buffer.from("😀".repeat(100_000)), Buffer.from("€".repeat(133_000))],
+    ] as const) {
+      const api = new FakeApiserver(scheduled());
+      const r = hostileRunner(out, err);
+      expect(await worker(api, r.runner).process(KEY)).toBeUndefined();
+      const final = api.writes.at(-1)!;
+      console.log(`${what}: per-stream cap ${r.caps[0]} B; writes ${summary(api)}`);
+      expect(r.runs).toBe(1);
+      expect(final.ok).toBe(true);
+      expect(api.obj.status?.phase).toBe("Succeeded");
+      expect(encodedSize(api.obj)).toBeLessThanOrEqual(OBJECT_BUDGET_BYTES);
+      expect(api.obj.status?.tests?.[0]?.stdoutTruncated).toBe(true);
+    }
+  });
+
+  it("a write refused as too large is rewritten with half the output, saying so, without a re-run", async () => {
+    const api = new FakeApiserver(scheduled(), 100_000); // an etcd limit lower than the agent's budget
+    const r = hostileRunner(NULS, CONTROL);
+    await worker(api, r.runner).process(KEY);
+    console.log(`etcd limit 100000 B: writes ${summary(api)}; message: ${api.obj.status?.message}`);
+    expect(r.runs).toBe(1);
+    expect(api.obj.status?.phase).toBe("Succeeded");
+    expect(api.obj.status?.verdict).toBe("Accepted");
+    expect(api.obj.status?.message).toMatch(/output cut to \d+ bytes to fit/);
+    expect(api.writes.filter((w) => !w.ok).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("down to no output, then a bare Failed with the reason when even that does not fit", async () => {
+    // The object without any output is already near the limit: outputs go, then the results.
+    const api = new FakeApiserver(scheduled());
+    const r = hostileRunner(NULS, NULS);
+    const w = worker(api, r.runner);
+    // Results do not fit at all (think: a spec near the limit and 64 tests): only a bare status does.
+    api.limitFor = (obj) => (obj.status?.tests ? 500 : 1_000_000);
+    await w.process(KEY);
+    console.log(`no results fit: writes ${summary(api)}; message: ${api.obj.status?.message}`);
+    expect(r.runs).toBe(1);
+    const steps = api.writes.filter((w) => w.status.phase !== "Running");
+    expect(steps.at(-1)?.ok).toBe(true);
+    expect(api.obj.status?.phase).toBe("Failed");
+    expect(api.obj.status?.conditions?.find((c) => c.type === "Failed")?.reason).toBe("ResultTooLarge");
+    expect(api.obj.status?.message).toMatch(/verdict Accepted; the result could not be stored/);
+    expect(api.obj.status?.tests).toBeUndefined();
+    // the last refused step had no output at all
+    const refused = steps.filter((s) => !s.ok);
+    expect(refused.at(-1)?.status.tests?.[0]?.stdout).toBe("");
+    expect(refused.at(-1)?.status.message).toMatch(/output dropped to fit/);
+  });
+
+  it("when nothing can be written the result is given up: never re-run, never retried", async () => {
+    const api = new FakeApiserver(scheduled());
+    const r = hostileRunner(Buffer.from("hi"), Buffer.alloc(0));
+    const w = worker(api, r.runner);
+    api.limitFor = (obj) => (obj.status?.phase === "Running" ? 1_000_000 : 10);
+    expect(await w.process(KEY)).toBeUndefined();
+    const writes = api.writes.length;
+    console.log(`nothing fits: writes ${summary(api)}`);
+    expect(api.obj.status?.phase).toBe("Running");
+    expect(w.wants(api.obj)).toBe(false);
+    expect(await w.process(KEY)).toBeUndefined();
+    expect(api.writes.length).toBe(writes);
+    expect(r.runs).toBe(1);
+  });
+
+  it("transient write errors back off and retry the write only; conflicts re-read", async () => {
+    const api = new FakeApiserver(scheduled());
+    const r = hostileRunner(Buffer.from("ok\n"), Buffer.alloc(0));
+    const w = worker(api, r.runner);
+    let n = 0;
+    api.beforeWrite = (obj) => {
+      if (obj.status?.phase === "Running" || n++ > 0) return;
+      api.failNext.push(
+        new TransportError("socket hang up", undefined),
+        new ConflictError("the object has been modified", {}),
+      );
+      api.failReads = 1;
+      throw new ApiError(503, "ServiceUnavailable", "etcd leader changed", {});
+    };
+    await w.process(KEY);
+    console.log(`transient errors: writes ${summary(api)}`);
+    expect(r.runs).toBe(1);
+    expect(api.obj.status?.phase).toBe("Succeeded");
+    expect(api.obj.status?.tests?.[0]?.stdout).toBe("ok\n");
+  });
+
+  it("a write that keeps failing is kept and tried later, a bounded number of times, never re-run", async () => {
+    const api = new FakeApiserver(scheduled());
+    const r = hostileRunner(Buffer.from("ok\n"), Buffer.alloc(0));
+    const w = worker(api, r.runner);
+    api.beforeWrite = (obj) => {
+      if (obj.status?.phase !== "Running") throw new TransportError("connection refused", undefined);
+    };
+    const results: unknown[] = [];
+    for (let i = 0; i < 15; i++) results.push(await w.process(KEY));
+    const deferred = results.filter((x) => (x as { requeueAfterMs?: number })?.requeueAfterMs === 30_000);
+    console.log(`apiserver unreachable: ${deferred.length} deferrals, then given up; runs ${r.runs}`);
+    expect(r.runs).toBe(1);
+    expect(deferred.length).toBe(9);
+    expect(w.wants(api.obj)).toBe(false);
+  });
+});
+
+describe("ExecutionWorker attempts", () => {
+  it("hands back a missing generation while attempts are left, then fails with a reason", async () => {
+    const api = new FakeApiserver(scheduled(1));
+    const r = hostileRunner(Buffer.alloc(0), Buffer.alloc(0));
+    await worker(api, r.runner, { installed: false }).process(KEY);
+    expect(api.obj.status?.phase).toBe("Pending");
+    expect(api.obj.status?.nodeName).toBeUndefined();
+    expect(api.obj.status?.message).toMatch(/handed back \(attempt 1 of 3 used\)/);
+
+    const last = new FakeApiserver(scheduled(3));
+    await worker(last, r.runner, { installed: false }).process(KEY);
+    console.log(`hand-back at attempt 3: ${last.obj.status?.phase}: ${last.obj.status?.message}`);
+    expect(last.obj.status?.phase).toBe("Failed");
+    expect(last.obj.status?.conditions?.find((c) => c.type === "Failed")?.reason).toBe("RuntimeUnavailable");
+    expect(r.runs).toBe(0);
+  });
+
+  it("finding its own Execution Running (a restart mid-run) counts an attempt; past the last it fails", async () => {
+    const api = new FakeApiserver({ ...scheduled(1), phase: "Running" });
+    const r = hostileRunner(Buffer.from("x"), Buffer.alloc(0));
+    await worker(api, r.runner).process(KEY);
+    const running = api.writes.find((w) => w.status.phase === "Running")!;
+    expect(running.status.attempts).toBe(2);
+    expect(r.runs).toBe(1);
+    expect(api.obj.status?.phase).toBe("Succeeded");
+
+    const spent = new FakeApiserver({ ...scheduled(3), phase: "Running" });
+    await worker(spent, r.runner).process(KEY);
+    console.log(
+      `running after a restart at attempt 3: ${spent.obj.status?.phase}: ${spent.obj.status?.message}`,
+    );
+    expect(spent.obj.status?.phase).toBe("Failed");
+    expect(spent.obj.status?.conditions?.find((c) => c.type === "Failed")?.reason).toBe("TooManyAttempts");
+    expect(r.runs).toBe(1);
+  });
+});
