@@ -171,7 +171,7 @@ export class ExecutionWorker {
     try {
       outcome = await this.o.runner.run(
         ex.spec,
-        { ...runtime, limits, outputCapBytes: this.outputCapFor(ex) },
+        { ...runtime, limits, outputCapBytes: this.outputCapFor(ex, Boolean(runtime.spec.compileCommand)) },
         signal,
       );
     } catch (err) {
@@ -221,8 +221,8 @@ export class ExecutionWorker {
   }
 
   /** Per-stream output cap for the executor: the object budget left by the spec, shared by every stream. */
-  private outputCapFor(ex: Execution): number {
-    const stages = Math.max(ex.spec.testCases?.length ?? 1, 1) + 1;
+  private outputCapFor(ex: Execution, compiles: boolean): number {
+    const stages = Math.max(ex.spec.testCases?.length ?? 1, 1) + (compiles ? 1 : 0);
     const room = outputRoom(ex, ex.status ?? {}, this.budget) - stages * STAGE_OVERHEAD_BYTES;
     return Math.max(0, Math.floor(room / (2 * stages)));
   }
@@ -266,7 +266,7 @@ export class ExecutionWorker {
         continue;
       }
       if (!ex || ex.status?.nodeName !== this.o.nodeName || isFinished(ex.status)) {
-        log.warn("execution was reassigned, deleted or finished elsewhere; dropping this result");
+        log.warn("execution was reassigned or finished elsewhere; dropping this result");
         this.results.delete(uid);
         return undefined;
       }

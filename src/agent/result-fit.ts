@@ -88,14 +88,18 @@ function withOutputs(
 }
 
 /**
- * Whether the apiserver refused a write for its size: 413, or etcd's
- * "request is too large" passed on as a 500 (or a 422/400 that says so).
+ * Whether the apiserver refused a write for its size. Seen from kube-apiserver
+ * 1.36 with etcd 3.6 (e2e/hostile-results.e2e.test.ts): a 500 saying
+ * "etcdserver: request is too large" above etcd's 1.5 MiB, and a 500 saying
+ * "rpc error: code = ResourceExhausted desc = trying to send message larger
+ * than max" above the etcd client's 2 MiB. A 413, or a 400/422 that says so,
+ * counts too.
  */
 export function isTooLarge(err: unknown): boolean {
   if (!(err instanceof ApiError)) return false;
   if (err.status === 413) return true;
   return (
     [400, 422, 500].includes(err.status) &&
-    /too large|exceeds the maximum|entity too large|request size/i.test(err.message)
+    /too large|larger than max|ResourceExhausted|exceeds the maximum|request size/i.test(err.message)
   );
 }
