@@ -1,5 +1,5 @@
 # Agent image: Node 24 and the Envicutor package, isolate (the sandbox), Nix
-# (Runtime installs), coreutils and bash. The agent runs privileged as root.
+# (Runtime installs), coreutils, bash, util-linux and keyutils. The agent runs privileged as root.
 #
 #   nix-build nix/images/agent.nix && docker load < result
 #
@@ -31,6 +31,8 @@ let
       pkgs.nix
       pkgs.coreutils
       pkgs.bash
+      pkgs.util-linux # mount/umount of each box's tmpfs, setpriv
+      pkgs.keyutils # keyctl: a box user's keyrings are cleared after each run
     ];
     pathsToLink = [ "/bin" ];
   };

@@ -5,8 +5,9 @@
 #   python3.11, gcc-12, g++-12,  assembles its packages from
 #   nodejs
 #   openssl, iproute2            test tooling
+#   keyutils                     keyctl: the agent clears a box user's keyrings after each run
 set -euo pipefail
-packages=(nix-bin patchelf busybox-static python3.11 gcc-12 g++-12 nodejs openssl iproute2)
+packages=(nix-bin patchelf busybox-static python3.11 gcc-12 g++-12 nodejs openssl iproute2 keyutils)
 need=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")

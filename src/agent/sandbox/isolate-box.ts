@@ -4,6 +4,7 @@ import { chmod, chown, copyFile, lstat, mkdir, open, readdir, readFile, rm } fro
 import { delimiter, join } from "node:path";
 import { execa } from "execa";
 import type { StageLimits } from "../../api/common.ts";
+import { clearKeyrings } from "./box-keyrings.ts";
 import { BoxStorage, type StorageLimits } from "./box-storage.ts";
 import type { IsolateInfo } from "./isolate-detect.ts";
 import { type IsolateMeta, parseMeta } from "./meta.ts";
@@ -18,6 +19,8 @@ export interface SandboxSettings {
   /** isolate's first_uid/first_gid: box N runs as first_uid + N. */
   firstUid: number;
   firstGid: number;
+  /** Empty the box user's keyrings after each run (box-keyrings.ts); needs keyctl. */
+  clearKeyrings: boolean;
   /** Host directories mounted read-only besides /nix/store (tests on hosts without Nix runtimes). */
   extraDirs: string[];
   /**
@@ -122,6 +125,10 @@ export class IsolateBox {
     });
     if (res.exitCode !== 0)
       throw new Error(`isolate --cleanup of box ${this.id} failed: ${res.stderr || res.stdout}`.trim());
+    if (this.s.clearKeyrings) {
+      const { uid, gid } = this.owner();
+      await clearKeyrings(uid, gid);
+    }
   }
 
   private dir(): string {

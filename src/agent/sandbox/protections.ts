@@ -7,7 +7,10 @@ import type { IsolateInfo } from "./isolate-detect.ts";
  * not namespace (keyrings, vsock, file locks on shared inodes). isolate 1.x
  * has no filter, so those channels stay open there (README, Security).
  */
-export function sandboxProtections(info: Pick<IsolateInfo, "version" | "useCg">): string[] {
+export function sandboxProtections(
+  info: Pick<IsolateInfo, "version" | "useCg">,
+  agent: { keyrings: boolean },
+): string[] {
   const [major = 0, minor = 0] = info.version.split(".").map(Number);
   const at = (maj: number, min: number) => major > maj || (major === maj && minor >= min);
   const out = [
@@ -17,6 +20,7 @@ export function sandboxProtections(info: Pick<IsolateInfo, "version" | "useCg">)
     "storage:private-tmpfs",
     "proc:hidepid",
     info.useCg ? "memory:cgroup" : "memory:address-space",
+    ...(agent.keyrings ? ["keyrings:cleared-after-each-run"] : []),
   ];
   if (at(2, 4)) {
     const filtered = ["keyctl", "vsock", "file-locks", ...(at(2, 6) ? ["io_uring", "non-native-arch"] : [])];

@@ -2,6 +2,7 @@ import { mkdirSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../logging.ts";
 import { prepareBoxDevices } from "./box-devices.ts";
+import { keyctlAvailable } from "./box-keyrings.ts";
 import { BoxPool } from "./box-pool.ts";
 import { unmountStaleBoxStorage } from "./box-storage.ts";
 import { IsolateBox, type SandboxSettings } from "./isolate-box.ts";
@@ -89,12 +90,16 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
   const devDir = join(workDir, "dev");
   await prepareBoxDevices(devDir);
+  const keyrings = await keyctlAvailable();
+  if (!keyrings)
+    o.logger.error("keyctl not found (keyutils): a box user's keyrings are not cleared between runs");
   const settings: SandboxSettings = {
     isolate: info,
     workDir,
     devDir,
     firstUid: FIRST_ID,
     firstGid: FIRST_ID,
+    clearKeyrings: keyrings,
     extraDirs: o.extraDirs,
     hideHostDirs: true,
   };
@@ -118,5 +123,5 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
     },
     "sandbox ready",
   );
-  return { info, settings, pool, protections: sandboxProtections(info) };
+  return { info, settings, pool, protections: sandboxProtections(info, { keyrings }) };
 }
