@@ -2,10 +2,12 @@
 // sandbox, a signed file:// binary cache). It needs no Kubernetes: it lives in
 // the e2e project only because it is slow.
 //
-// The packages come from nix/pkgs, a small STAND-IN FOR NIXPKGS that
-// repackages this Debian machine's python3, gcc, node, bash and coreutils (the
-// network reaches no Nix cache and no nixpkgs; see nix/README.md). The Nix
-// commands are the production ones. The machine's /nix/store is shared by the
+// The packages come from nix/pkgs, a small STAND-IN FOR NIXPKGS (it is NOT
+// nixpkgs) that repackages this Debian machine's python3, gcc, node, bash and
+// coreutils (the network reaches no Nix cache and no nixpkgs; see
+// nix/README.md). The Nix commands are the production ones, and setup hooks
+// run in Nix's build sandbox exactly as they would with nixpkgs: the builder
+// is the package set's own `bash` attribute, which both sets have. The machine's /nix/store is shared by the
 // two "nodes" below (two state directories) and by other users, so garbage is
 // collected only among this test's own store paths.
 import { execFile, spawn } from "node:child_process";
@@ -72,7 +74,7 @@ function runWithoutUsr(
 }
 
 function installer(stateDir: string, extra: Partial<NixInstallerOptions> = {}): NixInstaller {
-  return new NixInstaller({ stateDir, packageSet: testPkgs, timeoutMs: 120_000, ...extra });
+  return new NixInstaller({ stateDir, packageSets: { default: testPkgs }, timeoutMs: 120_000, ...extra });
 }
 
 /** Processes whose command line contains `needle` (to check that nothing outlives an install). */
@@ -137,6 +139,10 @@ let
   base = import ${PKGS} { };
   sh = "\${base.busyboxStatic}/bin/sh";
   mk = name: script: derivation { inherit name; system = builtins.currentSystem; builder = sh; args = [ "-c" script ]; PATH = "\${base.busyboxStatic}/bin"; };
+  withHook = name: hook: derivation {
+    inherit name hook; system = builtins.currentSystem; builder = sh; PATH = "\${base.busyboxStatic}/bin";
+    args = [ "-c" "mkdir -p $out/nix-support; ln -s \${base.busyboxStatic}/bin $out/bin; cp $hook $out/nix-support/setup-hook" ];
+  };
 in
 base // {
   # Unique to this run (other users of this machine may hold python3 itself):
@@ -146,9 +152,14 @@ base // {
   slow = mk "slow" "i=0; while [ $i -lt 6 ]; do sleep 1; i=$((i+1)); done; mkdir -p $out/bin; echo ok > $out/ok # envicutor-slow-${NONCE}";
   hooked = mk "hooked" "mkdir -p $out/nix-support $out/lib/site; printf 'addSite() { addToSearchPath SITEPATH \\"$1/lib/site\\"; }\\naddEnvHooks \\"$hostOffset\\" addSite\\nexport HOOKED=yes\\n' > $out/nix-support/setup-hook";
   loopingHook = mk "looping-hook" "mkdir -p $out/nix-support; echo 'while :; do :; done' > $out/nix-support/setup-hook";
+  # Hostile setup hooks (files written below), with busybox's applets in bin/ so they have tools.
+  hostileHook = withHook "hostile-hook" ./hostile-hook.sh;
+  symlinkOutHook = withHook "symlink-out-hook" ./symlink-out-hook.sh;
+  hugeEnvHook = withHook "huge-env-hook" ./huge-env-hook.sh;
 }
 `,
   );
+  await writeHostileHooks();
   const started = Date.now();
   const { stdout } = await run(
     join(PKGS, "make-binary-cache.sh"),
@@ -164,6 +175,67 @@ base // {
 afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
+
+/** Where a hook that escaped the sandbox would leave its mark on this machine. */
+const escapeMarks = () => [
+  `/tmp/pwned-${NONCE}`,
+  `/root/pwned-${NONCE}`,
+  join(tmp, "node-b", `pwned-${NONCE}`),
+  join(tmp, `pwned-${NONCE}`),
+];
+
+/**
+ * Setup hooks a hostile package could ship. Each attempt is recorded in an
+ * exported HOSTILE_* variable (what the hook saw from inside); the test then
+ * looks at the host (what really happened).
+ */
+async function writeHostileHooks(): Promise<void> {
+  const [tmpMark, rootMark, stateMark, tmpDirMark] = escapeMarks();
+  await writeFile(
+    join(tmp, "hostile-hook.sh"),
+    `# sourced by the envicutor-env builder: $@ are the Runtime's store paths
+first=$1
+attempt() { local name=$1; shift; if "$@" 2>/dev/null; then export "HOSTILE_$name=done"; else export "HOSTILE_$name=refused"; fi; }
+attempt TMP touch ${tmpMark}
+attempt ROOT sh -c 'echo pwned > ${rootMark}'
+attempt STATE_DIR sh -c 'echo pwned > ${stateMark}'
+attempt TEST_DIR sh -c 'echo pwned > ${tmpDirMark}'
+attempt STORE sh -c 'echo pwned > "$0/pwned"' "$first"
+attempt SHADOW cat /etc/shadow
+attempt NETWORK sh -c 'echo | nc -w 2 127.0.0.1 22'
+export HOSTILE_EUID=$EUID
+export HOSTILE_ID="$(id)"
+export HOSTILE_ROOT_DIR="$(ls / | tr '\n' ' ')"
+# Stay a moment, with a marker on the command line, so the test can see who runs this on the host.
+sh -c 'sleep 3; true' envicutor-hostile-${NONCE}
+`,
+  );
+  // $out (as envicutorOut) made a symlink to a host secret, then exit before the builder writes it.
+  await writeFile(join(tmp, "symlink-out-hook.sh"), 'ln -s /etc/shadow "$envicutorOut"\nexit 0\n');
+  // An environment larger than the agent reads (2 MiB in one variable).
+  await writeFile(
+    join(tmp, "huge-env-hook.sh"),
+    "export HUGE=\"$(head -c 2097152 /dev/zero | tr '\\0' x)\"\n",
+  );
+}
+
+/** An install failure as the Worker status would show it. */
+const said = (e: unknown) =>
+  e instanceof Error
+    ? `${(e as { reason?: string }).reason}: ${e.message}`
+    : `no error (${JSON.stringify(e)})`;
+
+/** Host uid of every process whose command line contains `needle`. */
+function uidsOf(needle: string): number[] {
+  return processesWith(needle).flatMap((pid) => {
+    try {
+      const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      return m ? [Number(m[1])] : [];
+    } catch {
+      return [];
+    }
+  });
+}
 
 describe("NixInstaller with real Nix (stand-in package set)", () => {
   let pythonHash = "";
@@ -352,27 +424,179 @@ describe("NixInstaller with real Nix (stand-in package set)", () => {
     expect(existsSync(join(nodeB(), "gcroots", "hang"))).toBe(false);
   });
 
-  it("setup hooks: exported variables are kept; a looping hook times out", async () => {
-    const b = installer(nodeB(), { hookTimeoutMs: 1_500 });
+  it("setup hooks run in Nix's build sandbox: exported variables are kept, the result is a rooted store file", async () => {
+    const b = installer(nodeB(), { hookTimeoutMs: 5_000 });
     const r = await b.install({
       runtimeName: "hooked",
       generation: 1,
       uid: "u",
-      packages: ["hooked"],
+      packages: ["python3", "hooked"],
       packageSet: "",
     });
+    const [python, hooked] = r.storePaths as [string, string];
     expect(r.env.HOOKED).toBe("yes");
-    expect(r.env.SITEPATH).toBe(`${r.storePaths[0]}/lib/site`);
-    await expect(
-      b.install({
-        runtimeName: "looping",
+    expect(r.env.SITEPATH).toBe(`${hooked}/lib/site`);
+    // The same semantics as before the sandbox: PATH order, envicutor-env values, nothing of Nix's.
+    expect(r.env.PATH).toBe(`${python}/bin`);
+    expect(r.env.PYTHONNOUSERSITE).toBe("1");
+    expect(Object.keys(r.env).sort()).toEqual(
+      ["HOOKED", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE", "SITEPATH"].sort(),
+    );
+    // The environment file is a store path, rooted with the generation (and collected with it).
+    const gen = join(nodeB(), "gcroots", "hooked", "1");
+    expect(r.envPath).toMatch(/^\/nix\/store\/[a-z0-9]{32}-envicutor-env$/);
+    expect(await readlink(join(gen, "env"))).toBe(r.envPath);
+    expect((await readdir(gen)).sort()).toEqual(["0", "1", "env", "install.json"]);
+    expect(liveAutoRootsUnder(join(nodeB(), "gcroots", "hooked"))).toHaveLength(3);
+    console.log(`[nix-e2e] hooks computed in the sandbox: ${r.envPath} -> ${JSON.stringify(r.env)}`);
+    await b.remove("hooked");
+    await b.collect({ paths: [r.envPath as string] });
+    expect(await isValid(r.envPath as string)).toBe(false);
+  });
+
+  it("a setup hook that loops is stopped by Nix's build timeout and fails the install with Timeout", async () => {
+    const b = installer(nodeB(), { hookTimeoutMs: 1_500 });
+    const started = Date.now();
+    const err = await b
+      .install({ runtimeName: "looping", generation: 1, uid: "u", packages: ["loopingHook"], packageSet: "" })
+      .catch((e: unknown) => e);
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`[nix-e2e] hostile: hook 'while :; do :; done' -> ${said(err)} after ${seconds}s`);
+    expect(err).toMatchObject({
+      reason: "Timeout",
+      message: expect.stringContaining("setup hook did not finish within 2s"),
+    });
+    expect(seconds).toBeLessThan(20);
+    expect(existsSync(join(nodeB(), "gcroots", "looping"))).toBe(false);
+  });
+
+  it("a hostile setup hook cannot write to the host and does not run as root", async () => {
+    const b = installer(nodeB(), { hookTimeoutMs: 20_000 });
+    const seen = new Set<number>();
+    const watch = setInterval(() => {
+      for (const uid of uidsOf(`envicutor-hostile-${NONCE}`)) seen.add(uid);
+    }, 100);
+    const r = await b
+      .install({ runtimeName: "hostile", generation: 1, uid: "u", packages: ["hostileHook"], packageSet: "" })
+      .finally(() => clearInterval(watch));
+    const inside = Object.fromEntries(Object.entries(r.env).filter(([k]) => k.startsWith("HOSTILE_")));
+    const marks = Object.fromEntries(escapeMarks().map((m) => [m, existsSync(m)]));
+    const nixbld = (await run("getent", ["group", "nixbld"])).stdout.trim().split(":")[3]?.split(",") ?? [];
+    const nixbldUids = await Promise.all(
+      nixbld.map(async (u) => Number((await run("id", ["-u", u])).stdout.trim())),
+    );
+    console.log(
+      `[nix-e2e] hostile: hook tried to write /tmp, /root, the agent's state dir, this test's dir and its own store path, read /etc/shadow, connect to 127.0.0.1:22\n` +
+        `  inside the sandbox it saw: ${JSON.stringify(inside)}\n` +
+        `  on the host: marks present ${JSON.stringify(marks)}; host uids running the hook ${JSON.stringify([...seen])} (nixbld uids ${nixbldUids.join(",")})`,
+    );
+    for (const [mark, present] of Object.entries(marks)) expect(present, mark).toBe(false);
+    expect(inside.HOSTILE_ROOT).toBe("refused");
+    expect(inside.HOSTILE_STATE_DIR).toBe("refused");
+    expect(inside.HOSTILE_TEST_DIR).toBe("refused");
+    expect(inside.HOSTILE_STORE).toBe("refused");
+    expect(inside.HOSTILE_SHADOW).toBe("refused");
+    expect(inside.HOSTILE_NETWORK).toBe("refused");
+    expect(existsSync(join(r.storePaths[0] as string, "pwned"))).toBe(false);
+    expect(inside.HOSTILE_EUID).not.toBe("0");
+    expect(seen.size).toBeGreaterThan(0);
+    for (const uid of seen) {
+      expect(uid).not.toBe(0);
+      expect(nixbldUids).toContain(uid);
+    }
+    await b.remove("hostile");
+  });
+
+  it("a hook that turns its output into a symlink to /etc/shadow, or leaves 2 MiB of environment, is refused", async () => {
+    const b = installer(nodeB());
+    const symlinked = await b
+      .install({
+        runtimeName: "symlink-out",
         generation: 1,
         uid: "u",
-        packages: ["loopingHook"],
+        packages: ["symlinkOutHook"],
         packageSet: "",
-      }),
-    ).rejects.toMatchObject({ reason: "Timeout" });
-    await b.remove("hooked");
+      })
+      .catch((e: unknown) => e as Error);
+    console.log(`[nix-e2e] hostile: hook 'ln -s /etc/shadow $out' -> ${said(symlinked)}`);
+    expect(symlinked).toMatchObject({
+      reason: "NixError",
+      message: expect.stringContaining("outside the store"),
+    });
+    expect(String((symlinked as Error).message)).not.toMatch(/root:/);
+    const huge = await b
+      .install({
+        runtimeName: "huge-env",
+        generation: 1,
+        uid: "u",
+        packages: ["hugeEnvHook"],
+        packageSet: "",
+      })
+      .catch((e: unknown) => e as Error);
+    console.log(`[nix-e2e] hostile: hook exporting 2 MiB -> ${said(huge)}`);
+    expect(huge).toMatchObject({
+      reason: "NixError",
+      message: expect.stringContaining("more than the 1048576"),
+    });
+    expect(existsSync(join(nodeB(), "gcroots", "symlink-out"))).toBe(false);
+    expect(existsSync(join(nodeB(), "gcroots", "huge-env"))).toBe(false);
+  });
+
+  it("a package set the platform did not configure is refused before Nix runs: UnknownPackageSet", async () => {
+    const b = installer(nodeB(), { packageSets: { default: testPkgs, "stand-in": PKGS } });
+    for (const hostile of [
+      join(tmp, "test-pkgs.nix"),
+      "https://evil.example/pkgs.tar.gz",
+      "<nixpkgs>",
+      "nope",
+    ]) {
+      const err = await b
+        .install({
+          runtimeName: "elsewhere",
+          generation: 1,
+          uid: "u",
+          packages: ["python3"],
+          packageSet: hostile,
+        })
+        .catch((e: unknown) => e);
+      console.log(`[nix-e2e] hostile: packageSet ${JSON.stringify(hostile)} -> ${said(err)}`);
+      expect(err).toMatchObject({
+        reason: "UnknownPackageSet",
+        message: expect.stringContaining("(known: default, stand-in)"),
+      });
+    }
+    // A configured name other than default works (nix/pkgs itself: NOT nixpkgs).
+    const r = await b.install({
+      runtimeName: "elsewhere",
+      generation: 1,
+      uid: "u",
+      packages: ["coreutils"],
+      packageSet: "stand-in",
+    });
+    expect(r).toMatchObject({ packageSet: PKGS, packageSetName: "stand-in" });
+    await b.remove("elsewhere");
+  });
+
+  it("every nix-build runs with the sandbox forced on, no unsandboxed fallback, and build users", async () => {
+    const args = installer(nodeB()).nixOptionArgs();
+    const { stdout } = await run("nix", ["show-config", ...args]);
+    const conf = Object.fromEntries(
+      stdout
+        .split("\n")
+        .map((l) => /^(\S+) = (.*)$/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => [m[1], m[2]]),
+    );
+    const machine = (await run("nix", ["show-config"])).stdout;
+    console.log(
+      `[nix-e2e] installer: sandbox = ${conf.sandbox}, sandbox-fallback = ${conf["sandbox-fallback"]}, build-users-group = ${conf["build-users-group"]}; machine's own nix.conf: ${/^sandbox = .*$/m.exec(machine)?.[0]}`,
+    );
+    expect(conf).toMatchObject({
+      sandbox: "true",
+      "sandbox-fallback": "false",
+      "build-users-group": "nixbld",
+    });
+    expect(machine).toMatch(/^sandbox = true$/m);
   });
 
   it("an install killed mid-way (SIGKILL) is redone exactly once on the next attempt", async () => {
@@ -380,7 +604,7 @@ describe("NixInstaller with real Nix (stand-in package set)", () => {
     const rtDir = join(stateDir, "gcroots", "slow");
     const script = `
       import { NixInstaller } from ${JSON.stringify(join(ROOT, "src/agent/nix/nix-installer.ts"))};
-      const i = new NixInstaller({ stateDir: ${JSON.stringify(stateDir)}, packageSet: ${JSON.stringify(testPkgs)} });
+      const i = new NixInstaller({ stateDir: ${JSON.stringify(stateDir)}, packageSets: { default: ${JSON.stringify(testPkgs)} } });
       await i.install({ runtimeName: "slow", generation: 1, uid: "u", packages: ["slow"], packageSet: "" });
     `;
     const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore" });

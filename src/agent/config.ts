@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { type PackageSets, parsePackageSets } from "./nix/package-sets.ts";
 
 /**
  * Agent configuration from ENVICUTOR_* environment variables (the Helm chart
@@ -21,7 +22,10 @@ export const agentConfigSchema = z.object({
   ENVICUTOR_STATE_DIR: z.string().default("/var/lib/envicutor"),
   ENVICUTOR_SLOTS: intFromEnv(availableParallelism(), 1),
   ENVICUTOR_BOX_ID_BASE: intFromEnv(0),
-  ENVICUTOR_PACKAGE_SET: z.string().default("<nixpkgs>"),
+  /** Location of the package set named "default" (older configurations; see ENVICUTOR_PACKAGE_SETS). */
+  ENVICUTOR_PACKAGE_SET: z.string().optional(),
+  /** The package sets Runtimes may name, as JSON: {"default":"<nixpkgs>","other":"/path/or/url"}. */
+  ENVICUTOR_PACKAGE_SETS: z.string().optional(),
   ENVICUTOR_NIX_SUBSTITUTERS: list,
   ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS: list,
   ENVICUTOR_INSTALL_TIMEOUT_SECONDS: intFromEnv(900, 1),
@@ -46,7 +50,8 @@ export interface AgentConfig {
   stateDir: string;
   slots: number;
   boxIdBase: number;
-  packageSet: string;
+  /** Name → location; a Runtime's spec.packageSet can only name one of these. */
+  packageSets: PackageSets;
   substituters: string[];
   trustedPublicKeys: string[];
   installTimeoutMs: number;
@@ -68,6 +73,14 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     throw new Error(`invalid agent configuration: ${problems}`);
   }
   const e = parsed.data;
+  let packageSets: PackageSets;
+  try {
+    packageSets = parsePackageSets(e.ENVICUTOR_PACKAGE_SETS, e.ENVICUTOR_PACKAGE_SET);
+  } catch (err) {
+    throw new Error(
+      `invalid agent configuration: ENVICUTOR_PACKAGE_SETS / ENVICUTOR_PACKAGE_SET: ${(err as Error).message}`,
+    );
+  }
   return {
     nodeName: e.ENVICUTOR_NODE_NAME,
     namespace: e.ENVICUTOR_NAMESPACE ?? env.POD_NAMESPACE ?? "envicutor-system",
@@ -77,7 +90,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     stateDir: e.ENVICUTOR_STATE_DIR,
     slots: e.ENVICUTOR_SLOTS,
     boxIdBase: e.ENVICUTOR_BOX_ID_BASE,
-    packageSet: e.ENVICUTOR_PACKAGE_SET,
+    packageSets,
     substituters: e.ENVICUTOR_NIX_SUBSTITUTERS,
     trustedPublicKeys: e.ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS,
     installTimeoutMs: e.ENVICUTOR_INSTALL_TIMEOUT_SECONDS * 1000,

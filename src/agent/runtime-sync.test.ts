@@ -71,7 +71,7 @@ function setup() {
   let labels: Record<string, string> = { zone: "a" };
   const sync = new RuntimeSync({
     nodeName: "n1",
-    packageSet: "/pkgs",
+    packageSets: { default: "/pkgs" },
     installer,
     runner,
     reporter,
@@ -173,5 +173,25 @@ describe("RuntimeSync", () => {
     t.put(1);
     await t.sync.reconcile("py");
     expect(t.reporter.entry("py", 1)).toMatchObject({ phase: "Failed", reason: "UnknownPackage" });
+  });
+
+  it("a package set this node does not have fails once, without an install and without retries", async () => {
+    const t = setup();
+    t.put(1, (r) => {
+      r.spec.packageSet = "not-configured";
+    });
+    expect(await t.sync.reconcile("py")).toBeUndefined();
+    const e = t.reporter.entry("py", 1);
+    expect(e).toMatchObject({ phase: "Failed", reason: "UnknownPackageSet", attempts: 1 });
+    expect(e?.message).toContain('"not-configured" is not configured on this node (known: default)');
+    expect(await t.sync.reconcile("py")).toBeUndefined();
+    expect(t.reporter.entry("py", 1)?.attempts).toBe(1);
+    expect(t.installer.installs).toHaveLength(0);
+    // The next generation names a configured set and installs.
+    t.put(2, (r) => {
+      r.spec.packageSet = "default";
+    });
+    await t.sync.reconcile("py");
+    expect(t.installer.installs.map((i) => i.packageSet)).toEqual(["default"]);
   });
 });

@@ -7,13 +7,15 @@ import { errText } from "../k8s/errors.ts";
 import { isDeleting } from "../k8s/finalizers.ts";
 import type { ProcessResult } from "../k8s/work-queue.ts";
 import type { Logger } from "../logging.ts";
+import { DEFAULT_PACKAGE_SET, type PackageSets, resolvePackageSet } from "./nix/package-sets.ts";
 import type { ExecutionOutcome, ExecutionRunner, InstalledRuntime, RuntimeInstaller } from "./ports.ts";
 import type { SpecStore } from "./spec-store.ts";
 import type { WorkerReporter } from "./worker-reporter.ts";
 
 export interface RuntimeSyncOptions {
   nodeName: string;
-  packageSet: string;
+  /** The package sets this node has; a Runtime naming another fails without an install. Unset: the installer decides. */
+  packageSets?: PackageSets;
   installer: RuntimeInstaller;
   runner: ExecutionRunner;
   reporter: WorkerReporter;
@@ -111,12 +113,43 @@ export class RuntimeSync {
     const generation = current.metadata.generation ?? 1;
     const entry = this.o.reporter.entry(name, generation);
     if (entry?.phase === "Installed" && this.installed.has(`${name}@${generation}`)) return undefined;
+    if (this.refuseUnknownPackageSet(current, entry)) return undefined;
     if (entry?.phase === "Failed") {
       const since = Date.now() - Date.parse(entry.lastTransitionTime ?? "0");
       const wait = this.retryDelay(entry.attempts ?? 1) - since;
       if (wait > 0) return { requeueAfterMs: wait };
     }
     return this.install(current, (entry?.phase === "Failed" ? (entry.attempts ?? 0) : 0) + 1);
+  }
+
+  /**
+   * A package set this node was not configured with: Failed once, with the
+   * reason, and no retries (only a new agent configuration, i.e. a restart,
+   * can add a set; the next reconcile after that installs).
+   */
+  private refuseUnknownPackageSet(rt: Runtime, entry: RuntimeInstall | undefined): boolean {
+    if (!this.o.packageSets) return false;
+    try {
+      resolvePackageSet(this.o.packageSets, rt.spec.packageSet);
+      return false;
+    } catch (err) {
+      if (entry?.phase === "Failed" && entry.reason === "UnknownPackageSet") return true;
+      const name = rt.metadata.name!;
+      const generation = rt.metadata.generation ?? 1;
+      const message = errText(err);
+      this.o.reporter.set({
+        name,
+        generation,
+        uid: rt.metadata.uid ?? "",
+        attempts: (entry?.attempts ?? 0) + 1,
+        phase: "Failed",
+        reason: "UnknownPackageSet",
+        message,
+      });
+      this.o.onInstallResult?.("failure", 0, "UnknownPackageSet");
+      this.o.logger.warn({ runtime: name, generation, packageSet: rt.spec.packageSet }, message);
+      return true;
+    }
   }
 
   private retryDelay(attempts: number): number {
@@ -176,7 +209,7 @@ export class RuntimeSync {
           generation,
           uid,
           packages: rt.spec.packages,
-          packageSet: rt.spec.packageSet ?? this.o.packageSet,
+          packageSet: rt.spec.packageSet ?? DEFAULT_PACKAGE_SET,
         },
         abort.signal,
       );

@@ -3,6 +3,7 @@ import { ReasonedError } from "../ports.ts";
 /** Why an install failed; shown as the reason of the Runtime's per-node state. */
 export const INSTALL_FAILURE_REASONS = [
   "UnknownPackage",
+  "UnknownPackageSet",
   "BuildFailed",
   "NoSpace",
   "Timeout",
@@ -113,8 +114,8 @@ export function classifyNixFailure(stderr: string, exitCode: number | undefined)
   return new NixInstallError("NixError", shorten(message), detail);
 }
 
-/** Whether retrying the same install may help (a missing attribute will not appear by itself). */
+/** Whether retrying the same install may help (a missing attribute or package set will not appear by itself). */
 export function isRetryable(err: unknown): boolean {
   if (!(err instanceof NixInstallError)) return true;
-  return err.reason !== "UnknownPackage";
+  return err.reason !== "UnknownPackage" && err.reason !== "UnknownPackageSet";
 }

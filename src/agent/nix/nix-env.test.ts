@@ -1,8 +1,12 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeEnv, parseEnvFile, parseNulEnv } from "./nix-env.ts";
+import { computeEnv, parseEnvFile, parseHookOutput } from "./nix-env.ts";
+
+// Setup hooks themselves run in Nix's build sandbox (hook-sandbox.ts); that is
+// tested against real Nix in e2e/nix-installer.e2e.test.ts. Here: what the
+// agent computes around them, and that it never runs a hook by itself.
 
 describe("environment of a Runtime", () => {
   let dir: string;
@@ -22,8 +26,8 @@ describe("environment of a Runtime", () => {
       join(pkg("hooked"), "nix-support", "setup-hook"),
       'addSite() { addToSearchPath SITEPATH "$1/lib/site"; }\naddEnvHooks "$hostOffset" addSite\nexport HOOKED="yes it is"\n',
     );
-    await mkdir(join(pkg("looping"), "nix-support"), { recursive: true });
-    await writeFile(join(pkg("looping"), "nix-support", "setup-hook"), "while :; do :; done\n");
+    await mkdir(join(pkg("sneaky"), "nix-support"), { recursive: true });
+    await symlink("/etc/passwd", join(pkg("sneaky"), "nix-support", "envicutor-env"));
     await chmod(dir, 0o755);
   });
   afterAll(async () => {
@@ -35,23 +39,24 @@ describe("environment of a Runtime", () => {
     expect(env).toEqual({ PATH: `${pkg("a")}/bin:${pkg("b")}/bin`, FOO: "2", BAR: "x=y" });
   });
 
-  it("setup hooks: exported variables and env hooks run per package, nothing from the agent's env", async () => {
-    process.env.ENVICUTOR_SHOULD_NOT_LEAK = "1";
-    const env = await computeEnv([pkg("a"), pkg("hooked")]);
-    delete process.env.ENVICUTOR_SHOULD_NOT_LEAK;
-    expect(env.HOOKED).toBe("yes it is");
-    expect(env.SITEPATH).toBe(`${pkg("hooked")}/lib/site`);
-    expect(env.FOO).toBe("1");
-    expect(env.ENVICUTOR_SHOULD_NOT_LEAK).toBeUndefined();
-    expect(env.SHLVL).toBeUndefined();
+  it("setup hooks go to the sandbox runner with the base environment; its result is kept minus shell noise", async () => {
+    const calls: Array<[readonly string[], Record<string, string>]> = [];
+    const env = await computeEnv([pkg("a"), pkg("hooked")], {
+      runSetupHooks: async (paths, base) => {
+        calls.push([paths, base]);
+        return { ...base, HOOKED: "yes it is", SHLVL: "1", PWD: "/" };
+      },
+    });
+    expect(calls).toEqual([[[pkg("a"), pkg("hooked")], { PATH: `${pkg("a")}/bin`, FOO: "1", BAR: "x=y" }]]);
+    expect(env).toEqual({ PATH: `${pkg("a")}/bin`, FOO: "1", BAR: "x=y", HOOKED: "yes it is" });
   });
 
-  it("a setup hook that loops fails with Timeout instead of hanging", async () => {
-    const started = Date.now();
-    await expect(computeEnv([pkg("looping")], { hookTimeoutMs: 500 })).rejects.toMatchObject({
-      reason: "Timeout",
-    });
-    expect(Date.now() - started).toBeLessThan(5_000);
+  it("never runs a setup hook without a sandbox", async () => {
+    await expect(computeEnv([pkg("hooked")])).rejects.toThrow(/no sandbox to run it in/);
+  });
+
+  it("refuses an envicutor-env that points outside the store", async () => {
+    await expect(computeEnv([pkg("sneaky")])).rejects.toThrow(/resolves outside the store/);
   });
 
   it("parses env files strictly and NUL-separated env output", () => {
@@ -60,6 +65,16 @@ describe("environment of a Runtime", () => {
       ["B", ""],
     ]);
     expect(() => parseEnvFile("not a pair\n")).toThrow(/invalid line/);
-    expect(parseNulEnv("A=1\0B=x\ny\0")).toEqual({ A: "1", B: "x\ny" });
+    const enc = (s: string) => new TextEncoder().encode(s);
+    expect(parseHookOutput(enc("A=1\0B=x\ny\0C=\0"))).toEqual({ A: "1", B: "x\ny", C: "" });
+    expect(parseHookOutput(enc(""))).toEqual({});
+    expect(() => parseHookOutput(enc("A=1"))).toThrow(/not NUL-terminated/);
+    expect(() => parseHookOutput(enc("A=1\0=2\0"))).toThrow(/not NAME=VALUE/);
+    expect(() => parseHookOutput(enc("1A=1\0"))).toThrow(/not NAME=VALUE/);
+    expect(() => parseHookOutput(enc("A=1\0A=2\0"))).toThrow(/appears twice/);
+    expect(() => parseHookOutput(new Uint8Array([0x41, 0x3d, 0xff, 0]))).toThrow(/not UTF-8/);
+    expect(() =>
+      parseHookOutput(enc("A=1\0".repeat(1) + Array.from({ length: 1025 }, (_, i) => `V${i}=x\0`).join(""))),
+    ).toThrow(/more than 1024/);
   });
 });

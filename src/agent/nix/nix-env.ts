@@ -1,7 +1,7 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { NixInstallError } from "./errors.ts";
-import { runCommand } from "./run.ts";
+import { readStoreFile } from "./store-file.ts";
 
 /**
  * The environment a Runtime's programs run with: what a Nix shell with the
@@ -11,19 +11,25 @@ import { runCommand } from "./run.ts";
  *  2. `$out/nix-support/envicutor-env` (a convention of our package set, see
  *     nix/README.md): NAME=VALUE lines, e.g. PYTHONNOUSERSITE=1. A later
  *     package's value replaces an earlier one's; PATH entries are prepended.
- *  3. `$out/nix-support/setup-hook` (nixpkgs' convention): sourced by bash,
- *     with the few stdenv functions hooks call (addEnvHooks, addToSearchPath)
- *     stubbed, and the env hooks they register run once per package, as
- *     stdenv does for a shell's inputs. What they export is kept. The script
- *     runs in a clean environment under a timeout, so a hook that loops fails
- *     the install instead of hanging it.
+ *  3. `$out/nix-support/setup-hook` (nixpkgs' convention): package code, so
+ *     never run here. `runSetupHooks` runs them in Nix's build sandbox (see
+ *     hook-sandbox.ts), starting from 1 and 2; what they export is kept.
+ *
+ * 1 and 2 only read files (bounded, inside the store); nothing of a package
+ * runs in the agent.
  */
 export interface EnvOptions {
-  /** bash used for setup hooks (absolute path). */
-  hookShell?: string;
-  hookTimeoutMs?: number;
-  signal?: AbortSignal;
+  /** Runs the setup hooks in a sandbox and returns the exported environment. */
+  runSetupHooks?: (
+    storePaths: readonly string[],
+    base: Record<string, string>,
+  ) => Promise<Record<string, string>>;
 }
+
+/** Largest envicutor-env file read. */
+export const MAX_ENV_FILE_BYTES = 64 * 1024;
+/** Most variables a hook may leave (an environment, not a database). */
+export const MAX_HOOK_VARS = 1024;
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Variables bash sets by itself, never reported as coming from a hook. */
@@ -44,46 +50,43 @@ export function parseEnvFile(text: string): Array<[string, string]> {
     if (!line || line.startsWith("#")) continue;
     const eq = line.indexOf("=");
     const name = eq > 0 ? line.slice(0, eq) : "";
-    if (!NAME.test(name)) throw new Error(`invalid line in envicutor-env: ${JSON.stringify(line)}`);
+    if (!NAME.test(name))
+      throw new Error(`invalid line in envicutor-env: ${JSON.stringify(line.slice(0, 200))}`);
     out.push([name, line.slice(eq + 1)]);
   }
   return out;
 }
 
-/** Parses NUL-separated NAME=VALUE pairs. */
-export function parseNulEnv(text: string): Record<string, string> {
+/**
+ * Parses what the sandboxed hooks wrote: NAME=VALUE entries, each ended by a
+ * NUL, in UTF-8. Anything else (a name that is not one, a missing final NUL,
+ * a repeated name, too many entries) is refused, not guessed at.
+ */
+export function parseHookOutput(bytes: Uint8Array): Record<string, string> {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new NixInstallError("NixError", "setup hooks left an environment that is not UTF-8");
+  }
+  const bad = (why: string) =>
+    new NixInstallError("NixError", `setup hooks left an invalid environment: ${why}`);
+  if (text && !text.endsWith("\0")) throw bad("the last entry is not NUL-terminated");
+  const entries = text ? text.slice(0, -1).split("\0") : [];
+  if (entries.length > MAX_HOOK_VARS) throw bad(`${entries.length} variables, more than ${MAX_HOOK_VARS}`);
   const env: Record<string, string> = {};
-  for (const entry of text.split("\0")) {
+  for (const entry of entries) {
     const eq = entry.indexOf("=");
-    if (eq <= 0) continue;
-    env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    const name = eq > 0 ? entry.slice(0, eq) : "";
+    if (!NAME.test(name)) throw bad(`entry ${JSON.stringify(entry.slice(0, 80))} is not NAME=VALUE`);
+    if (Object.hasOwn(env, name)) throw bad(`${name} appears twice`);
+    env[name] = entry.slice(eq + 1);
   }
   return env;
 }
 
 const prependPath = (entries: string[], path: string | undefined) =>
   [...entries, ...(path ? path.split(":") : [])].filter((e, i, a) => e && a.indexOf(e) === i).join(":");
-
-// bash, kept free of JS template syntax on purpose.
-// biome-ignore-start lint/suspicious/noTemplateCurlyInString: bash parameter expansions
-const HOOK_SCRIPT = [
-  "envicutorEnvHooks=()",
-  'addEnvHooks() { shift; envicutorEnvHooks+=("$@"); }',
-  "addToSearchPathWithCustomDelimiter() {",
-  '  local delimiter="$1" varName="$2" dir="$3"',
-  '  if [[ -d "$dir" && "$delimiter${!varName-}$delimiter" != *"$delimiter$dir$delimiter"* ]]; then',
-  '    export "$varName=${!varName:+${!varName}$delimiter}$dir"',
-  "  fi",
-  "}",
-  'addToSearchPath() { addToSearchPathWithCustomDelimiter ":" "$@"; }',
-  "hostOffset=0; targetOffset=1",
-  'for p in "$@"; do',
-  '  if [[ -f "$p/nix-support/setup-hook" ]]; then source "$p/nix-support/setup-hook"; fi',
-  "done",
-  'for h in "${envicutorEnvHooks[@]}"; do for p in "$@"; do "$h" "$p"; done; done',
-  'for v in $(compgen -e); do printf \'%s=%s\\0\' "$v" "${!v}"; done',
-].join("\n");
-// biome-ignore-end lint/suspicious/noTemplateCurlyInString: bash parameter expansions
 
 /** Computes the environment for the given store paths (see above). */
 export async function computeEnv(
@@ -92,55 +95,36 @@ export async function computeEnv(
 ): Promise<Record<string, string>> {
   const bins: string[] = [];
   for (const p of storePaths) if (await isDir(join(p, "bin"))) bins.push(join(p, "bin"));
-  let env: Record<string, string> = { PATH: bins.join(":") };
+  const env: Record<string, string> = { PATH: bins.join(":") };
 
   for (const p of storePaths) {
     const file = join(p, "nix-support", "envicutor-env");
     if (!(await isFile(file))) continue;
-    for (const [name, value] of parseEnvFile(await readFile(file, "utf8"))) {
+    let text: string;
+    try {
+      text = (await readStoreFile(p, file, MAX_ENV_FILE_BYTES)).toString("utf8");
+    } catch (err) {
+      throw new NixInstallError("NixError", `unreadable envicutor-env of ${p}: ${(err as Error).message}`);
+    }
+    for (const [name, value] of parseEnvFile(text)) {
       env[name] = name === "PATH" ? prependPath(value.split(":"), env.PATH) : value;
     }
   }
 
   const hooked: string[] = [];
   for (const p of storePaths) if (await isFile(join(p, "nix-support", "setup-hook"))) hooked.push(p);
-  if (hooked.length) env = await runSetupHooks(storePaths, env, opts);
-  return env;
-}
-
-async function runSetupHooks(
-  storePaths: readonly string[],
-  base: Record<string, string>,
-  opts: EnvOptions,
-): Promise<Record<string, string>> {
-  const timeoutMs = opts.hookTimeoutMs ?? 10_000;
-  const res = await runCommand(
-    opts.hookShell ?? "/bin/bash",
-    ["--noprofile", "--norc", "-c", HOOK_SCRIPT, "envicutor-setup-hooks", ...storePaths],
-    {
-      env: { ...base, HOME: "/homeless-shelter" },
-      timeoutMs,
-      killGraceMs: 1_000,
-      cwd: "/",
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    },
-  );
-  if (res.timedOut) {
-    throw new NixInstallError("Timeout", `a package's setup hook did not finish within ${timeoutMs / 1000}s`);
-  }
-  if (res.aborted) throw new NixInstallError("NixError", "setup hooks aborted");
-  if (res.exitCode !== 0) {
+  if (!hooked.length) return env;
+  if (!opts.runSetupHooks) {
     throw new NixInstallError(
       "NixError",
-      `setup hooks failed (exit ${res.exitCode ?? res.signal}): ${res.stderr.trim().slice(-500)}`,
-      res.stderr,
+      `${hooked.join(", ")} has a setup hook and no sandbox to run it in`,
     );
   }
-  const after = parseNulEnv(res.stdout);
-  const env: Record<string, string> = {};
+  const after = await opts.runSetupHooks(storePaths, env);
+  const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(after)) {
-    if (SHELL_VARS.has(k) && base[k] === undefined) continue;
-    env[k] = v;
+    if (SHELL_VARS.has(k) && env[k] === undefined) continue;
+    out[k] = v;
   }
-  return env;
+  return out;
 }

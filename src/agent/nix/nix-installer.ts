@@ -5,8 +5,15 @@ import type { InstalledRuntime, InstallRequest, RuntimeInstaller } from "../port
 import { closureHash, isStorePath, parseBuildOutputs, parseStorePaths } from "./closure.ts";
 import { classifyNixFailure, NixInstallError } from "./errors.ts";
 import { collectGarbage, type GcOptions, type GcResult } from "./gc.ts";
+import { runSetupHooksInSandbox } from "./hook-sandbox.ts";
 import type { NixMetrics } from "./metrics.ts";
 import { computeEnv } from "./nix-env.ts";
+import {
+  checkPackageSets,
+  DEFAULT_PACKAGE_SET,
+  type PackageSets,
+  resolvePackageSet,
+} from "./package-sets.ts";
 import { type RunResult, runCommand } from "./run.ts";
 import { checkGeneration, checkRuntimeName, type InstallRecord, StateDir } from "./state-dir.ts";
 
@@ -18,14 +25,19 @@ import { checkGeneration, checkRuntimeName, type InstallRecord, StateDir } from 
  * builds or substitutes the packages; each output gets a GC root
  * `<stateDir>/gcroots/<runtime>/<generation>/<i>` (an indirect root, like
  * nix-build's own out-links); the closure (`nix-store -qR`) gives the closure
- * hash; the environment is computed as in nix-env.ts. See state-dir.ts for the
- * atomic layout, errors.ts for failure reasons.
+ * hash; the environment is computed as in nix-env.ts, setup hooks in Nix's
+ * build sandbox (hook-sandbox.ts; its output is rooted as `<generation>/env`).
+ * See state-dir.ts for the atomic layout, errors.ts for failure reasons.
+ *
+ * A request names its package set; only the sets configured here exist
+ * (package-sets.ts). Every nix-build runs with the sandbox forced on, no
+ * fallback to building unsandboxed, and build users.
  */
 export interface NixInstallerOptions {
   /** Agent state directory (ENVICUTOR_STATE_DIR). */
   stateDir: string;
-  /** Package set used when a request names none: an absolute path, <channel> or URL. */
-  packageSet: string;
+  /** The package sets requests may name (name → absolute path, <channel> or URL); "default" when a request names none. */
+  packageSets: PackageSets;
   /** Binary caches; when unset Nix's own configuration decides. */
   substituters?: string[];
   trustedPublicKeys?: string[];
@@ -33,10 +45,12 @@ export interface NixInstallerOptions {
   nixOptions?: Record<string, string>;
   /** Whole install (evaluation, build or substitution, roots, environment); default 15 minutes. */
   timeoutMs?: number;
-  /** Setup hooks of the packages; default 10 s. */
+  /** Setup hooks of the packages (Nix's own build timeout); default 10 s. */
   hookTimeoutMs?: number;
-  /** bash for setup hooks; default /bin/bash. */
-  hookShell?: string;
+  /** Attribute of each package set whose bin/bash runs setup hooks in the sandbox; default "bash". */
+  shellAttribute?: string;
+  /** Group of Nix's build users (builds never run as root); default "nixbld". */
+  buildUsersGroup?: string;
   /** SIGTERM → SIGKILL grace for a Nix process that overran; default 5 s. */
   killGraceMs?: number;
   /** Directory holding nix-build and nix-store; PATH when unset. */
@@ -49,7 +63,11 @@ export interface NixInstallerOptions {
 export interface NixInstalledRuntime extends InstalledRuntime {
   uid: string;
   packages: string[];
+  /** Location of the package set (packageSetName says which configured set it was). */
   packageSet: string;
+  packageSetName?: string;
+  /** The environment file computed in the sandbox, when a package had setup hooks. */
+  envPath?: string;
   /** Sorted store paths of the closure. */
   closure: string[];
   installedAt: string;
@@ -58,22 +76,14 @@ export interface NixInstalledRuntime extends InstalledRuntime {
 /** A Nix attribute path, as in the Runtime API (never an option). */
 const ATTR_PATH = /^[A-Za-z_][A-Za-z0-9_'-]*([.][A-Za-z_][A-Za-z0-9_'-]*)*$/;
 
-/** Package sets are absolute paths, <channels> or URLs: nothing that nix-build could read as an option. */
-export function checkPackageSet(packageSet: string): void {
-  if (!/^(\/[^\0]*|<[A-Za-z0-9._/-]+>|https?:\/\/\S+)$/.test(packageSet)) {
-    throw new NixInstallError(
-      "NixError",
-      `invalid package set ${JSON.stringify(packageSet)}: use an absolute path, a <channel> or an https URL`,
-    );
-  }
-}
-
 const toResult = (r: InstallRecord): NixInstalledRuntime => ({
   runtimeName: r.runtimeName,
   generation: r.generation,
   uid: r.uid,
   packages: r.packages,
   packageSet: r.packageSet,
+  ...(r.packageSetName ? { packageSetName: r.packageSetName } : {}),
+  ...(r.envPath ? { envPath: r.envPath } : {}),
   storePaths: r.storePaths,
   closure: r.closure,
   closureHash: r.closureHash,
@@ -89,7 +99,7 @@ export class NixInstaller implements RuntimeInstaller {
   constructor(opts: NixInstallerOptions) {
     this.opts = opts;
     this.state = new StateDir(opts.stateDir);
-    checkPackageSet(opts.packageSet);
+    checkPackageSets(opts.packageSets);
   }
 
   /** `--option` arguments shared by every Nix command of an install. */
@@ -99,6 +109,9 @@ export class NixInstaller implements RuntimeInstaller {
     if (o.substituters) args.push("--option", "substituters", o.substituters.join(" "));
     if (o.trustedPublicKeys) args.push("--option", "trusted-public-keys", o.trustedPublicKeys.join(" "));
     for (const [k, v] of Object.entries(o.nixOptions ?? {})) args.push("--option", k, v);
+    // Last, so nothing above turns them off: package builds and setup hooks run sandboxed, as build users.
+    args.push("--option", "sandbox", "true", "--option", "sandbox-fallback", "false");
+    args.push("--option", "build-users-group", o.buildUsersGroup ?? "nixbld");
     return args;
   }
 
@@ -122,8 +135,7 @@ export class NixInstaller implements RuntimeInstaller {
   async install(req: InstallRequest, signal?: AbortSignal): Promise<NixInstalledRuntime> {
     checkRuntimeName(req.runtimeName);
     checkGeneration(req.generation);
-    const packageSet = req.packageSet || this.opts.packageSet;
-    checkPackageSet(packageSet);
+    const packageSet = resolvePackageSet(this.opts.packageSets, req.packageSet);
     if (req.packages.length === 0) throw new NixInstallError("UnknownPackage", "no packages to install");
     for (const p of req.packages) {
       if (!ATTR_PATH.test(p))
@@ -159,7 +171,7 @@ export class NixInstaller implements RuntimeInstaller {
       existing.uid === req.uid &&
       existing.packageSet === packageSet &&
       existing.packages.join("\0") === req.packages.join("\0") &&
-      (await this.valid(existing.storePaths))
+      (await this.valid([...existing.storePaths, ...(existing.envPath ? [existing.envPath] : [])]))
     ) {
       log?.debug("already installed");
       return { result: toResult(existing), fresh: false };
@@ -209,10 +221,26 @@ export class NixInstaller implements RuntimeInstaller {
       const closure = parseStorePaths(
         (await this.nix("nix-store", ["-qR", ...storePaths], remaining(), signal)).stdout,
       );
+      let envPath: string | undefined;
       const env = await computeEnv(storePaths, {
-        hookTimeoutMs: Math.min(this.opts.hookTimeoutMs ?? 10_000, remaining()),
-        ...(this.opts.hookShell ? { hookShell: this.opts.hookShell } : {}),
-        ...(signal ? { signal } : {}),
+        runSetupHooks: async (paths, base) => {
+          const r = await runSetupHooksInSandbox({
+            packageSetLocation: packageSet,
+            storePaths: paths,
+            base,
+            outLink: join(partial, "env"),
+            shellLink: join(partial, "result-shell"),
+            hookTimeoutMs: Math.min(this.opts.hookTimeoutMs ?? 10_000, remaining()),
+            timeoutMs: remaining(),
+            nixBuild: this.bin("nix-build"),
+            nixOptionArgs: this.nixOptionArgs(),
+            ...(this.opts.shellAttribute ? { shellAttribute: this.opts.shellAttribute } : {}),
+            ...(this.opts.killGraceMs ? { killGraceMs: this.opts.killGraceMs } : {}),
+            ...(signal ? { signal } : {}),
+          });
+          envPath = r.envPath;
+          return r.env;
+        },
       });
       const record: InstallRecord = {
         version: 1,
@@ -221,6 +249,8 @@ export class NixInstaller implements RuntimeInstaller {
         uid: req.uid,
         packages: [...req.packages],
         packageSet,
+        packageSetName: req.packageSet || DEFAULT_PACKAGE_SET,
+        ...(envPath ? { envPath } : {}),
         storePaths,
         closure,
         closureHash: closureHash(closure),

@@ -11,6 +11,8 @@ import { z } from "zod";
  *   <stateDir>/gcroots/<runtime>/.g<generation>-<random>/
  *       0, 1, ...      out-links of the packages: Nix GC roots (indirect roots,
  *                      registered in /nix/var/nix/gcroots/auto)
+ *       env            out-link of the environment the setup hooks computed in
+ *                      Nix's build sandbox (only when a package has a hook)
  *       install.json   what was installed (InstallRecord)
  *
  * An install fills a fresh `.g<generation>-<random>` directory and then
@@ -27,7 +29,11 @@ export const installRecord = z.object({
   generation: z.int(),
   uid: z.string(),
   packages: z.array(z.string()),
+  /** Location of the package set; packageSetName is the configured name it had (absent in older records). */
   packageSet: z.string(),
+  packageSetName: z.string().optional(),
+  /** The environment computed by the setup hooks in Nix's sandbox; rooted as `env` beside the packages. */
+  envPath: z.string().optional(),
   storePaths: z.array(z.string()),
   closure: z.array(z.string()),
   closureHash: z.string(),
