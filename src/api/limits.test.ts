@@ -27,4 +27,20 @@ describe("resolveExecutionLimits", () => {
     ]);
     expect(violations[1]!.message).toContain("exceeds the Runtime's bound");
   });
+
+  it("fills storage limits a Runtime's stage leaves out from the built-in defaults and bounds", () => {
+    const { storageKiB: _a, storageFiles: _b, ...run } = DEFAULT_LIMITS.run;
+    const runtime = {
+      limits: { compile: DEFAULT_LIMITS.compile, run },
+      maxLimits: { compile: DEFAULT_MAX_LIMITS.compile, run },
+    };
+    const ok = resolveExecutionLimits(runtime, { limits: { run: { storageKiB: 1024 } } });
+    expect(ok.violations).toEqual([]);
+    expect(ok.limits.run.storageKiB).toBe(1024);
+    expect(ok.limits.run.storageFiles).toBe(DEFAULT_LIMITS.run.storageFiles);
+    const over = resolveExecutionLimits(runtime, {
+      limits: { run: { storageKiB: (DEFAULT_MAX_LIMITS.run.storageKiB ?? 0) + 1 } },
+    });
+    expect(over.violations.map((v) => v.field)).toEqual(["spec.limits.run.storageKiB"]);
+  });
 });
