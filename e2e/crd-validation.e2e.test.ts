@@ -3,6 +3,7 @@
 // message that names the offending field (OpenAPI schema and CEL rules).
 import { type KubernetesObject, KubernetesObjectApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { runtimeSpec } from "../src/api/runtime.ts";
 import {
   INVALID_CASES,
   validCompiledRuntime,
@@ -77,5 +78,46 @@ describe("CRD validation by the apiserver", () => {
     created.push(obj as unknown as KubernetesObject);
     expect(obj.spec.outputComparison).toBe("IgnoreTrailingWhitespace");
     expect(obj.spec.files[0]!.encoding).toBe("utf8");
+  });
+});
+
+// spec.packageSet names one of the package sets the platform configured for
+// the agents (Helm agent.nix.packageSets); a path, URL or <channel> would let
+// whoever can create a Runtime have every node evaluate Nix code of their
+// choosing as root, so the apiserver refuses them outright.
+describe("Runtime spec.packageSet is a name, never a location", () => {
+  const withSet = (name: string, packageSet: unknown) => {
+    const o = validRuntime(name) as { spec: Record<string, unknown> };
+    o.spec.packageSet = packageSet;
+    return o;
+  };
+
+  it.each([
+    ["an absolute path", "/tmp/evil.nix"],
+    ["a relative path", "./pkgs"],
+    ["a URL", "https://evil.example/pkgs.tar.gz"],
+    ["a channel", "<nixpkgs>"],
+    ["a Nix expression", "(import <nixpkgs> {})"],
+    ["an upper-case name", "Default"],
+    ["a name too long for a DNS label", "a".repeat(64)],
+  ])("rejects %s", async (_what, packageSet) => {
+    const message = await rejection(withSet("pkgset-bad", packageSet));
+    const zod = runtimeSpec.safeParse((withSet("pkgset-bad", packageSet) as { spec: unknown }).spec);
+    console.log(
+      `[e2e] hostile: spec.packageSet ${JSON.stringify(packageSet)} -> apiserver: ${message ?? "ACCEPTED"}; zod: ${zod.success ? "ACCEPTED" : zod.error.issues.map((i) => i.message).join("; ")}`,
+    );
+    expect(message, "the apiserver accepted a package set location").toBeDefined();
+    expect(message).toContain("spec.packageSet");
+    expect(zod.success).toBe(false);
+  });
+
+  it("says why for a path: it must name a configured package set", async () => {
+    const message = await rejection(withSet("pkgset-path", "/etc/nixos/pkgs.nix"));
+    expect(message).toContain("must name one of the package sets the platform configured");
+  });
+
+  it.each(["default", "nixpkgs-24-05", "stand-in"])("accepts the name %s", async (packageSet) => {
+    expect(await rejection(withSet(`pkgset-${packageSet}`, packageSet))).toBeUndefined();
+    expect(runtimeSpec.safeParse((withSet("x", packageSet) as { spec: unknown }).spec).success).toBe(true);
   });
 });
