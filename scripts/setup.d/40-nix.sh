@@ -25,13 +25,17 @@ mkdir -p /nix/store /nix/var/nix/gcroots/auto /nix/var/nix/profiles
 chown root:nixbld /nix/store
 chmod 1775 /nix/store
 
-# nix.conf: sandbox on (Debian ships it off); no default substituter, since
+# nix.conf: sandbox on (Debian ships it off) and never silently off
+# (sandbox-fallback), builds as the nixbld users; no default substituter, since
 # cache.nixos.org is unreachable here and every command would wait on retries.
-# Installs pass their own --option substituters / trusted-public-keys.
+# Installs pass their own --option substituters / trusted-public-keys, and
+# force sandbox / sandbox-fallback / build-users-group themselves too (the
+# agent runs packages' setup hooks in this sandbox, see src/agent/nix/hook-sandbox.ts).
 conf=/etc/nix/nix.conf
 want='# Written by envicutor scripts/setup.d/40-nix.sh (edit there).
 build-users-group = nixbld
 sandbox = true
+sandbox-fallback = false
 substituters =
 experimental-features = nix-command'
 mkdir -p /etc/nix
