@@ -49,19 +49,35 @@ let
     restricted_init = 0
   '';
 
-  # Single-user Nix as root: no daemon and no build users. No default
-  # substituter: the agent passes the chart's (ENVICUTOR_NIX_SUBSTITUTERS).
+  # Single-user Nix as root, no daemon, but builds (and the setup hooks of
+  # Runtime packages, which the agent runs as a derivation) as the nixbld
+  # build users in Nix's sandbox, never as root and never unsandboxed. No
+  # default substituter: the agent passes the chart's (ENVICUTOR_NIX_SUBSTITUTERS).
+  # The agent forces sandbox, sandbox-fallback and build-users-group on every
+  # nix-build as well.
   nixConf = pkgs.writeText "nix.conf" ''
-    build-users-group =
+    build-users-group = nixbld
     sandbox = true
+    sandbox-fallback = false
     substituters =
     experimental-features = nix-command
   '';
 
+  # root and nobody, plus Nix's build users (uids 30001-30032, group nixbld 30000).
+  buildUsers = builtins.genList (i: i + 1) 32;
+  nss = dockerTools.fakeNss.override {
+    extraPasswdLines = map (
+      i: "nixbld${toString i}:x:${toString (30000 + i)}:30000:Nix build user ${toString i}:/var/empty:/bin/false"
+    ) buildUsers;
+    extraGroupLines = [
+      "nixbld:x:30000:${lib.concatMapStringsSep "," (i: "nixbld${toString i}") buildUsers}"
+    ];
+  };
+
   # Linked into the image's root (/bin, /etc/passwd, /etc/ssl).
   rootContents = [
     agentEnv
-    dockerTools.fakeNss
+    nss
     dockerTools.caCertificates
   ];
   # Store paths the agent needs once the host's /nix is mounted over the image's:
