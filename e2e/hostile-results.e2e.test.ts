@@ -259,7 +259,32 @@ describe.skipIf(isolateMissing)("hostile results", () => {
     }, 150_000);
   }
 
-  it("a spec that leaves no room: the result drops its output, then its tests, and says so", async () => {
+  it("a 900 KB spec and 400 KB of NULs ×2: the output gets what the spec leaves under the 1 MiB budget", async () => {
+    const name = newName("big");
+    const main = {
+      name: "main.py",
+      content:
+        "import sys\nd = bytes(400000)\nsys.stdout.buffer.write(d)\nsys.stdout.flush()\nsys.stderr.buffer.write(d)\n",
+    };
+    const files = [main, ...[0, 1, 2].map((i) => ({ name: `pad${i}.txt`, content: "€".repeat(100_000) }))];
+    await create(name, { files });
+    const created = await rawExecution(name);
+    const e = await waitComplete(name, 90_000);
+    const final = await rawExecution(name);
+    const t = e.status?.tests?.[0];
+    const outBytes = Buffer.byteLength(JSON.stringify([t?.stdout, t?.stderr]));
+    console.log(
+      `[hostile-results] spec object ${created.bytes} B + 400 KB of NULs ×2: ${e.status?.phase}/${e.status?.verdict}; output stored ${outBytes} B as JSON; object ${final.bytes} B; runs ${runsOf(name)}`,
+    );
+    expect(e.status?.verdict).toBe("Accepted");
+    expect(t?.stdoutTruncated).toBe(true);
+    expect(outBytes).toBeGreaterThan(0);
+    expect(final.bytes).toBeLessThanOrEqual(1024 * KiB);
+    expect(runsOf(name)).toBe(1);
+    await client.delete(ExecutionResource, name, { namespace: NS });
+  }, 120_000);
+
+  it("a spec that leaves no room: no output kept, and when even that is refused, Failed ResultTooLarge with the verdict", async () => {
     expect(etcdLimitBytes, "the probe test runs first").toBeGreaterThan(0);
     // 64 test cases (their results, even without output, outweigh the margin) and padding files
     // of 3-byte characters, so the created object sits ~8 KiB under etcd's limit.
@@ -284,10 +309,13 @@ describe.skipIf(isolateMissing)("hostile results", () => {
     );
     const failed = e.status?.conditions?.find((c) => c.type === "Failed");
     console.log(
-      `[hostile-results]   → ${e.status?.phase} (${failed?.reason}) after ${refusals.length} refused write(s) [${refusals.map((r) => `${r.bytes} B at ${r.step}`).join(", ")}]; object ${final.bytes} B; runs ${runsOf(name)}; message: ${e.status?.message}`,
+      `[hostile-results]   → ${e.status?.phase} (${failed?.reason}) after ${refusals.length} refused write(s) [${refusals.map((r) => `${r.bytes} B with ${r.outputBytes} B of output, "${r.message}"`).join(", ")}]; object ${final.bytes} B; runs ${runsOf(name)}; message: ${e.status?.message}`,
     );
     expect(runsOf(name)).toBe(1);
     expect(refusals.length).toBeGreaterThan(0);
+    // The refused write already carried no output (the spec left no room) and said so.
+    expect(refusals[0]?.outputBytes).toBe(0);
+    expect(refusals[0]?.message).toMatch(/output dropped to fit the Execution's size limit/);
     expect(e.status?.phase).toBe("Failed");
     expect(failed?.reason).toBe("ResultTooLarge");
     expect(e.status?.message).toMatch(/the result could not be stored/);

@@ -286,7 +286,16 @@ export class ExecutionWorker {
         if (isConflict(err)) continue;
         if (isTooLarge(err) || isInvalid(err)) {
           const bytes = Buffer.byteLength(JSON.stringify({ ...ex, status }));
-          log.warn({ err: lastError, bytes, step: plan.describe() }, "result refused; writing it smaller");
+          log.warn(
+            {
+              err: lastError,
+              bytes,
+              outputBytes: outputBytes(status),
+              message: status.message,
+              step: plan.describe(),
+            },
+            "result refused; writing it smaller",
+          );
           if (plan.shrink(status, err)) continue;
           log.error({ err: lastError }, "even a bare Failed status is refused; giving the result up");
           result.abandoned = true;
@@ -347,7 +356,11 @@ class ShrinkPlan {
     const full = finalStatus(current, result.outcome);
     const room = Math.min(this.cap, outputRoom(ex, full, budget));
     const { status, cut } = fitOutputs(full, room);
-    if (!cut) return status;
+    // No room at all (the spec takes it): the executor kept nothing either; say so.
+    const dropped =
+      room === 0 &&
+      [status.compile, ...(status.tests ?? [])].some((t) => t?.stdoutTruncated || t?.stderrTruncated);
+    if (!cut && !dropped) return status;
     const kept = outputBytes(status);
     const note =
       kept === 0
