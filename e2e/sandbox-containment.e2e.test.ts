@@ -334,6 +334,24 @@ function containmentCases(o: { name: string; bin: string; config: string; boxRoo
       expect(growthMiB).toBeLessThan(48);
     });
 
+    it("sparse files left by a compile step do not become gigabytes on the node's disk", async () => {
+      // 40 files of 60 MiB apparent size (under fileSizeKiB), almost no storage used: 2.4 GB if copied as is.
+      const sparse: ExecutionRuntime = {
+        ...PY,
+        compileCommand: ["python3", "-c", "[open(f's{i}', 'wb').truncate(60 << 20) for i in range(40)]"],
+        limits: { ...PY.limits, compile: { ...COMPILE, fileSizeKiB: 64 * 1024, storageKiB: 64 * 1024 } },
+      };
+      const { result: r, dropBytes } = await diskDrop(() => run(spec("print('never')"), sparse));
+      say(o.name, "compile step leaves 40 sparse files of 60 MiB (2.4 GB apparent) in a 64 MiB box", {
+        verdict: r.verdict,
+        message: r.message,
+        nodeDiskDropMiB: +(dropBytes / MiB).toFixed(1),
+      });
+      expect(r.verdict).toBe("CompilationError");
+      expect(r.message).toMatch(/add up to more than 67108864 bytes/);
+      expect(dropBytes).toBeLessThan(96 * MiB);
+    });
+
     it("keyrings: a key left by one run is gone for the next run as the same box user", async () => {
       // add_key(2)/request_key(2) pass isolate 2.x's filter (it stops keyctl only); 1.x filters nothing.
       const src = py(

@@ -10,6 +10,7 @@ import { executorMetrics } from "./executor/metrics.ts";
 import { createNixMetrics } from "./nix/metrics.ts";
 import { NixInstaller } from "./nix/nix-installer.ts";
 import type { ExecutionRunner } from "./ports.ts";
+import { unmountStaleBoxStorage } from "./sandbox/box-storage.ts";
 import { setUpSandbox } from "./sandbox/setup.ts";
 import { SandboxUnavailable } from "./sandbox-unavailable.ts";
 
@@ -83,6 +84,11 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 20_000);
     force.unref();
     await agent.stop().catch((err: unknown) => logger.error({ err: errText(err) }, "error while stopping"));
+    // Runs are aborted and their boxes cleaned by now; what is still mounted (the devices' tmpfs) goes too.
+    if (sandbox)
+      await unmountStaleBoxStorage(sandbox.settings.workDir).catch((err: unknown) =>
+        logger.error({ err: errText(err) }, "could not unmount box filesystems"),
+      );
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));

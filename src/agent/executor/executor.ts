@@ -124,7 +124,7 @@ export class IsolateExecutor implements ExecutionRunner {
       // Everything the compiler left in the box seeds each test box (links and special files are dropped).
       try {
         await rm(compiled, { recursive: true, force: true });
-        await box.saveTo(compiled);
+        await box.saveTo(compiled, storageOf(rt.limits.compile, "compile").storageKiB * 1024);
       } catch (err) {
         // The compile step left something that cannot be saved: the submission's doing, judged.
         if (!(err instanceof SnapshotLimitError)) throw err;

@@ -168,11 +168,14 @@ export class IsolateBox {
   /**
    * Copies the box's regular files and directories (after a run) into `dest`,
    * a directory of the agent's that must not exist yet, skipping links and
-   * special files. The box's storage limits bound what there is to copy.
+   * special files. The box's storage limits bound what there is to copy, but
+   * a sparse file's size is not its storage: `maxBytes` bounds the sizes, so
+   * holes cannot turn into gigabytes on the node's disk.
    */
-  async saveTo(dest: string): Promise<void> {
+  async saveTo(dest: string, maxBytes: number): Promise<void> {
     const root = this.dir();
     await mkdir(dest, { mode: 0o700 });
+    let bytes = 0;
     const walk = async (rel: string): Promise<void> => {
       for (const name of await readdir(join(root, rel))) {
         const relPath = rel ? `${rel}/${name}` : name;
@@ -185,6 +188,9 @@ export class IsolateBox {
           await mkdir(join(dest, relPath), { mode: 0o755 });
           await walk(relPath);
         } else if (st.isFile()) {
+          bytes += st.size;
+          if (bytes > maxBytes)
+            throw new SnapshotLimitError(`the files left in the box add up to more than ${maxBytes} bytes`);
           await copyOpenedFile(join(root, relPath), st, join(dest, relPath), relPath);
         }
         // symlinks, FIFOs, sockets, devices: skipped, never followed
