@@ -131,6 +131,42 @@ export const runtimeSpec = withRules(
         .optional()
         .meta({ "x-kubernetes-list-type": "set" })
         .describe("Other names users may know this Runtime by."),
+      judge0: z
+        .object({
+          languageId: z
+            .int()
+            .min(1)
+            .max(1_000_000)
+            .describe(
+              "The language_id Judge0 clients send for this Runtime, e.g. 71 for Python in Judge0 CE.",
+            ),
+          name: z
+            .string()
+            .min(1)
+            .max(128)
+            .optional()
+            .describe('Name in the gateway\'s GET /languages; "<Language> (<version>)" when unset.'),
+        })
+        .optional()
+        .describe("How Judge0 clients of the gateway (src/gateway) name this Runtime."),
+      piston: z
+        .object({
+          language: z
+            .string()
+            .min(1)
+            .max(63)
+            .optional()
+            .describe("Piston language name; spec.language when unset."),
+          version: z.string().min(1).max(63).optional().describe("Piston version; spec.version when unset."),
+          aliases: z
+            .array(z.string().min(1).max(63))
+            .max(16)
+            .optional()
+            .meta({ "x-kubernetes-list-type": "set" })
+            .describe("Piston aliases; spec.aliases when unset."),
+        })
+        .optional()
+        .describe("How Piston clients of the gateway (src/gateway) name this Runtime."),
       packages: z
         .array(
           z
