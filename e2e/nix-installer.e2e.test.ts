@@ -13,6 +13,8 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readlink, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -468,6 +470,7 @@ describe("NixInstaller with real Nix (stand-in package set)", () => {
     });
     expect(seconds).toBeLessThan(20);
     expect(existsSync(join(nodeB(), "gcroots", "looping"))).toBe(false);
+    expect(processesWith("-looping-hook"), "the hook's builder outlived the install").toEqual([]);
   });
 
   it("a hostile setup hook cannot write to the host and does not run as root", async () => {
@@ -575,6 +578,42 @@ describe("NixInstaller with real Nix (stand-in package set)", () => {
     });
     expect(r).toMatchObject({ packageSet: PKGS, packageSetName: "stand-in" });
     await b.remove("elsewhere");
+  });
+
+  it("package sets at a <channel> and at an http URL (a tarball) install and run hooks like a path", async () => {
+    // The tarball: a directory whose default.nix is this run's test set; served once, at a unique URL.
+    const setDir = join(tmp, `tarball-${NONCE}`);
+    await mkdir(setDir, { recursive: true });
+    await writeFile(join(setDir, "default.nix"), `import ${testPkgs}\n`);
+    await run("tar", ["-czf", join(tmp, "set.tar.gz"), "-C", tmp, `tarball-${NONCE}`]);
+    const tarball = readFileSync(join(tmp, "set.tar.gz"));
+    const server = createServer((_req, res) => res.end(tarball));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/set-${NONCE}.tar.gz`;
+    const savedNixPath = process.env.NIX_PATH;
+    process.env.NIX_PATH = `envicutor-test-pkgs=${testPkgs}`;
+    try {
+      const b = installer(nodeB(), { packageSets: { channel: "<envicutor-test-pkgs>", tarball: url } });
+      for (const packageSet of ["channel", "tarball"]) {
+        const r = await b.install({
+          runtimeName: `via-${packageSet}`,
+          generation: 1,
+          uid: "u",
+          packages: ["hooked"],
+          packageSet,
+        });
+        console.log(
+          `[nix-e2e] package set ${packageSet} (${r.packageSet}) -> ${r.storePaths[0]}, HOOKED=${r.env.HOOKED}`,
+        );
+        expect(r.env.HOOKED).toBe("yes");
+        expect(r.envPath).toBeDefined();
+        await b.remove(`via-${packageSet}`);
+      }
+    } finally {
+      if (savedNixPath === undefined) delete process.env.NIX_PATH;
+      else process.env.NIX_PATH = savedNixPath;
+      server.close();
+    }
   });
 
   it("every nix-build runs with the sandbox forced on, no unsandboxed fallback, and build users", async () => {
