@@ -13,14 +13,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isTooLarge } from "../src/agent/result-fit.ts";
 import type { Execution, ExecutionStatus } from "../src/api/execution.ts";
 import { API_VERSION } from "../src/api/group.ts";
 import type { Runtime } from "../src/api/runtime.ts";
 import { validRuntime } from "../src/api/test-fixtures.ts";
 import { scheduledStatus } from "../src/controller/execution-status.ts";
 import { KubeClient } from "../src/k8s/client.ts";
-import { errText } from "../src/k8s/errors.ts";
+import { errText, isTooLarge } from "../src/k8s/errors.ts";
 import { ExecutionResource, RuntimeResource, resourcePath } from "../src/k8s/resources.ts";
 import {
   createNode,
@@ -323,6 +322,62 @@ describe.skipIf(isolateMissing)("hostile results", () => {
     await client.delete(ExecutionResource, name, { namespace: NS });
     await nextOneSucceeds("a result too large to store");
   }, 300_000);
+
+  it("a spec so near the limit that hardly any status fits: no slot held, no loop, the next one runs", async () => {
+    expect(etcdLimitBytes, "the probe test runs first").toBeGreaterThan(0);
+    const name = newName("brim");
+    const main = { name: "main.py", content: "print(1)\n" };
+    const baseBytes = Buffer.byteLength(JSON.stringify({ files: [main] })) + 1000;
+    let created = 0;
+    // Aim ~400 B under the limit (a Scheduled status adds ~700 B); step back if the create itself is refused.
+    for (let margin = 400; !created && margin < 3000; margin += 300) {
+      const pad = Math.floor((etcdLimitBytes - margin - baseBytes) / 3);
+      const files = [main];
+      for (let left = pad, i = 0; left > 0; i++, left -= 150_000)
+        files.push({ name: `pad${i}.txt`, content: "€".repeat(Math.min(left, 150_000)) });
+      try {
+        await create(name, { files });
+        created = (await rawExecution(name)).bytes;
+      } catch (err) {
+        if (!isTooLarge(err)) throw err;
+      }
+    }
+    const skipped = () =>
+      controller!.logEntries(
+        (x) =>
+          x.msg === "execution too large for any status write; skipping it" &&
+          x.execution === `${NS}/${name}`,
+      );
+    const refused = () =>
+      agent.logEntries(
+        (x) => x.msg === "result refused; writing it smaller" && x.execution === `${NS}/${name}`,
+      );
+    // Either the scheduler's own write is refused (it skips the Execution for good), or the
+    // Scheduled status fits and the agent's Running does not: it writes the smallest Failed it can.
+    const e = await waitFor(
+      async () => {
+        const x = await client.get(ExecutionResource, name, NS);
+        return skipped().length > 0 || x.status?.phase === "Failed" ? x : undefined;
+      },
+      { timeoutMs: 30_000, what: "the scheduler to skip it or the agent to fail it" },
+    );
+    console.log(
+      `[hostile-results] created ${created} B (etcd limit ~${etcdLimitBytes} B): phase ${e.status?.phase ?? "(none)"} (${e.status?.conditions?.find((c) => c.type === "Failed")?.reason ?? "-"}, "${e.status?.message ?? ""}"); scheduler skipped it ${skipped().length}×; agent writes refused ${refused().length}× [${refused()
+        .map((r) => r.step)
+        .join(", ")}]; runs ${runsOf(name)}`,
+    );
+    expect(runsOf(name)).toBeLessThanOrEqual(1);
+    if (skipped().length === 0) {
+      expect(e.status?.phase).toBe("Failed");
+      expect(e.status?.conditions?.find((c) => c.type === "Failed")?.reason).toBe("ResultTooLarge");
+      expect(e.status?.nodeName).toBeUndefined();
+    }
+    const before = { skips: skipped().length, refusals: refused().length };
+    await nextOneSucceeds("an Execution too large for any status");
+    await new Promise((r) => setTimeout(r, 2000));
+    expect({ skips: skipped().length, refusals: refused().length }).toEqual(before); // no retry loop
+    await client.delete(ExecutionResource, name, { namespace: NS });
+  }, 120_000);
 
   it("a node that keeps handing an Execution back: bounded attempts, then Failed with the reason", async () => {
     // Without a controller the test assigns, with the controller's own status function, a

@@ -77,7 +77,7 @@ class FakeApiserver {
 }
 
 /** A runner that counts runs and, like the executor, caps each stream with truncateUtf8. */
-function hostileRunner(stdout: Buffer, stderr: Buffer) {
+function hostileRunner(stdout: Buffer, stderr: Buffer, verdict: "Accepted" | "InternalError" = "Accepted") {
   const r = {
     runs: 0,
     caps: [] as number[],
@@ -89,11 +89,11 @@ function hostileRunner(stdout: Buffer, stderr: Buffer) {
         const out = truncateUtf8(stdout, cap);
         const err = truncateUtf8(stderr, cap);
         return {
-          verdict: "Accepted",
+          verdict,
           tests: [
             {
               name: "1",
-              verdict: "Accepted",
+              verdict,
               exitCode: 0,
               stdout: out.text,
               stderr: err.text,
@@ -132,6 +132,18 @@ const scheduled = (attempts = 1): ExecutionStatus => ({
   nodeName: NODE,
   runtimeGeneration: 1,
   attempts,
+  scheduledTime: "2025-01-01T00:00:00Z",
+  observedGeneration: 1,
+  conditions: [
+    {
+      type: "Scheduled",
+      status: "True",
+      reason: "Scheduled",
+      message: `assigned to node ${NODE} (attempt ${attempts})`,
+      lastTransitionTime: "2025-01-01T00:00:00Z",
+      observedGeneration: 1,
+    },
+  ],
 });
 const NULS = Buffer.alloc(400_000, 0);
 const CONTROL = Buffer.from(Array.from({ length: 400_000 }, (_, i) => i % 32));
@@ -194,6 +206,34 @@ describe("ExecutionWorker result writes", () => {
     const refused = steps.filter((s) => !s.ok);
     expect(refused.at(-1)?.status.tests?.[0]?.stdout).toBe("");
     expect(refused.at(-1)?.status.message).toMatch(/output dropped to fit/);
+  });
+
+  it("an InternalError verdict (phase Failed) with results steps down the same way, output first", async () => {
+    const api = new FakeApiserver(scheduled());
+    const r = hostileRunner(NULS, NULS, "InternalError");
+    api.limitFor = (obj) => (obj.status?.tests ? 500 : 1_000_000);
+    await worker(api, r.runner).process(KEY);
+    const steps = api.writes.filter((w) => w.status.phase !== "Running");
+    console.log(`InternalError result, no results fit: writes ${summary(api)}`);
+    expect(steps.length).toBe(5); // as budgeted, 1/2, 1/4, none, bare
+    expect(api.obj.status?.message).toMatch(/^verdict InternalError; the result could not be stored/);
+  });
+
+  it("when not even a bare Failed fits, a minimal Failed smaller than the Scheduled status does", async () => {
+    const api = new FakeApiserver(scheduled());
+    const r = hostileRunner(NULS, NULS);
+    const w = worker(api, r.runner);
+    const scheduledBytes = Buffer.byteLength(JSON.stringify(api.obj));
+    api.limitFor = (obj) => (obj.status?.phase === "Running" ? 1_000_000 : scheduledBytes);
+    await w.process(KEY);
+    console.log(
+      `limit = the Scheduled object (${scheduledBytes} B): writes ${summary(api)}; ${api.obj.status?.message}`,
+    );
+    expect(r.runs).toBe(1);
+    expect(api.obj.status?.phase).toBe("Failed");
+    expect(api.obj.status?.nodeName).toBeUndefined();
+    expect(api.obj.status?.conditions?.find((c) => c.type === "Failed")?.reason).toBe("ResultTooLarge");
+    expect(api.obj.status?.message).toBe("verdict Accepted; result too large to store");
   });
 
   it("when nothing can be written the result is given up: never re-run, never retried", async () => {

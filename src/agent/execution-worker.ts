@@ -2,15 +2,14 @@ import { type Execution, ExecutionConditions, type ExecutionStatus, isFinished }
 import { resolveExecutionLimits } from "../api/limits.ts";
 import { backoffDelay, sleep } from "../k8s/backoff.ts";
 import type { KubeClient } from "../k8s/client.ts";
-import { setConditions } from "../k8s/conditions.ts";
-import { ApiError, errText, isConflict, isNotFound } from "../k8s/errors.ts";
+import { rfc3339, setConditions } from "../k8s/conditions.ts";
+import { ApiError, errText, isConflict, isNotFound, isTooLarge } from "../k8s/errors.ts";
 import { ExecutionResource, splitKey } from "../k8s/resources.ts";
 import type { ProcessResult } from "../k8s/work-queue.ts";
 import type { Logger } from "../logging.ts";
 import type { ExecutionOutcome, ExecutionRunner } from "./ports.ts";
 import {
   fitOutputs,
-  isTooLarge,
   OBJECT_BUDGET_BYTES,
   outputBytes,
   outputRoom,
@@ -296,7 +295,7 @@ export class ExecutionWorker {
             },
             "result refused; writing it smaller",
           );
-          if (plan.shrink(status, err)) continue;
+          if (plan.shrink(status, err, result.outcome !== undefined)) continue;
           log.error({ err: lastError }, "even a bare Failed status is refused; giving the result up");
           result.abandoned = true;
           return undefined;
@@ -342,12 +341,17 @@ function isInvalid(err: unknown): err is ApiError {
 class ShrinkPlan {
   step = 0;
   bare = false;
+  /** Last steps (1, 2): a status smaller than the one the controller wrote (which fit). */
+  private minimal = 0;
   private cap = Number.POSITIVE_INFINITY;
   private bareReason = "";
   private bareMessage = "";
+  private verdictNote = "";
 
   status(ex: Execution, result: Result, budget: number): ExecutionStatus {
     const current = ex.status ?? {};
+    if (this.minimal)
+      return minimalFailed(this.minimal, this.bareReason || "ResultTooLarge", this.bareMessage);
     if (this.bare || !result.outcome) {
       const reason = this.bare ? this.bareReason : (result.failReason ?? "Failed");
       const message = this.bare ? this.bareMessage : (result.failMessage ?? "the execution failed");
@@ -370,15 +374,21 @@ class ShrinkPlan {
   }
 
   /** Next smaller step after `refused` was refused; false when nothing smaller is left. */
-  shrink(refused: ExecutionStatus, err: unknown): boolean {
-    if (this.bare) return false;
+  shrink(refused: ExecutionStatus, err: unknown, hasResults: boolean): boolean {
+    if (this.minimal >= 2) return false;
     this.step++;
     const kept = outputBytes(refused);
     const tooLarge = isTooLarge(err);
-    if (tooLarge && kept > 0 && this.step <= 2) this.cap = Math.floor(kept / 2);
+    if (hasResults && refused.verdict) this.verdictNote ||= `verdict ${refused.verdict}; `;
+    const verdict = this.verdictNote;
+    if (this.bare || !hasResults) {
+      this.minimal++;
+      this.bare = true;
+      this.bareReason ||= tooLarge ? "ResultTooLarge" : "ResultInvalid";
+      this.bareMessage = `${verdict}result ${tooLarge ? "too large" : "invalid"} to store`;
+    } else if (tooLarge && kept > 0 && this.step <= 2) this.cap = Math.floor(kept / 2);
     else if (tooLarge && kept > 0) this.cap = 0;
     else {
-      const verdict = refused.verdict ? `verdict ${refused.verdict}; ` : "";
       this.bare = true;
       this.bareReason = tooLarge ? "ResultTooLarge" : "ResultInvalid";
       this.bareMessage = `${verdict}the result could not be stored: ${errText(err)}`.slice(0, 4096);
@@ -387,9 +397,31 @@ class ShrinkPlan {
   }
 
   describe(): string {
+    if (this.minimal) return `minimal(${this.minimal}) ${this.bareReason}`;
     if (this.bare) return `bare ${this.bareReason}`;
     return this.cap === Number.POSITIVE_INFINITY ? "as budgeted" : `output cap ${this.cap} B`;
   }
+}
+
+/**
+ * Failed and next to nothing else (no node, no times, no results): smaller than the
+ * Scheduled status the controller managed to write, so it fits when nothing else does.
+ * Level 1 keeps a short message and the Complete and Failed conditions; level 2 only the phase.
+ */
+function minimalFailed(level: number, reason: string, message: string): ExecutionStatus {
+  if (level > 1) return { phase: "Failed" };
+  const cond = (type: string) => ({
+    type,
+    status: "True" as const,
+    reason,
+    message: "",
+    lastTransitionTime: rfc3339(),
+  });
+  return {
+    phase: "Failed",
+    message,
+    conditions: [cond(ExecutionConditions.Complete), cond(ExecutionConditions.Failed)],
+  };
 }
 
 function conditionsWith(

@@ -1,5 +1,4 @@
 import type { Execution, ExecutionStatus, StageResult } from "../api/execution.ts";
-import { ApiError } from "../k8s/errors.ts";
 import { encodedLength, encodedSize, truncateEncoded } from "./encoded-size.ts";
 
 /**
@@ -85,21 +84,4 @@ function withOutputs(
     ...(status.compile ? { compile: stage(status.compile) } : {}),
     ...(status.tests ? { tests: status.tests.map(stage) } : {}),
   };
-}
-
-/**
- * Whether the apiserver refused a write for its size. Seen from kube-apiserver
- * 1.36 with etcd 3.6 (e2e/hostile-results.e2e.test.ts): a 500 saying
- * "etcdserver: request is too large" above etcd's 1.5 MiB, and a 500 saying
- * "rpc error: code = ResourceExhausted desc = trying to send message larger
- * than max" above the etcd client's 2 MiB. A 413, or a 400/422 that says so,
- * counts too.
- */
-export function isTooLarge(err: unknown): boolean {
-  if (!(err instanceof ApiError)) return false;
-  if (err.status === 413) return true;
-  return (
-    [400, 422, 500].includes(err.status) &&
-    /too large|larger than max|ResourceExhausted|exceeds the maximum|request size/i.test(err.message)
-  );
 }

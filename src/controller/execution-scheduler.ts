@@ -8,7 +8,7 @@ import {
 } from "../api/index.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import { rfc3339, setConditions } from "../k8s/conditions.ts";
-import { errText, isConflict, isNotFound } from "../k8s/errors.ts";
+import { errText, isConflict, isNotFound, isTooLarge } from "../k8s/errors.ts";
 import type { EventRecorder } from "../k8s/events.ts";
 import type { Informer } from "../k8s/informer.ts";
 import {
@@ -68,6 +68,8 @@ export class ExecutionScheduler {
   private readonly log: Logger;
   private readonly assumed: AssumedCache<Execution>;
   private readonly maxAttempts: number;
+  /** uids of Executions whose status writes are refused as too large (see refusedAsTooLarge). */
+  private readonly tooLarge = new Set<string>();
 
   constructor(opts: SchedulerOptions) {
     this.o = opts;
@@ -118,6 +120,7 @@ export class ExecutionScheduler {
         } catch (err) {
           after?.(false);
           if (isConflict(err) || isNotFound(err)) conflicts++;
+          else if (isTooLarge(err)) this.refusedAsTooLarge(exec, err);
           else throw err;
         }
       });
@@ -167,6 +170,7 @@ export class ExecutionScheduler {
       if (changed && waitingWrites-- > 0) write(e, status);
     };
     for (const e of pending) {
+      if (this.tooLarge.has(e.metadata.uid ?? "")) continue;
       const rtName = e.spec.runtime;
       // Every assignment counts; an Execution handed back by its node after the last one fails
       // here (an agent hands back a Runtime generation it lacks), so a hand-back cannot loop.
@@ -248,6 +252,19 @@ export class ExecutionScheduler {
     await writes.drain();
     if (conflicts > 0) return { requeueAfterMs: 200 };
     return waiting > 0 ? { requeueAfterMs: this.o.retryPeriodMs ?? 30_000 } : {};
+  }
+
+  /**
+   * An Execution created so close to etcd's limit that no status fits: no write can
+   * change it, so later passes skip it instead of failing on it again and again.
+   */
+  private refusedAsTooLarge(exec: Execution, err: unknown): void {
+    if (this.tooLarge.size >= 10_000) this.tooLarge.clear();
+    this.tooLarge.add(exec.metadata.uid ?? "");
+    this.log.warn(
+      { execution: objectKey(exec), err: errText(err) },
+      "execution too large for any status write; skipping it",
+    );
   }
 
   private async failInvalid(raw: InvalidExecution, issues: string[], now: Date): Promise<void> {

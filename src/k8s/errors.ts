@@ -67,6 +67,23 @@ export const isAlreadyExists = (e: unknown): e is ApiError =>
   e instanceof ApiError && e.status === 409 && e.reason === "AlreadyExists";
 export const isGone = (e: unknown): e is ApiError => e instanceof ApiError && e.status === 410;
 
+/**
+ * Whether the apiserver refused a write for its size. Seen from kube-apiserver
+ * 1.36 with etcd 3.6 (e2e/hostile-results.e2e.test.ts): a 500 saying
+ * "etcdserver: request is too large" above etcd's 1.5 MiB, and a 500 saying
+ * "rpc error: code = ResourceExhausted desc = trying to send message larger
+ * than max" above the etcd client's 2 MiB. A 413, or a 400/422 that says so,
+ * counts too.
+ */
+export function isTooLarge(err: unknown): err is ApiError {
+  if (!(err instanceof ApiError)) return false;
+  if (err.status === 413) return true;
+  return (
+    [400, 422, 500].includes(err.status) &&
+    /too large|larger than max|ResourceExhausted|exceeds the maximum|request size/i.test(err.message)
+  );
+}
+
 /** Builds the typed error for a status code and a (parsed, if possible) body. */
 export function apiErrorFrom(status: number, body: unknown, fallback: string): ApiError {
   const s = (body && typeof body === "object" ? body : {}) as { message?: string; reason?: string };
