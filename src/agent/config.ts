@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { type BoxNetworkConfig, checkNetworkConfig, DEFAULT_BOX_CIDR } from "./network/network-config.ts";
 import { type PackageSets, parsePackageSets } from "./nix/package-sets.ts";
 
 /**
@@ -39,6 +40,15 @@ export const agentConfigSchema = z.object({
   ENVICUTOR_LEASE_DURATION_SECONDS: intFromEnv(20, 2),
   ENVICUTOR_METRICS_PORT: intFromEnv(8081),
   ENVICUTOR_METRICS_HOST: z.string().default("0.0.0.0"),
+  /** Networked Runtimes (allowNetwork): off unless "true". */
+  ENVICUTOR_NETWORK_ENABLED: z.enum(["true", "false"]).default("false"),
+  ENVICUTOR_NETWORK_BOX_CIDR: z.string().default(DEFAULT_BOX_CIDR),
+  /** Where networked boxes may connect (IPv4 CIDRs; the built-in blocked ranges are always excluded). */
+  ENVICUTOR_NETWORK_EGRESS_CIDRS: list,
+  /** More ranges never reachable: the cluster's pod and service CIDRs. */
+  ENVICUTOR_NETWORK_BLOCKED_CIDRS: list,
+  /** The only DNS server a networked box may ask (IPv4). */
+  ENVICUTOR_NETWORK_RESOLVER: z.string().optional(),
 });
 
 export type AgentConfigEnv = z.infer<typeof agentConfigSchema>;
@@ -64,6 +74,7 @@ export interface AgentConfig {
   leaseDurationSeconds: number;
   metricsPort: number;
   metricsHost: string;
+  network: BoxNetworkConfig;
 }
 
 export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
@@ -81,7 +92,20 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
       `invalid agent configuration: ENVICUTOR_PACKAGE_SETS / ENVICUTOR_PACKAGE_SET: ${(err as Error).message}`,
     );
   }
+  const network: BoxNetworkConfig = {
+    enabled: e.ENVICUTOR_NETWORK_ENABLED === "true",
+    boxCidr: e.ENVICUTOR_NETWORK_BOX_CIDR,
+    egressCidrs: e.ENVICUTOR_NETWORK_EGRESS_CIDRS,
+    blockedCidrs: e.ENVICUTOR_NETWORK_BLOCKED_CIDRS,
+    ...(e.ENVICUTOR_NETWORK_RESOLVER ? { resolver: e.ENVICUTOR_NETWORK_RESOLVER } : {}),
+  };
+  try {
+    checkNetworkConfig(network);
+  } catch (err) {
+    throw new Error(`invalid agent configuration: ENVICUTOR_NETWORK_*: ${(err as Error).message}`);
+  }
   return {
+    network,
     nodeName: e.ENVICUTOR_NODE_NAME,
     namespace: e.ENVICUTOR_NAMESPACE ?? env.POD_NAMESPACE ?? "envicutor-system",
     ...(e.ENVICUTOR_KUBECONFIG || env.KUBECONFIG

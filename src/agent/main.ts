@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     boxCount: config.slots + config.installConcurrency,
     stateDir: config.stateDir,
     extraDirs: config.sandboxExtraDirs,
+    network: config.network,
     logger,
   });
   const runner: ExecutionRunner = sandbox
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
         outputCapBytes: config.outputCapBytes,
         logger,
         metrics: executorMetrics(registry),
+        ...(sandbox.networkUnavailable ? { networkUnavailable: sandbox.networkUnavailable } : {}),
       })
     : new SandboxUnavailable(`isolate (${config.isolateBin}) is not installed on node ${config.nodeName}`);
 
@@ -85,10 +87,14 @@ async function main(): Promise<void> {
     force.unref();
     await agent.stop().catch((err: unknown) => logger.error({ err: errText(err) }, "error while stopping"));
     // Runs are aborted and their boxes cleaned by now; what is still mounted (the devices' tmpfs) goes too.
-    if (sandbox)
+    if (sandbox) {
       await unmountStaleBoxStorage(sandbox.settings.workDir).catch((err: unknown) =>
         logger.error({ err: errText(err) }, "could not unmount box filesystems"),
       );
+      await sandbox.settings.network
+        ?.tearDown()
+        .catch((err: unknown) => logger.error({ err: errText(err) }, "could not remove box networks"));
+    }
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));

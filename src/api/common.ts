@@ -75,6 +75,18 @@ export const stageLimitsShape = {
     1_000_000,
     "Most files and directories the box may hold in all (/box, /tmp, /dev/shm); reaching it is OutputLimitExceeded. Built-in default when unset.",
   ).optional(),
+  networkConnections: limitInt(
+    4096,
+    "Networked Runtimes only: most connections (TCP or UDP flows, DNS included) a box may have open at once; more are refused and the result says so. Built-in default when unset.",
+  ).optional(),
+  networkKiB: limitInt(
+    16 * 1024 * 1024,
+    "Networked Runtimes only: bytes a box may send and receive in all, in KiB; past it traffic is dropped and the result says so. Built-in default when unset.",
+  ).optional(),
+  networkKiBPerSecond: limitInt(
+    1024 * 1024,
+    "Networked Runtimes only: bandwidth of a box, in and out together, in KiB per second. Built-in default when unset.",
+  ).optional(),
 };
 
 export const stageLimits = z.object(stageLimitsShape).describe("Limits of one stage.");

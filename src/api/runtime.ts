@@ -22,7 +22,13 @@ const PACKAGE_SET_NAME_MESSAGE =
 type RuntimeSpecInput = { limits?: RuntimeLimits; maxLimits?: RuntimeLimits };
 
 /** Limit fields a Runtime may leave out of a stage (filled from the built-in defaults). */
-const OPTIONAL_LIMIT_FIELDS = new Set<string>(["storageKiB", "storageFiles"]);
+const OPTIONAL_LIMIT_FIELDS = new Set<string>([
+  "storageKiB",
+  "storageFiles",
+  "networkConnections",
+  "networkKiB",
+  "networkKiBPerSecond",
+]);
 
 const limitsWithinBounds = (stage: "compile" | "run"): DualRule<RuntimeSpecInput>[] =>
   LIMIT_FIELDS.map((f) => {
@@ -62,6 +68,9 @@ export const DEFAULT_LIMITS: RuntimeLimits = {
     outputBytes: 1024 * 1024,
     storageKiB: 256 * 1024,
     storageFiles: 10_000,
+    networkConnections: 16,
+    networkKiB: 64 * 1024,
+    networkKiBPerSecond: 1024,
   },
   run: {
     cpuTimeMillis: 2_000,
@@ -73,6 +82,9 @@ export const DEFAULT_LIMITS: RuntimeLimits = {
     outputBytes: 1024 * 1024,
     storageKiB: 64 * 1024,
     storageFiles: 1_000,
+    networkConnections: 16,
+    networkKiB: 64 * 1024,
+    networkKiBPerSecond: 1024,
   },
 };
 
@@ -84,6 +96,9 @@ export const DEFAULT_MAX_LIMITS: RuntimeLimits = {
     memoryKiB: 2 * 1024 * 1024,
     storageKiB: 1024 * 1024,
     storageFiles: 100_000,
+    networkConnections: 256,
+    networkKiB: 1024 * 1024,
+    networkKiBPerSecond: 100 * 1024,
   },
   run: {
     ...DEFAULT_LIMITS.run,
@@ -93,6 +108,9 @@ export const DEFAULT_MAX_LIMITS: RuntimeLimits = {
     processes: 64,
     storageKiB: 512 * 1024,
     storageFiles: 10_000,
+    networkConnections: 256,
+    networkKiB: 1024 * 1024,
+    networkKiBPerSecond: 100 * 1024,
   },
 };
 
@@ -222,7 +240,9 @@ export const runtimeSpec = withRules(
       allowNetwork: z
         .boolean()
         .default(false)
-        .describe("Whether sandboxes of this Runtime get network access (they do not by default)."),
+        .describe(
+          "Whether sandboxes of this Runtime get network access (they do not by default). A networked box has a network namespace of its own whose egress reaches only the public addresses the platform allows, DNS only through the platform's resolver, never the node, the cluster, other boxes or metadata addresses; limits networkConnections, networkKiB and networkKiBPerSecond apply. Where the platform turned networked Runtimes off (the default), such a Runtime is not Ready, with reason NetworkDisabled.",
+        ),
     })
     .describe(
       "RuntimeSpec is what a language needs: Nix packages, commands, environment, limits and a smoke test.",

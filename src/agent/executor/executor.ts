@@ -5,7 +5,13 @@ import type { StageLimits } from "../../api/common.ts";
 import type { ExecutionSpec, StageResult, TestResult } from "../../api/execution.ts";
 import { DEFAULT_LIMITS } from "../../api/runtime.ts";
 import type { Logger } from "../../logging.ts";
-import type { ExecutionOutcome, ExecutionRunner, RuntimeForExecution } from "../ports.ts";
+import type { BoxRunLimits } from "../network/nft-ruleset.ts";
+import {
+  type ExecutionOutcome,
+  type ExecutionRunner,
+  ReasonedError,
+  type RuntimeForExecution,
+} from "../ports.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
 import type { StorageLimits } from "../sandbox/box-storage.ts";
 import { outputMatches } from "../sandbox/compare.ts";
@@ -28,6 +34,8 @@ export interface ExecutorOptions {
   outputCapBytes: number;
   logger: Logger;
   metrics?: ExecutorMetrics;
+  /** Why networked Runtimes cannot run on this node (see setUpSandbox); their smoke tests fail with it. */
+  networkUnavailable?: string;
 }
 
 /**
@@ -46,7 +54,16 @@ export class IsolateExecutor implements ExecutionRunner {
     this.o = opts;
   }
 
-  run(spec: ExecutionSpec, runtime: RuntimeForExecution, signal?: AbortSignal): Promise<ExecutionOutcome> {
+  async run(
+    spec: ExecutionSpec,
+    runtime: RuntimeForExecution,
+    signal?: AbortSignal,
+  ): Promise<ExecutionOutcome> {
+    if (runtime.spec.allowNetwork && !this.o.sandbox.network)
+      throw new ReasonedError(
+        "NetworkDisabled",
+        this.o.networkUnavailable ?? "networked Runtimes are off on this node",
+      );
     return this.o.pool.with(async (id) => {
       const box = new IsolateBox(this.settingsFor(runtime), id);
       const compiled = join(this.o.sandbox.workDir, `compiled-${id}`);
@@ -105,6 +122,7 @@ export class IsolateExecutor implements ExecutionRunner {
         stdin: "",
         limits: rt.limits.compile,
         allowNetwork,
+        network: networkOf(rt.limits.compile, "compile"),
       });
       this.compiles++;
       this.o.metrics?.compiles.inc();
@@ -160,6 +178,7 @@ export class IsolateExecutor implements ExecutionRunner {
         stdin: tc.stdin ?? "",
         limits: rt.limits.run,
         allowNetwork,
+        network: networkOf(rt.limits.run, "run"),
       });
       let judged = judgeRun(r, rt.limits.run);
       if (
@@ -209,6 +228,16 @@ function storageOf(l: StageLimits, stage: "compile" | "run"): StorageLimits {
   return {
     storageKiB: l.storageKiB ?? DEFAULT_LIMITS[stage].storageKiB ?? 64 * 1024,
     storageFiles: l.storageFiles ?? DEFAULT_LIMITS[stage].storageFiles ?? 1_000,
+  };
+}
+
+/** A stage's network limits (used only by networked Runtimes), defaults for what a caller left out. */
+function networkOf(l: StageLimits, stage: "compile" | "run"): BoxRunLimits {
+  const d = DEFAULT_LIMITS[stage];
+  return {
+    connections: l.networkConnections ?? d.networkConnections ?? 16,
+    bytes: (l.networkKiB ?? d.networkKiB ?? 64 * 1024) * 1024,
+    bytesPerSecond: (l.networkKiBPerSecond ?? d.networkKiBPerSecond ?? 1024) * 1024,
   };
 }
 

@@ -4,6 +4,8 @@ import { chmod, chown, copyFile, lstat, mkdir, open, readdir, readFile, rm } fro
 import { delimiter, join } from "node:path";
 import { execa } from "execa";
 import type { StageLimits } from "../../api/common.ts";
+import type { BoxNetwork } from "../network/box-network.ts";
+import type { BoxRunLimits } from "../network/nft-ruleset.ts";
 import { clearKeyrings } from "./box-keyrings.ts";
 import { BoxStorage, type StorageLimits } from "./box-storage.ts";
 import type { IsolateInfo } from "./isolate-detect.ts";
@@ -21,6 +23,8 @@ export interface SandboxSettings {
   firstGid: number;
   /** Empty the box user's keyrings after each run (box-keyrings.ts); needs keyctl. */
   clearKeyrings: boolean;
+  /** Networked boxes' namespaces and rules; unset where the platform turned networked Runtimes off. */
+  network?: BoxNetwork;
   /** Host directories mounted read-only besides /nix/store (tests on hosts without Nix runtimes). */
   extraDirs: string[];
   /**
@@ -48,7 +52,9 @@ export interface RunRequest {
   env: Record<string, string>;
   stdin: Buffer | string;
   limits: StageLimits;
+  /** Only with a BoxNetwork: the box runs in its own network namespace; without one it has no network. */
   allowNetwork: boolean;
+  network?: BoxRunLimits;
 }
 
 export interface RunResult {
@@ -61,6 +67,8 @@ export interface RunResult {
   isolateError?: string;
   /** The box's storage (bytes or files, see BoxStorage) was full when the run ended: what was full. */
   storageExceeded?: string;
+  /** A networked run hit its byte cap or connection count: what it hit. */
+  networkExceeded?: string;
 }
 
 /** What a program left in the box cannot be saved (too deep, changed while copied): its doing, not the agent's. */
@@ -243,6 +251,8 @@ export class IsolateBox {
     const l = req.limits;
     const env: Record<string, string> = { HOME: "/tmp", TMPDIR: "/tmp", LANG: "C.UTF-8", ...req.env };
     const argv0 = resolveCommand(req.argv[0]!, env.PATH);
+    // A networked box shares its slot's own namespace (nsenter), never the agent's network.
+    const networked = req.allowNetwork && req.network ? this.s.network : undefined;
     const args = [
       ...this.baseArgs(),
       "--silent",
@@ -256,7 +266,7 @@ export class IsolateBox {
       `--fsize=${l.fileSizeKiB}`,
       // No --stack: isolate leaves it unlimited, so the stack may grow up to the memory limit,
       // and glibc sizes thread stacks from a finite RLIMIT_STACK (with --mem, threads would fail).
-      ...(req.allowNetwork ? ["--share-net"] : []),
+      ...(networked ? ["--share-net", `--dir=etc=${networked.etcDir}`] : []),
       ...this.dirArgs(),
       ...Object.entries(env).map(([k, v]) => `--env=${k}=${v}`),
       "--run",
@@ -265,7 +275,11 @@ export class IsolateBox {
       ...req.argv.slice(1),
     ];
 
-    const child = spawn(this.s.isolate.bin, args, { stdio: ["pipe", "pipe", "pipe"] });
+    if (networked && req.network) await networked.open(this.id, req.network);
+    const [bin, argv] = networked
+      ? ["nsenter", [`--net=${networked.namespacePath(this.id)}`, "--", this.s.isolate.bin, ...args]]
+      : [this.s.isolate.bin, args];
+    const child = spawn(bin, argv, { stdio: ["pipe", "pipe", "pipe"] });
     let outputExceeded = false;
     const budget = { left: l.outputBytes };
     const onExceeded = () => {
@@ -313,6 +327,10 @@ export class IsolateBox {
     const result: RunResult = { meta, stdout: stdout.buffer(), stderr: stderr.buffer(), outputExceeded };
     const full = await this.storage.full();
     if (full) result.storageExceeded = full;
+    if (networked && req.network) {
+      const hit = await networked.close(this.id, req.network);
+      if (hit) result.networkExceeded = hit;
+    }
     if (exit.error) result.isolateError = `could not start isolate: ${exit.error.message}`;
     else if (hung) result.isolateError = `isolate did not finish within ${l.wallTimeMillis + 30_000} ms`;
     else if (!metaText)

@@ -9,7 +9,7 @@ import type { IsolateInfo } from "./isolate-detect.ts";
  */
 export function sandboxProtections(
   info: Pick<IsolateInfo, "version" | "useCg">,
-  agent: { keyrings: boolean },
+  agent: { keyrings: boolean; network?: boolean },
 ): string[] {
   const [major = 0, minor = 0] = info.version.split(".").map(Number);
   const at = (maj: number, min: number) => major > maj || (major === maj && minor >= min);
@@ -21,6 +21,7 @@ export function sandboxProtections(
     "proc:hidepid",
     info.useCg ? "memory:cgroup" : "memory:address-space",
     ...(agent.keyrings ? ["keyrings:cleared-after-each-run"] : []),
+    agent.network ? "network:own-namespace,public-egress-only" : "network:none",
   ];
   if (at(2, 4)) {
     const filtered = ["keyctl", "vsock", "file-locks", ...(at(2, 6) ? ["io_uring", "non-native-arch"] : [])];

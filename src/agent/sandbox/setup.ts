@@ -1,6 +1,8 @@
 import { mkdirSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../logging.ts";
+import { BoxNetwork, boxNetworkAvailable } from "../network/box-network.ts";
+import type { BoxNetworkConfig } from "../network/network-config.ts";
 import { prepareBoxDevices } from "./box-devices.ts";
 import { keyctlAvailable } from "./box-keyrings.ts";
 import { BoxPool } from "./box-pool.ts";
@@ -22,6 +24,8 @@ export interface SandboxSetupOptions {
   extraDirs: string[];
   /** Write isolate's configuration (off when an operator manages it). */
   writeConfig?: boolean;
+  /** Networked Runtimes: off unless the platform turned them on. */
+  network?: BoxNetworkConfig;
   logger: Logger;
 }
 
@@ -31,6 +35,8 @@ export interface Sandbox {
   pool: BoxPool;
   /** What contains a box on this node, for the Worker's status (see sandboxProtections). */
   protections: string[];
+  /** Why networked Runtimes cannot run here (the platform turned them off, or the node lacks ip/nft); unset when they can. */
+  networkUnavailable?: string;
 }
 
 /** isolate's first_uid and first_gid as the agent configures them: box N runs as 60000 + N. */
@@ -104,6 +110,7 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
     hideHostDirs: true,
   };
   const pool = new BoxPool(o.boxIdBase, o.boxCount);
+  const networkUnavailable = await setUpNetwork(o, settings, pool.ids());
   for (const id of pool.ids()) {
     await new IsolateBox(settings, id).cleanup();
     // isolate 1.x leaves an empty <box_root>/<id> behind when there was no box to clean; rmdir
@@ -123,5 +130,30 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
     },
     "sandbox ready",
   );
-  return { info, settings, pool, protections: sandboxProtections(info, { keyrings }) };
+  return {
+    info,
+    settings,
+    pool,
+    protections: sandboxProtections(info, { keyrings, network: settings.network !== undefined }),
+    ...(networkUnavailable ? { networkUnavailable } : {}),
+  };
+}
+
+/** Prepares the networked boxes' namespaces when the platform allows networked Runtimes; why not otherwise. */
+async function setUpNetwork(
+  o: SandboxSetupOptions,
+  settings: SandboxSettings,
+  ids: number[],
+): Promise<string | undefined> {
+  if (!o.network?.enabled) return "the platform turned networked Runtimes off (agent.network.enabled)";
+  const missing = await boxNetworkAvailable();
+  if (missing) {
+    o.logger.error({ missing }, "networked Runtimes cannot run on this node");
+    return `this node cannot isolate networked boxes: ${missing}`;
+  }
+  const network = new BoxNetwork(o.network, o.boxIdBase, ids, settings.workDir);
+  await network.setUp();
+  settings.network = network;
+  o.logger.info({ boxes: ids.length, resolver: o.network.resolver }, "box networks ready");
+  return undefined;
 }

@@ -13,6 +13,12 @@ export interface StageVerdict {
  * or a kill at the limit), time, then signals and exit codes.
  */
 export function judgeRun(r: RunResult, limits: StageLimits): StageVerdict {
+  const v = judgeOutcome(r, limits);
+  // What a networked run hit does not decide the verdict (the program saw refusals and drops), but it is said.
+  return r.networkExceeded ? { ...v, message: `${v.message}; ${r.networkExceeded}` } : v;
+}
+
+function judgeOutcome(r: RunResult, limits: StageLimits): StageVerdict {
   const m = r.meta;
   if (r.isolateError) return { verdict: "InternalError", message: r.isolateError };
   if (r.outputExceeded)
