@@ -191,6 +191,10 @@ describe("helm template with the defaults", () => {
     expect(env.ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS).toMatch(/^cache\.nixos\.org-1:/);
     expect(env.ENVICUTOR_SLOTS, "0 slots = the agent's own default (CPU count)").toBeUndefined();
     expect(env.ISOLATE_CONFIG_FILE).toBe("/etc/isolate");
+    // Networked Runtimes are off unless the platform turns them on; boxes' networks live in the pod's own.
+    expect(env.ENVICUTOR_NETWORK_ENABLED).toBe("false");
+    expect(env.ENVICUTOR_NETWORK_RESOLVER).toBeUndefined();
+    expect(pod.hostNetwork).toBeUndefined();
     expect(pod.initContainers[0].name).toBe("seed-nix-store");
   });
 
