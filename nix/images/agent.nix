@@ -33,6 +33,8 @@ let
       pkgs.bash
       pkgs.util-linux # mount/umount of each box's tmpfs, setpriv
       pkgs.keyutils # keyctl: a box user's keyrings are cleared after each run
+      pkgs.iproute2 # ip: networked boxes' namespaces and veth pairs
+      pkgs.nftables # nft: what networked boxes may reach
     ];
     pathsToLink = [ "/bin" ];
   };

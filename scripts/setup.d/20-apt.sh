@@ -4,10 +4,11 @@
 #   patchelf, busybox-static,    what nix/pkgs (the offline stand-in for nixpkgs)
 #   python3.11, gcc-12, g++-12,  assembles its packages from
 #   nodejs
-#   openssl, iproute2            test tooling
+#   openssl                      test tooling
+#   iproute2, nftables           networked boxes: namespaces, veth pairs, their rules
 #   keyutils                     keyctl: the agent clears a box user's keyrings after each run
 set -euo pipefail
-packages=(nix-bin patchelf busybox-static python3.11 gcc-12 g++-12 nodejs openssl iproute2 keyutils)
+packages=(nix-bin patchelf busybox-static python3.11 gcc-12 g++-12 nodejs openssl iproute2 keyutils nftables)
 need=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
