@@ -309,6 +309,41 @@ describe.skipIf(isolateMissing)("agents with Nix and isolate", () => {
     expect(again.status?.verdict).toBe("Accepted");
   });
 
+  it("a Runtime that asks for network where the platform turned it off is not Ready, and says why", async () => {
+    await client.create(RuntimeResource, runtime("net-off", { allowNetwork: true }));
+    const rt = await waitFor(
+      async () => {
+        const r = await client.get(RuntimeResource, "net-off");
+        return (r.status?.failedNodes ?? 0) === NODES.length ? r : undefined;
+      },
+      { timeoutMs: 120_000, what: "net-off failed on all nodes" },
+    );
+    const ready = rt.status?.conditions?.find((c) => c.type === "Ready");
+    const failures = installsOf(await workers(), "net-off");
+    console.log(
+      `[agent] allowNetwork with networking off: Ready=${ready?.status} (${ready?.message}); nodes: ${failures.map((f) => `${f.reason}: ${f.message}`).join("; ")}`,
+    );
+    expect(ready?.status).toBe("False");
+    expect(failures.every((f) => f.phase === "Failed" && f.reason === "NetworkDisabled")).toBe(true);
+    expect(failures[0]?.message).toMatch(/turned networked Runtimes off/);
+  });
+
+  it("each Worker says what contains its boxes", async () => {
+    for (const w of await workers()) {
+      console.log(
+        `[agent] ${w.metadata.name}: isolate ${w.status?.isolateVersion}, ${w.status?.sandboxProtections?.join(" ")}`,
+      );
+      expect(w.status?.sandboxProtections).toEqual(
+        expect.arrayContaining([
+          "dev:null,zero,full,random,urandom",
+          "dev-shm:private",
+          "storage:private-tmpfs",
+          "network:none",
+        ]),
+      );
+    }
+  });
+
   it("fails a Runtime whose smoke test fails, with the output in the message", async () => {
     await client.create(
       RuntimeResource,
