@@ -383,3 +383,115 @@ describe("the rendered chart against the real apiserver (server-side dry run)", 
     });
   });
 });
+
+describe("the gateway (gateway.enabled)", () => {
+  const tenants = [`${namespace}-t1`, `${namespace}-t2`];
+  const gatewayArgs = [
+    "--set",
+    "gateway.enabled=true",
+    "--set",
+    `gateway.tenantNamespaces={${tenants.join(",")}}`,
+  ];
+  let objects: Obj[];
+  let text: string;
+  beforeAll(async () => {
+    ({ objects, text } = await render(gatewayArgs));
+    for (const t of tenants) await ensureNamespace(t);
+  });
+  afterAll(async () => {
+    for (const t of tenants)
+      await kubectl(["delete", "namespace", t, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
+  });
+
+  it("adds a hardened Deployment, its Services and a PDB, with probes on the metrics port", () => {
+    const gw = objects.filter((o) => o.metadata.labels?.["app.kubernetes.io/component"] === "gateway");
+    expect(gw.map((o) => o.kind).sort()).toEqual(
+      [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Role",
+        "Role",
+        "Role",
+        "RoleBinding",
+        "RoleBinding",
+        "RoleBinding",
+        "Service",
+        "Service",
+        "ServiceAccount",
+      ].sort(),
+    );
+    const deploy = one(objects, "Deployment", "-gateway");
+    expect(deploy.spec.replicas).toBe(2);
+    const c = deploy.spec.template.spec.containers[0];
+    expect(c.image).toBe("ghcr.io/envicutor/envicutor-gateway:0.1.0");
+    expect(c.ports).toEqual([
+      { name: "http", containerPort: 2358, protocol: "TCP" },
+      { name: "metrics", containerPort: 8082, protocol: "TCP" },
+    ]);
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "metrics" });
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
+    const env = envOf(c);
+    expect(env.ENVICUTOR_GATEWAY_NAMESPACE).toEqual({ fieldRef: { fieldPath: "metadata.namespace" } });
+    expect(env.ENVICUTOR_GATEWAY_QUEUE_MAX).toBe("100");
+    expect(env.ENVICUTOR_GATEWAY_MAX_BODY_BYTES).toBe("2097152");
+    const svc = one(objects, "Service", "-gateway");
+    expect(svc.spec.ports).toEqual([{ name: "http", port: 2358, targetPort: "http", protocol: "TCP" }]);
+    expect(svc.spec.selector).toEqual(deploy.spec.selector.matchLabels);
+    const pdb = objects.find(
+      (o) => o.kind === "PodDisruptionBudget" && o.metadata.name.endsWith("-gateway"),
+    )!;
+    expect(pdb.spec.selector.matchLabels).toEqual(deploy.spec.selector.matchLabels);
+  });
+
+  it("grants create/get/list/watch of Executions in the tenant namespaces only, and nothing to write elsewhere", () => {
+    const g = "envicutor.io";
+    const cluster = one(objects, "ClusterRole", "-gateway");
+    expect(cluster.rules).toEqual([
+      { apiGroups: [g], resources: ["runtimes"], verbs: ["get", "list", "watch"] },
+    ]);
+    const roles = objects.filter((o) => o.kind === "Role" && o.metadata.name.includes("-gateway"));
+    const secrets = roles.find((r) => r.metadata.namespace === namespace)!;
+    expect(grants(secrets, "", "secrets", "list")).toBe(true);
+    expect(grants(secrets, g, "executions", "create")).toBe(false);
+    for (const t of tenants) {
+      const role = roles.find((r) => r.metadata.namespace === t)!;
+      for (const v of ["create", "get", "list", "watch"])
+        expect(grants(role, g, "executions", v), v).toBe(true);
+      for (const v of ["update", "patch", "delete"]) expect(grants(role, g, "executions", v), v).toBe(false);
+      expect(grants(role, g, "executions/status", "update")).toBe(false);
+    }
+    for (const role of [cluster, ...roles])
+      for (const rule of role.rules ?? []) {
+        expect(rule.verbs).not.toContain("*");
+        expect(rule.resources).not.toContain("*");
+      }
+  });
+
+  it("is accepted by the apiserver (server-side dry run)", async () => {
+    const out = await kubectl(
+      // No -n: the tenants' Roles live in their own namespaces, as the chart renders them.
+      ["apply", "--server-side", "--dry-run=server", "--field-manager=helm-e2e", "-f", "-"],
+      text,
+    );
+    expect(out.match(/serverside-applied \(server dry run\)/g)).toHaveLength(objects.length);
+  });
+
+  it("refuses a tenant namespace that is not a namespace name", async () => {
+    const message = await helm([
+      "template",
+      release,
+      CHART,
+      "--set",
+      "gateway.tenantNamespaces={Team_A}",
+    ]).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    expect(message).toContain("/gateway/tenantNamespaces/0");
+  });
+});
