@@ -1,0 +1,133 @@
+// One run of the cgroup v2 guest: qemu boots Debian's kernel with the cached
+// initramfs, the guest mounts this machine's root read-only over virtio-9p,
+// runs one job (a shell script) and powers off. qemu is started and stopped
+// here, and every file of the run lives in one temporary directory that is
+// removed afterwards: nothing of a run is left behind, whatever happens.
+import { type ChildProcess, spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { findGuestKernel } from "./guest-kernel.ts";
+import { ensureInitramfs } from "./initramfs.ts";
+
+export const QEMU = "qemu-system-x86_64";
+export const VM_CACHE = join(homedir(), ".cache", "envicutor", "vm");
+
+export interface GuestJob {
+  /** Shell script run as root in the guest (chrooted into the host's root); its output is the job log. */
+  script: string;
+  timeoutMs: number;
+  memoryMiB?: number;
+  cpus?: number;
+}
+
+export interface GuestRun {
+  /** The job's exit code; undefined when the guest never finished it (see console). */
+  exitCode: number | undefined;
+  jobLog: string;
+  /** The serial console: the kernel's and guest-init's lines. */
+  console: string;
+  /** Files the job wrote to /run/vm (besides job.sh, job.log, exit-code), by name. */
+  files: Record<string, string>;
+  wallMs: number;
+  timedOut: boolean;
+}
+
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const p of running) p.kill("SIGKILL");
+});
+
+/** Boots the guest, runs the job, and returns what came back; qemu is gone and the run's files removed when this resolves. */
+export async function runInGuest(job: GuestJob): Promise<GuestRun> {
+  const kernel = findGuestKernel();
+  if (!kernel) throw new Error("no kernel with modules in /boot (apt-get install linux-image-amd64)");
+  const initrd = ensureInitramfs(kernel, VM_CACHE);
+  const dir = mkdtempSync(join(tmpdir(), "envicutor-vm-"));
+  const share = join(dir, "share");
+  mkdirSync(share);
+  writeFileSync(join(share, "job.sh"), job.script);
+  const consoleLog = join(dir, "console.log");
+  const started = Date.now();
+  try {
+    const { timedOut } = await runQemu(qemuArgs(kernel.image, initrd, share, consoleLog, job), job.timeoutMs);
+    const read = (f: string) => (existsSync(f) ? readFileSync(f, "utf8") : "");
+    const code = read(join(share, "exit-code")).trim();
+    const files: Record<string, string> = {};
+    for (const f of readdirSync(share))
+      if (!["job.sh", "job.log", "exit-code"].includes(f)) files[f] = read(join(share, f));
+    return {
+      exitCode: code === "" ? undefined : Number(code),
+      jobLog: read(join(share, "job.log")),
+      console: read(consoleLog),
+      files,
+      wallMs: Date.now() - started,
+      timedOut,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function qemuArgs(
+  kernel: string,
+  initrd: string,
+  share: string,
+  consoleLog: string,
+  job: GuestJob,
+): string[] {
+  const fs9p = (id: string, path: string, readonly: boolean) => [
+    "-fsdev",
+    `local,id=${id},path=${path},security_model=passthrough,multidevs=remap${readonly ? ",readonly=on" : ""}`,
+    "-device",
+    `virtio-9p-pci,fsdev=${id},mount_tag=${id}`,
+  ];
+  return [
+    // No hardware virtualisation on this CPU: TCG, one host thread per guest CPU.
+    ...["-accel", "tcg,thread=multi", "-cpu", "max"],
+    ...["-smp", String(job.cpus ?? 2), "-m", String(job.memoryMiB ?? 3072)],
+    ...["-nodefaults", "-no-reboot", "-display", "none", "-serial", `file:${consoleLog}`],
+    // qboot instead of SeaBIOS: the firmware is most of the boot under emulation.
+    ...["-bios", "qboot.rom", "-kernel", kernel, "-initrd", initrd],
+    ...["-append", "console=ttyS0 quiet panic=-1 mitigations=off random.trust_cpu=on"],
+    ...["-device", "virtio-rng-pci"],
+    ...fs9p("hostroot", "/", true),
+    ...fs9p("results", share, false),
+  ];
+}
+
+/** Runs qemu to its end; SIGKILL at the timeout. */
+function runQemu(args: string[], timeoutMs: number): Promise<{ timedOut: boolean }> {
+  const qemu = spawn(QEMU, args, { stdio: ["ignore", "ignore", "pipe"] });
+  running.add(qemu);
+  let stderr = "";
+  qemu.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    qemu.kill("SIGKILL");
+  }, timeoutMs);
+  return new Promise((resolve, reject) => {
+    qemu.once("error", (err) => {
+      clearTimeout(timer);
+      running.delete(qemu);
+      reject(err);
+    });
+    qemu.once("close", (code, signal) => {
+      clearTimeout(timer);
+      running.delete(qemu);
+      if (!timedOut && code !== 0) reject(new Error(`qemu exited ${code ?? signal}: ${stderr.trim()}`));
+      else resolve({ timedOut });
+    });
+  });
+}
