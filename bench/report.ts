@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 type R = Record<string, any>;
 
 const ms = (x: number | undefined) => (x === undefined ? "–" : `${x} ms`);
+const round2 = (x: number) => Math.round(x * 100) / 100;
 const s = (x: number | undefined) => (x === undefined ? "–" : `${x} s`);
 
 export function renderReport(r: R): string {
@@ -22,6 +23,20 @@ export function renderReport(r: R): string {
         `+${l[`overheadMs${p.toUpperCase()}`]} ms`,
       ]);
   }
+  const g = r.gateway as R | undefined;
+  if (g)
+    for (const [api, key, over] of [
+      ["Judge0 POST /submissions?wait=true", "judge0WaitMs", "judge0OverheadMs"],
+      ["Piston POST /api/v2/execute", "pistonExecuteMs", "pistonOverheadMs"],
+    ] as const)
+      for (const p of ["p50", "p95"])
+        rows.push([
+          `gateway, ${api} (${g.program}), ${p}, n=${g.runs}`,
+          ms(g[key][p]),
+          `${ms(g.directMs[p])} (direct Execution, same run)`,
+          `${round2(g[key][p] / g.directMs[p])}×`,
+          `+${g[`${over}${p.toUpperCase()}`]} ms over creating the Execution and watching it`,
+        ]);
   const t = r.throughput as R | undefined;
   if (t)
     rows.push([
@@ -126,6 +141,13 @@ so the system's numbers include the cost of its own control plane.
   init → copy the source in → run → cleanup, interleaved run by run
   with the system's so both see the same machine. Ratio = system ÷ bare;
   overhead = system − bare, at the same percentile.
+- **Gateway**: the same program through the gateway (\`src/gateway\`, its own
+  process): Judge0's \`POST /submissions?wait=true\` and Piston's
+  \`POST /api/v2/execute\`, from just before the HTTP request to the parsed
+  answer, interleaved run by run with a direct Execution (created and
+  watched as in Latency). Overhead = gateway − direct, at the same percentile:
+  authentication, the rate limit, checking and translating the request, the
+  create, the gateway's shared watch and the answer.
 - **Throughput**: all Executions created at once on one node with 2 slots
   (the other agents stopped); the time until the last one finished. Baseline:
   the same runs through bare isolate with 2 in parallel. Ratio < 1 means the

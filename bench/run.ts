@@ -21,6 +21,7 @@ import { errText } from "../src/k8s/errors.ts";
 import { Informer } from "../src/k8s/informer.ts";
 import { ExecutionResource, NodeResource, RuntimeResource, WorkerResource } from "../src/k8s/resources.ts";
 import { BareBox, type BareOptions, bareCompile, bareInterpreted } from "./bare-isolate.ts";
+import { startBenchGateway, timedPost } from "./gateway.ts";
 import { writeReport } from "./report.ts";
 import { SIM_LABEL, SimulatedAgents } from "./simulated-agents.ts";
 import { pool, round, summarize } from "./stats.ts";
@@ -54,6 +55,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PY_RUNTIME: Runtime["spec"] = {
   language: "python",
   version: "3.11",
+  judge0: { languageId: 71 },
   packages: ["python3"],
   sourceFile: "main.py",
   runCommand: ["python3", "main.py"],
@@ -521,6 +523,61 @@ in pkgs // { python3Copy = copy pkgs.python3; gccCopy = copy pkgs.gcc; }
       overheadMsP99: round(sysS.p99 - bareS.p99),
     };
     say(`latency: system p50 ${sysS.p50} ms, bare p50 ${bareS.p50} ms`);
+
+    // ---- Gateway overhead: the same program through the gateway, interleaved with direct Executions ----
+    say(
+      `gateway: ${LATENCY_RUNS} × (direct Execution, Judge0 POST /submissions?wait=true, Piston POST /api/v2/execute)`,
+    );
+    const gw = await startBenchGateway(client, { kubeconfig, namespace: NS, logDir });
+    cleanup.procs.push(gw.process);
+    const viaJudge0 = () =>
+      timedPost(gw, "/submissions?wait=true&fields=stdout,status_id", {
+        source_code: TRIVIAL_PY,
+        language_id: 71,
+        expected_output: "1\n",
+      }).then((r) => {
+        if (r.status !== 201 || r.json.status_id !== 3)
+          throw new Error(`gateway (Judge0) answered ${r.status} ${JSON.stringify(r.json)}`);
+        return r.ms;
+      });
+    const viaPiston = () =>
+      timedPost(gw, "/api/v2/execute", {
+        language: "python",
+        version: "3.11",
+        files: [{ content: TRIVIAL_PY }],
+      }).then((r) => {
+        const out = (r.json.run as { stdout?: string } | undefined)?.stdout;
+        if (r.status !== 200 || out !== "1\n")
+          throw new Error(`gateway (Piston) answered ${r.status} ${JSON.stringify(r.json)}`);
+        return r.ms;
+      });
+    for (let i = 0; i < 3; i++) await Promise.all([viaJudge0(), viaPiston()]);
+    const gDirect: number[] = [];
+    const gJudge0: number[] = [];
+    const gPiston: number[] = [];
+    for (let i = 0; i < LATENCY_RUNS; i++) {
+      const d = await submit(pySpec(TRIVIAL_PY, "1\n"));
+      expectAccepted(d.ex);
+      gDirect.push(d.ms);
+      gJudge0.push(await viaJudge0());
+      gPiston.push(await viaPiston());
+    }
+    const gd = summarize(gDirect);
+    const gj = summarize(gJudge0);
+    const gp = summarize(gPiston);
+    results.gateway = {
+      program: "python3 print(1)",
+      runs: LATENCY_RUNS,
+      directMs: gd,
+      judge0WaitMs: gj,
+      pistonExecuteMs: gp,
+      judge0OverheadMsP50: round(gj.p50 - gd.p50),
+      judge0OverheadMsP95: round(gj.p95 - gd.p95),
+      pistonOverheadMsP50: round(gp.p50 - gd.p50),
+      pistonOverheadMsP95: round(gp.p95 - gd.p95),
+    };
+    say(`gateway: direct p50 ${gd.p50} ms, Judge0 wait p50 ${gj.p50} ms, Piston p50 ${gp.p50} ms`);
+    await gw.process.stop();
 
     // ---- Throughput: one node, 2 slots, CPU-bound program ----------------------------------------
     say(`throughput: ${THROUGHPUT_RUNS} CPU-bound Executions on one node with 2 slots, vs bare isolate ×2`);
