@@ -26,6 +26,7 @@ import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
 import type { StageLimits } from "../src/api/common.ts";
 import type { ExecutionSpec } from "../src/api/execution.ts";
 import type { RuntimeSpec } from "../src/api/runtime.ts";
+import { ISOLATE_1, ISOLATE_2, type IsolateInstall, isolateInstalls } from "./support/isolate-installs.ts";
 import {
   CLUSTER_IP,
   METADATA_IP,
@@ -41,15 +42,9 @@ const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
 const PATH_ENV = { PATH: "/usr/bin:/bin" };
 const logger = pino({ level: "error" });
 
-const isolateOk = spawnSync("isolate", ["--version"]).status === 0;
+const { isolate1: isolateOk, isolate2: isolate2Ok } = isolateInstalls("networked-box tests");
 const nftOk = spawnSync("nft", ["--version"]).status === 0;
-if (!isolateOk)
-  console.warn("!!! isolate not found: networked-box tests SKIPPED — install isolate (see README)");
 if (isolateOk && !nftOk) console.warn("!!! nft not found (Debian nftables): networked-box tests SKIPPED");
-const ISOLATE2 = "/opt/isolate-2/bin/isolate";
-const isolate2Ok = isolateOk && spawnSync(ISOLATE2, ["--version"]).status === 0;
-if (isolateOk && !isolate2Ok)
-  console.warn(`!!! ${ISOLATE2} not found: isolate 2.x networked-box tests SKIPPED`);
 
 const RUN: StageLimits = {
   cpuTimeMillis: 5000,
@@ -118,7 +113,7 @@ const boxNetState = () => ({
     .filter((l) => l.includes("envicutor_")),
 });
 
-function networkCases(o: { name: string; bin: string; config: string; boxRoot: string; ids: number[] }) {
+function networkCases(o: IsolateInstall & { ids: number[] }) {
   describe(o.name, () => {
     let tmp: string;
     let sandbox: Sandbox;
@@ -393,20 +388,8 @@ describe.skipIf(!isolateOk || !nftOk)("networked boxes", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  networkCases({
-    name: "isolate 1.x, --cg on cgroup v1",
-    bin: "isolate",
-    config: "/usr/local/etc/isolate",
-    boxRoot: "/var/local/lib/isolate",
-    ids: [360, 361],
-  });
+  networkCases({ ...ISOLATE_1, ids: [360, 361] });
   describe.skipIf(!isolate2Ok)("isolate 2.x", () => {
-    networkCases({
-      name: "isolate 2.x without cgroups",
-      bin: ISOLATE2,
-      config: "/opt/isolate-2/etc/isolate",
-      boxRoot: "/var/local/lib/isolate2",
-      ids: [370, 371],
-    });
+    networkCases({ ...ISOLATE_2, ids: [370, 371] });
   });
 });

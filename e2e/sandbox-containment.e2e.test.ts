@@ -9,7 +9,6 @@
 //
 // Box ids 340..341 (isolate 1.x, --cg on cgroup v1) and 350..351 (isolate 2.x
 // from /opt/isolate-2, without cgroups on cgroup v1) belong to this file alone.
-import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,20 +23,21 @@ import { mountsBelow } from "../src/agent/sandbox/box-storage.ts";
 import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
 import type { StageLimits } from "../src/api/common.ts";
 import type { ExecutionSpec } from "../src/api/execution.ts";
+import {
+  boxProcesses,
+  ISOLATE_1,
+  ISOLATE_2,
+  type IsolateInstall,
+  isolateInstalls,
+  peakRssGrowthMiB,
+} from "./support/isolate-installs.ts";
 
-const FIRST_UID = 60000;
 const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
 const PATH_ENV = { PATH: "/usr/bin:/bin" };
 const logger = pino({ level: "error" });
 const MiB = 1024 * 1024;
 
-const isolateOk = spawnSync("isolate", ["--version"]).status === 0;
-if (!isolateOk)
-  console.warn("!!! isolate not found: sandbox containment tests SKIPPED — install isolate (see README)");
-const ISOLATE2 = "/opt/isolate-2/bin/isolate";
-const isolate2Ok = isolateOk && spawnSync(ISOLATE2, ["--version"]).status === 0;
-if (isolateOk && !isolate2Ok)
-  console.warn(`!!! ${ISOLATE2} not found: isolate 2.x containment tests SKIPPED`);
+const { isolate1: isolateOk, isolate2: isolate2Ok } = isolateInstalls("sandbox containment tests");
 
 const RUN: StageLimits = {
   cpuTimeMillis: 5000,
@@ -75,29 +75,6 @@ const say = (what: string, tried: string, saw: unknown) =>
     `[containment ${what}] tried: ${tried}\n  saw: ${typeof saw === "string" ? saw : JSON.stringify(saw)}`,
   );
 
-const boxProcesses = (ids: number[]): string[] => {
-  const uids = new Set(ids.map((id) => String(FIRST_UID + id)));
-  return execFileSync("ps", ["-eo", "uid=,pid=,comm="], { encoding: "utf8" })
-    .split("\n")
-    .filter((l) => uids.has(l.trim().split(/\s+/)[0] ?? ""));
-};
-
-async function peakRssGrowthMiB<T>(fn: () => Promise<T>): Promise<{ result: T; growthMiB: number }> {
-  globalThis.gc?.();
-  const start = process.memoryUsage().rss;
-  let peak = start;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 5);
-  try {
-    const result = await fn();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { result, growthMiB: (peak - start) / MiB };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
 /** Lowest free space of the node's disk (the filesystem of /var/local/lib) while fn runs, in bytes below the start. */
 async function diskDrop<T>(fn: () => Promise<T>): Promise<{ result: T; dropBytes: number }> {
   const free = () => {
@@ -118,7 +95,7 @@ async function diskDrop<T>(fn: () => Promise<T>): Promise<{ result: T; dropBytes
   }
 }
 
-function containmentCases(o: { name: string; bin: string; config: string; boxRoot: string; ids: number[] }) {
+function containmentCases(o: IsolateInstall & { ids: number[] }) {
   describe(o.name, () => {
     let tmp: string;
     let sandbox: Sandbox;
@@ -379,20 +356,8 @@ function containmentCases(o: { name: string; bin: string; config: string; boxRoo
 }
 
 describe.skipIf(!isolateOk)("sandbox containment of hostile programs", () => {
-  containmentCases({
-    name: "isolate 1.x, --cg on cgroup v1",
-    bin: "isolate",
-    config: "/usr/local/etc/isolate",
-    boxRoot: "/var/local/lib/isolate",
-    ids: [340, 341],
-  });
+  containmentCases({ ...ISOLATE_1, ids: [340, 341] });
   describe.skipIf(!isolate2Ok)("isolate 2.x", () => {
-    containmentCases({
-      name: "isolate 2.x without cgroups",
-      bin: ISOLATE2,
-      config: "/opt/isolate-2/etc/isolate",
-      boxRoot: "/var/local/lib/isolate2",
-      ids: [350, 351],
-    });
+    containmentCases({ ...ISOLATE_2, ids: [350, 351] });
   });
 });

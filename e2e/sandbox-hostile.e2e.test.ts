@@ -7,7 +7,6 @@
 //
 // Box ids 320..321 (isolate 1.x, --cg on cgroup v1) and 330 (isolate 2.x from
 // /opt/isolate-2, without cgroups on cgroup v1) belong to this file alone.
-import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -22,8 +21,15 @@ import {
 import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
 import type { StageLimits } from "../src/api/common.ts";
 import type { ExecutionSpec } from "../src/api/execution.ts";
+import {
+  boxProcesses,
+  ISOLATE_1,
+  ISOLATE_2,
+  type IsolateInstall,
+  isolateInstalls,
+  peakRssGrowthMiB,
+} from "./support/isolate-installs.ts";
 
-const FIRST_UID = 60000; // setUpSandbox's first_uid: box N runs as uid 60000 + N
 const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
 const PATH_ENV = { PATH: "/usr/bin:/bin" };
 const logger = pino({ level: "error" });
@@ -35,11 +41,7 @@ const storePath = existsSync("/nix/store")
       .find((p) => statSync(p).isDirectory())
   : undefined;
 
-const isolateOk = spawnSync("isolate", ["--version"]).status === 0;
-if (!isolateOk) console.warn("!!! isolate not found: sandbox tests SKIPPED — install isolate (see README)");
-const ISOLATE2 = "/opt/isolate-2/bin/isolate";
-const isolate2Ok = isolateOk && spawnSync(ISOLATE2, ["--version"]).status === 0;
-if (isolateOk && !isolate2Ok) console.warn(`!!! ${ISOLATE2} not found: isolate 2.x sandbox tests SKIPPED`);
+const { isolate1: isolateOk, isolate2: isolate2Ok } = isolateInstalls("sandbox tests");
 
 const RUN: StageLimits = {
   cpuTimeMillis: 2000,
@@ -79,33 +81,8 @@ const spec = (source: string, extra: Partial<ExecutionSpec> = {}): ExecutionSpec
   ...extra,
 });
 
-/** Processes of the machine running as one of these boxes' uids. */
-const boxProcesses = (ids: number[]): string[] => {
-  const uids = new Set(ids.map((id) => String(FIRST_UID + id)));
-  return execFileSync("ps", ["-eo", "uid=,pid=,comm="], { encoding: "utf8" })
-    .split("\n")
-    .filter((l) => uids.has(l.trim().split(/\s+/)[0] ?? ""));
-};
-
-/** The agent's resident memory, sampled while `fn` runs: the peak above the starting point, in MiB. */
-async function peakRssGrowthMiB<T>(fn: () => Promise<T>): Promise<{ result: T; growthMiB: number }> {
-  globalThis.gc?.();
-  const start = process.memoryUsage().rss;
-  let peak = start;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 10);
-  try {
-    const result = await fn();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { result, growthMiB: (peak - start) / (1024 * 1024) };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
 /** The same hostile cases against one isolate installation. */
-function hostileCases(o: { name: string; bin: string; config: string; boxRoot: string; ids: number[] }) {
+function hostileCases(o: IsolateInstall & { ids: number[] }) {
   describe(o.name, () => {
     let tmp: string;
     let sandbox: Sandbox;
@@ -302,20 +279,8 @@ function hostileCases(o: { name: string; bin: string; config: string; boxRoot: s
 }
 
 describe.skipIf(!isolateOk)("sandbox, hostile cases", () => {
-  hostileCases({
-    name: "isolate 1.x (host binaries)",
-    bin: "isolate",
-    config: "/usr/local/etc/isolate",
-    boxRoot: "/var/local/lib/isolate",
-    ids: [320, 321],
-  });
+  hostileCases({ ...ISOLATE_1, name: "isolate 1.x (host binaries)", ids: [320, 321] });
   describe.skipIf(!isolate2Ok)("isolate 2.x", () => {
-    hostileCases({
-      name: "isolate 2.x without cgroups (host binaries)",
-      bin: ISOLATE2,
-      config: "/opt/isolate-2/etc/isolate",
-      boxRoot: "/var/local/lib/isolate2",
-      ids: [330],
-    });
+    hostileCases({ ...ISOLATE_2, name: "isolate 2.x without cgroups (host binaries)", ids: [330] });
   });
 });
