@@ -77,6 +77,8 @@ export class SnapshotLimitError extends Error {}
 /** O_NONBLOCK: opening a FIFO that replaced a checked file must not hang the agent. */
 const NOFOLLOW_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const EXCLUSIVE_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/** isolate --cleanup tries while a box's processes are still exiting (about 2.7 s in all). */
+const CLEANUP_TRIES = 10;
 /** Longer relative paths are refused before the host's own paths reach PATH_MAX (4096). */
 const SNAPSHOT_MAX_PATH = 2048;
 
@@ -127,15 +129,29 @@ export class IsolateBox {
   async cleanup(): Promise<void> {
     this.initialised = false;
     await this.storage.unmount();
-    const res = await execa(this.s.isolate.bin, [...this.baseArgs(), "--cleanup"], {
-      reject: false,
-      timeout: 60_000,
-    });
-    if (res.exitCode !== 0)
-      throw new Error(`isolate --cleanup of box ${this.id} failed: ${res.stderr || res.stdout}`.trim());
+    await this.isolateCleanup();
     if (this.s.clearKeyrings) {
       const { uid, gid } = this.owner();
       await clearKeyrings(uid, gid);
+    }
+  }
+
+  /**
+   * isolate --cleanup, retried while the box's cgroup still lists tasks: a
+   * box's processes can still be exiting just after its run returns (seen on
+   * isolate 1.10 under load: "Some tasks left in controller memory").
+   */
+  private async isolateCleanup(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await execa(this.s.isolate.bin, [...this.baseArgs(), "--cleanup"], {
+        reject: false,
+        timeout: 60_000,
+      });
+      if (res.exitCode === 0) return;
+      const why = `${res.stderr || res.stdout}`.trim();
+      if (attempt >= CLEANUP_TRIES || !/tasks left|busy/i.test(why))
+        throw new Error(`isolate --cleanup of box ${this.id} failed: ${why}`);
+      await new Promise((r) => setTimeout(r, 50 * attempt));
     }
   }
 
