@@ -454,6 +454,10 @@ describe.skipIf(isolateMissing)("faults", () => {
       console.log(
         `[faults] apiserver restarted (down 2s, ready again after ${seconds(upMs)}): ${before.length} submitted before and ${after.length} after all Complete ${seconds(Date.now() - t0)} after the restart began`,
       );
+      for (const e of done.filter((x) => x.status?.verdict !== "Accepted"))
+        console.log(
+          `[faults]   ${e.metadata.name}: ${e.status?.verdict} ${e.status?.message} ${JSON.stringify(e.status?.tests?.map((t) => t.message))}`,
+        );
       expect(done.map((e) => e.status?.verdict)).toEqual(Array(6).fill("Accepted"));
       expect(agent.running).toBe(true);
       if (controller.restarts > 0)

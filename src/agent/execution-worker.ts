@@ -68,6 +68,10 @@ interface Result {
 export class ExecutionWorker {
   private readonly o: ExecutionWorkerOptions;
   private readonly running = new Map<string, AbortController>();
+  /** Executions this process marked Running (a write the client may have seen fail): not a restart. */
+  private readonly startedHere = new Set<string>();
+  /** Executions whose program this process ran: never run again, even once its result was given up. */
+  private readonly ranHere = new Set<string>();
   /** uid → result of a program this process ran whose result is not written yet. */
   private readonly results = new Map<string, Result>();
   private readonly maxAttempts: number;
@@ -134,13 +138,21 @@ export class ExecutionWorker {
     // Running already, and not by this process: this agent restarted mid-run. That is one more
     // try, counted here because only this agent knows it. attempts is the controller's field, so
     // the bump rides on the conditional write of Running: it is lost only with that write.
-    const restarted = status.phase === "Running";
+    if (this.ranHere.has(uid)) {
+      log.error("its program already ran here and its result could not be written; not running it again");
+      return undefined;
+    }
+    const restarted = status.phase === "Running" && !this.startedHere.has(uid);
     const tries = restarted ? attempts + 1 : attempts;
     if (tries > this.maxAttempts) {
       const msg = `the agent on node ${this.o.nodeName} restarted during the run; giving up after ${attempts} attempt(s)`;
       log.warn({ attempts }, "execution found running after a restart too often; failing it");
       return this.fail(key, uid, "TooManyAttempts", msg);
     }
+    // Bounded: only a retry soon after needs them.
+    if (this.startedHere.size > 10_000) this.startedHere.clear();
+    if (this.ranHere.size > 10_000) this.ranHere.clear();
+    this.startedHere.add(uid);
     try {
       ex = await this.writeStatus(ex, {
         ...status,
@@ -166,6 +178,7 @@ export class ExecutionWorker {
     }
 
     const started = Date.now();
+    this.ranHere.add(uid);
     let outcome: ExecutionOutcome;
     try {
       outcome = await this.o.runner.run(
