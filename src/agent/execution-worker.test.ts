@@ -325,3 +325,38 @@ describe("ExecutionWorker attempts", () => {
     expect(r.runs).toBe(1);
   });
 });
+
+describe("ExecutionWorker restarts", () => {
+  it("a Running write that landed but whose answer was lost is retried without counting a restart", async () => {
+    const api = new FakeApiserver(scheduled());
+    const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
+    const w = worker(api, r.runner);
+    // The apiserver stores the Running status, then the connection drops before the answer.
+    let lose = true;
+    const client = api.client();
+    const replace = client.replaceStatus.bind(client);
+    (client as { replaceStatus: unknown }).replaceStatus = async (res: unknown, obj: Execution) => {
+      const written = await replace(res as never, obj);
+      if (lose && obj.status?.phase === "Running") {
+        lose = false;
+        throw new TransportError("socket hang up", undefined);
+      }
+      return written;
+    };
+    (w as unknown as { o: { client: KubeClient } }).o.client = client;
+    await expect(w.process(KEY)).rejects.toThrow(/socket hang up/);
+    await w.process(KEY); // the work queue's retry
+    expect(r.runs).toBe(1);
+    expect(api.obj.status?.phase).toBe("Succeeded");
+    expect(api.obj.status?.attempts).toBe(1);
+  });
+
+  it("found Running by a new agent process (a restart mid-run): one more attempt, then it runs", async () => {
+    const api = new FakeApiserver({ ...scheduled(), phase: "Running" });
+    const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
+    await worker(api, r.runner).process(KEY);
+    expect(r.runs).toBe(1);
+    expect(api.obj.status?.attempts).toBe(2);
+    expect(api.obj.status?.phase).toBe("Succeeded");
+  });
+});
