@@ -43,6 +43,8 @@ chroot $R /bin/sh /run/vm/job.sh >$R/run/vm/job.log 2>&1 </dev/null
 echo $? >$R/run/vm/exit-code.tmp
 mv $R/run/vm/exit-code.tmp $R/run/vm/exit-code
 say "job exited $(cat $R/run/vm/exit-code) at $(cut -d' ' -f1 /proc/uptime) s"
+kill -9 -1 2>/dev/null # whatever the job left running
+sleep 0.2
 sync
 umount $R/run/vm
 poweroff -f
