@@ -53,9 +53,10 @@ export async function applyCrds(path = join(ROOT, "crds")): Promise<string[]> {
   return applyCrdManifests(kubectlPath(), kubeconfigPath(), path);
 }
 
-/** `prefix-` and 6 random hex digits: a valid name for any kind. */
+/** `prefix-` and 10 random hex digits: a valid name for any kind. */
 export function uniqueName(prefix: string): string {
-  return `${prefix}-${randomBytes(3).toString("hex")}`;
+  // 40 bits: a test that creates hundreds of objects in one namespace must not meet a namesake.
+  return `${prefix}-${randomBytes(5).toString("hex")}`;
 }
 
 /**
