@@ -9,7 +9,7 @@
 // cgroup v1), and both columns are printed side by side.
 //
 // Box ids 600..649 belong to this file: 600..621 in the guest, 645..646 here.
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -71,6 +71,24 @@ describe.skipIf(!!missing)("isolate 2.x with --cg on cgroup v2, in a qemu guest"
         `(${(g.guestLoopMs / g.hostLoopMs).toFixed(1)}x slower): time limits x${g.scale}. Phases (ms): ${JSON.stringify(g.wallMs)}`,
     );
   }, GUEST_TIMEOUT_MS + 60_000);
+
+  it("nothing of the guest is left: no qemu process, no run directory", () => {
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    say("clean-up", "look for qemu's process and the run's directory after the guest powered off", {
+      qemuPid: run.qemuPid,
+      runDir: run.runDir,
+    });
+    expect(run.qemuPid).toBeDefined();
+    expect(alive(run.qemuPid!)).toBe(false);
+    expect(existsSync(run.runDir)).toBe(false);
+  });
 
   it("the guest runs cgroup v2 with the memory, cpu and pids controllers", () => {
     say("boot", "mount cgroup2 only, list the root's controllers", g.controllers);

@@ -39,6 +39,9 @@ export interface GuestRun {
   files: Record<string, string>;
   wallMs: number;
   timedOut: boolean;
+  /** The run's directory and qemu's pid, both gone by the time runInGuest resolves (tests check it). */
+  runDir: string;
+  qemuPid: number | undefined;
 }
 
 const running = new Set<ChildProcess>();
@@ -58,7 +61,10 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
   const consoleLog = join(dir, "console.log");
   const started = Date.now();
   try {
-    const { timedOut } = await runQemu(qemuArgs(kernel.image, initrd, share, consoleLog, job), job.timeoutMs);
+    const { timedOut, pid } = await runQemu(
+      qemuArgs(kernel.image, initrd, share, consoleLog, job),
+      job.timeoutMs,
+    );
     const read = (f: string) => (existsSync(f) ? readFileSync(f, "utf8") : "");
     const code = read(join(share, "exit-code")).trim();
     const files: Record<string, string> = {};
@@ -71,6 +77,8 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
       files,
       wallMs: Date.now() - started,
       timedOut,
+      runDir: dir,
+      qemuPid: pid,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -105,7 +113,7 @@ function qemuArgs(
 }
 
 /** Runs qemu to its end; SIGKILL at the timeout. */
-function runQemu(args: string[], timeoutMs: number): Promise<{ timedOut: boolean }> {
+function runQemu(args: string[], timeoutMs: number): Promise<{ timedOut: boolean; pid: number | undefined }> {
   const qemu = spawn(QEMU, args, { stdio: ["ignore", "ignore", "pipe"] });
   running.add(qemu);
   let stderr = "";
@@ -127,7 +135,7 @@ function runQemu(args: string[], timeoutMs: number): Promise<{ timedOut: boolean
       clearTimeout(timer);
       running.delete(qemu);
       if (!timedOut && code !== 0) reject(new Error(`qemu exited ${code ?? signal}: ${stderr.trim()}`));
-      else resolve({ timedOut });
+      else resolve({ timedOut, pid: qemu.pid });
     });
   });
 }
