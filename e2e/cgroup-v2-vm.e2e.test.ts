@@ -147,7 +147,10 @@ describe.skipIf(!!missing)("isolate 2.x with --cg on cgroup v2, in a qemu guest"
       "/kubepods/pod-b/ctr/envicutor/box-610",
       "/kubepods/pod-b/ctr/envicutor/box-611",
     ]);
-    for (const c of g.concurrent) expect(c.memoryMax).toBe(String(64 * 1024 * 1024));
+    for (const c of g.concurrent) {
+      expect(c.memoryMax).toBe(String(64 * 1024 * 1024));
+      expect(c.memoryCurrent).toBeGreaterThanOrEqual(16 * 1024 * 1024); // the held 16 MiB, charged to the box
+    }
     for (const n of ["a-matrix", "a-second", "b"])
       expect(report(n).held.map((h) => h.verdict)).toEqual(["Accepted", "Accepted"]);
     // Only cgroups are left after the agents stopped: no box cgroup, no box process.

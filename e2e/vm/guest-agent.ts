@@ -9,7 +9,7 @@ import type { ExecutorContext } from "../../src/agent/executor/run-execution.ts"
 import { readOwnCgroupV2 } from "../../src/agent/sandbox/isolate-config.ts";
 import { type Sandbox, setUpSandbox } from "../../src/agent/sandbox/setup.ts";
 import { cgroupTree } from "./cgroup-tree.ts";
-import { runVerdictCase, runVerdictCases } from "./run-verdict-cases.ts";
+import { HOST_DIRS, runVerdictCase, runVerdictCases } from "./run-verdict-cases.ts";
 import { VERDICT_CASES, type VerdictCase, type VerdictObservation } from "./verdict-cases.ts";
 
 export interface AgentPlan {
@@ -50,14 +50,23 @@ export interface AgentReport {
 export const ISOLATE_2_BIN = "/opt/isolate-2/bin/isolate";
 export const ISOLATE_2_CONFIG = "/opt/isolate-2/etc/isolate";
 
-/** Holds a box for a few seconds with 16 MiB in use, so the host side can see every agent's boxes at once. */
+/** Where guest-suite.ts says "go" once it has seen every agent's boxes at once; mounted into the holding boxes. */
+export const BARRIER_DIR = "/run/vm-barrier";
+
+/** Holds a box with 16 MiB in use until the barrier opens (4 minutes at most), so every agent's boxes are seen at once. */
 export const HOLD_CASE: VerdictCase = {
   name: "hold",
-  tried: "hold 16 MiB for 20 s in every box of every agent at once",
+  tried: "hold 16 MiB in every box of every agent at once, until the suite has seen them all",
   language: "python",
-  source:
-    "import time\nx = bytearray(16 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\ntime.sleep(20)\nprint('held')",
-  run: { wallTimeMillis: 30_000 },
+  source: [
+    "import os, time",
+    "x = bytearray(16 << 20)",
+    "for i in range(0, len(x), 4096): x[i] = 1",
+    "end = time.time() + 240",
+    `while time.time() < end and not os.path.exists('${BARRIER_DIR}/go'): time.sleep(0.2)`,
+    "print('held')",
+  ].join("\n"),
+  run: { wallTimeMillis: 300_000 },
   expected: "Accepted",
 };
 
@@ -102,7 +111,9 @@ async function main(plan: AgentPlan): Promise<AgentReport> {
     logger,
   };
   if (plan.hold)
-    report.held = await Promise.all(sandbox.pool.ids().map(() => runVerdictCase(ctx, HOLD_CASE, plan.scale)));
+    report.held = await Promise.all(
+      sandbox.pool.ids().map(() => runVerdictCase(ctx, HOLD_CASE, plan.scale, [...HOST_DIRS, BARRIER_DIR])),
+    );
   const cases = plan.cases.map((n) => {
     const c = VERDICT_CASES.find((v) => v.name === n);
     if (!c) throw new Error(`no verdict case ${n}`);

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cgroupProcs, cgroupTree, childCgroups } from "./cgroup-tree.ts";
 import { loopCpuMillis, timeScale } from "./emulation-speed.ts";
-import type { AgentPlan, AgentReport } from "./guest-agent.ts";
+import { type AgentPlan, type AgentReport, BARRIER_DIR } from "./guest-agent.ts";
 import { VERDICT_CASES } from "./verdict-cases.ts";
 
 const CG = "/sys/fs/cgroup";
@@ -139,6 +139,7 @@ async function main(): Promise<GuestResults> {
   const scale = timeScale(guestLoopMs, hostLoopMs);
   console.log(`[guest] loop: host ${hostLoopMs} ms, guest ${guestLoopMs} ms; time limits x${scale}`);
 
+  mkdirSync(BARRIER_DIR, { recursive: true });
   const ctrA = nodeCgroup("kubepods/pod-a/ctr");
   const ctrB = nodeCgroup("kubepods/pod-b/ctr");
   const service = nodeCgroup("system.slice/agent.service");
@@ -165,14 +166,16 @@ async function main(): Promise<GuestResults> {
   keep(await timed("first-start", () => runAgents([[ctrA, initA, plan("a-first", 600, { setups: 2 })]])));
   keep(await timed("restart", () => runAgents([[join(ctrA, "agent"), initA, plan("a-restart", 600)]])));
 
-  // 3. Three agents at once, two in container A (one subtree) and one in B, each holding both its boxes.
+  // 3. Three agents at once, two in container A (one subtree) and one in B, each holding both its boxes
+  //    until all six are seen at one moment (the barrier opens then, or after 4 minutes).
   const subtrees = [join(ctrA, "envicutor"), join(ctrB, "envicutor")];
   let concurrent: BoxCgroupSeen[] = [];
   let polling = true;
   const poll = (async () => {
     while (polling) {
-      const now = boxCgroups(subtrees).filter((b) => b.procs > 0);
+      const now = boxCgroups(subtrees).filter((b) => b.procs > 0 && b.memoryCurrent >= 16 * 1024 * 1024);
       if (now.length > concurrent.length) concurrent = now;
+      if (concurrent.length >= 6) writeFileSync(join(BARRIER_DIR, "go"), "");
       await sleep(250);
     }
   })();

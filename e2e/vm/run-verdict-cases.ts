@@ -3,20 +3,21 @@
 import { type ExecutorContext, runExecution } from "../../src/agent/executor/run-execution.ts";
 import { caseRuntime, caseSpec, type VerdictCase, type VerdictObservation } from "./verdict-cases.ts";
 
-const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
+export const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
 const PATH_ENV = { PATH: "/usr/bin:/bin" };
 
 export async function runVerdictCase(
   ctx: ExecutorContext,
   c: VerdictCase,
   scale: number,
+  mounts: string[] = HOST_DIRS,
 ): Promise<VerdictObservation> {
   try {
     const r = await runExecution(ctx, {
       spec: caseSpec(c),
       runtime: caseRuntime(c, scale),
       runtimeEnv: PATH_ENV,
-      mounts: HOST_DIRS,
+      mounts,
     });
     const t = r.tests[0];
     const obs: VerdictObservation = { name: c.name, verdict: r.verdict, message: t?.message ?? r.message };
