@@ -36,6 +36,12 @@ done
 chmod 1777 $R/tmp $R/var/tmp
 mkdir -p $R/run/vm
 mount -t 9p -o trans=virtio,version=9p2000.L,rw,cache=none,msize=512000 results $R/run/vm || fail "mount results"
+# The checkout at its own path, when a tmpfs above (e.g. /tmp for a CI clone) hides it.
+P=$(cat $R/run/vm/project-path)
+if [ ! -d "$R$P/node_modules" ]; then
+  mkdir -p "$R$P" || fail "cannot make $P"
+  mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 project "$R$P" || fail "mount project"
+fi
 hostname cgroup-v2-guest
 
 say "booted in $(cut -d' ' -f1 /proc/uptime) s; cgroup controllers: $(cat $R/sys/fs/cgroup/cgroup.controllers)"

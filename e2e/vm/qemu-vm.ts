@@ -49,6 +49,9 @@ process.once("exit", () => {
   for (const p of running) p.kill("SIGKILL");
 });
 
+/** This checkout, shared read-only and mounted at the same path in the guest. */
+const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
+
 /** Boots the guest, runs the job, and returns what came back; qemu is gone and the run's files removed when this resolves. */
 export async function runInGuest(job: GuestJob): Promise<GuestRun> {
   const kernel = findGuestKernel();
@@ -58,6 +61,8 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
   const share = join(dir, "share");
   mkdirSync(share);
   writeFileSync(join(share, "job.sh"), job.script);
+  // The checkout may sit below a place the guest covers with tmpfs (CI clones into /tmp): shared on its own.
+  writeFileSync(join(share, "project-path"), PROJECT_ROOT);
   const consoleLog = join(dir, "console.log");
   const started = Date.now();
   try {
@@ -69,7 +74,7 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
     const code = read(join(share, "exit-code")).trim();
     const files: Record<string, string> = {};
     for (const f of readdirSync(share))
-      if (!["job.sh", "job.log", "exit-code"].includes(f)) files[f] = read(join(share, f));
+      if (!["job.sh", "job.log", "exit-code", "project-path"].includes(f)) files[f] = read(join(share, f));
     return {
       exitCode: code === "" ? undefined : Number(code),
       jobLog: read(join(share, "job.log")),
@@ -109,6 +114,7 @@ function qemuArgs(
     ...["-device", "virtio-rng-pci"],
     ...fs9p("hostroot", "/", true),
     ...fs9p("results", share, false),
+    ...fs9p("project", PROJECT_ROOT, true),
   ];
 }
 
