@@ -28,6 +28,10 @@ mount -t devtmpfs devtmpfs $R/dev
 mkdir -p $R/dev/shm $R/dev/pts
 mount -t tmpfs -o mode=1777 shm $R/dev/shm
 mount -t devpts devpts $R/dev/pts
+# The checkout (envicutor.project= on the kernel command line), held before tmpfs may cover it.
+P=$(sed -n 's/.*envicutor\.project=\([^ ]*\).*/\1/p' /proc/cmdline)
+mkdir -p /project
+[ -n "$P" ] && [ -d "$R$P" ] && mount -o bind "$R$P" /project
 # Writable places: the rest of the host's tree stays read-only.
 for d in /tmp /run /root /var/tmp /var/local/lib/isolate2 /opt/isolate-2/etc; do
   [ -d "$R$d" ] || fail "$d is not a directory on the host"
@@ -37,10 +41,9 @@ chmod 1777 $R/tmp $R/var/tmp
 mkdir -p $R/run/vm
 mount -t 9p -o trans=virtio,version=9p2000.L,rw,cache=none,msize=512000 results $R/run/vm || fail "mount results"
 # The checkout at its own path, when a tmpfs above (e.g. /tmp for a CI clone) hides it.
-P=$(cat $R/run/vm/project-path)
-if [ ! -d "$R$P/node_modules" ]; then
+if [ -n "$P" ] && [ ! -d "$R$P/node_modules" ]; then
   mkdir -p "$R$P" || fail "cannot make $P"
-  mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 project "$R$P" || fail "mount project"
+  mount -o bind /project "$R$P" || fail "bind $P"
 fi
 hostname cgroup-v2-guest
 

@@ -49,7 +49,11 @@ process.once("exit", () => {
   for (const p of running) p.kill("SIGKILL");
 });
 
-/** This checkout, shared read-only and mounted at the same path in the guest. */
+/**
+ * This checkout: the guest binds it back at its path when a tmpfs it puts over
+ * a writable place (CI clones into /tmp) would hide it. Given on the kernel
+ * command line, so a path with spaces is not supported.
+ */
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
 
 /** Boots the guest, runs the job, and returns what came back; qemu is gone and the run's files removed when this resolves. */
@@ -61,8 +65,6 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
   const share = join(dir, "share");
   mkdirSync(share);
   writeFileSync(join(share, "job.sh"), job.script);
-  // The checkout may sit below a place the guest covers with tmpfs (CI clones into /tmp): shared on its own.
-  writeFileSync(join(share, "project-path"), PROJECT_ROOT);
   const consoleLog = join(dir, "console.log");
   const started = Date.now();
   try {
@@ -74,7 +76,7 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
     const code = read(join(share, "exit-code")).trim();
     const files: Record<string, string> = {};
     for (const f of readdirSync(share))
-      if (!["job.sh", "job.log", "exit-code", "project-path"].includes(f)) files[f] = read(join(share, f));
+      if (!["job.sh", "job.log", "exit-code"].includes(f)) files[f] = read(join(share, f));
     return {
       exitCode: code === "" ? undefined : Number(code),
       jobLog: read(join(share, "job.log")),
@@ -110,11 +112,13 @@ function qemuArgs(
     ...["-nodefaults", "-no-reboot", "-display", "none", "-serial", `file:${consoleLog}`],
     // qboot instead of SeaBIOS: the firmware is most of the boot under emulation.
     ...["-bios", "qboot.rom", "-kernel", kernel, "-initrd", initrd],
-    ...["-append", "console=ttyS0 quiet panic=-1 mitigations=off random.trust_cpu=on"],
+    ...[
+      "-append",
+      `console=ttyS0 quiet panic=-1 mitigations=off random.trust_cpu=on envicutor.project=${PROJECT_ROOT}`,
+    ],
     ...["-device", "virtio-rng-pci"],
     ...fs9p("hostroot", "/", true),
     ...fs9p("results", share, false),
-    ...fs9p("project", PROJECT_ROOT, true),
   ];
 }
 
