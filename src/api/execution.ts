@@ -1,45 +1,15 @@
 import { z } from "zod";
-import {
-  conditions,
-  MAX_TEXT_BYTES,
-  partialStageLimits,
-  resourceSchema,
-  safeFileName,
-  verdict,
-} from "./common.ts";
+import { checker, outputComparison } from "./checker.ts";
+import { conditions, MAX_TEXT_BYTES, partialStageLimits, resourceSchema, verdict } from "./common.ts";
+import { interactor } from "./interactor.ts";
 import { withRules } from "./rules.ts";
+import { sourceFile } from "./source-file.ts";
 
 export const MAX_TOTAL_FILE_BYTES = 1024 * 1024;
-/** Per file; with at most MAX_FILES files this keeps the CEL rules within the apiserver's cost budget. */
-export const MAX_FILE_BYTES = 192 * 1024;
 export const MAX_FILES = 16;
 export const MAX_TEST_CASES = 64;
 
-const BASE64_PATTERN = "^[A-Za-z0-9+/]*={0,2}$";
-
-export const sourceFile = withRules(
-  z.object({
-    name: safeFileName.describe(
-      "File name inside the sandbox; the first file is the main source unless one is named like the Runtime's sourceFile.",
-    ),
-    content: z.string().max(MAX_FILE_BYTES).describe("File content, as text or base64 per encoding."),
-    encoding: z
-      .enum(["utf8", "base64"])
-      .default("utf8")
-      .describe("How content is encoded: utf8 (default) or base64."),
-  }),
-  [
-    {
-      rule: `self.encoding != 'base64' || self.content.matches('${BASE64_PATTERN}')`,
-      message: "content is not valid base64",
-      fieldPath: ".content",
-      path: ["content"],
-      check: (f) =>
-        f.encoding !== "base64" || (new RegExp(BASE64_PATTERN).test(f.content) && f.content.length % 4 === 0),
-    },
-  ],
-).describe("A source file of the submission.");
-export type SourceFile = z.infer<typeof sourceFile>;
+export { MAX_FILE_BYTES, type SourceFile, sourceFile } from "./source-file.ts";
 
 export const testCase = z
   .object({
@@ -60,7 +30,7 @@ export const testCase = z
   .describe("One test case: input and optional expected output.");
 export type TestCase = z.infer<typeof testCase>;
 
-export const OUTPUT_COMPARISONS = ["Exact", "IgnoreTrailingWhitespace"] as const;
+export { OUTPUT_COMPARISONS } from "./checker.ts";
 
 export const executionSpec = withRules(
   z.object({
@@ -113,10 +83,13 @@ export const executionSpec = withRules(
       })
       .optional()
       .describe("Limit overrides within the Runtime's maxLimits."),
-    outputComparison: z
-      .enum(OUTPUT_COMPARISONS)
+    outputComparison: outputComparison
       .default("IgnoreTrailingWhitespace")
-      .describe("How stdout is compared with expected output: Exact or IgnoreTrailingWhitespace (default)."),
+      .describe(
+        "How stdout is compared with expected output (IgnoreTrailingWhitespace when unset): Exact, IgnoreTrailingWhitespace, Tokens, Float (1e-6; checker sets other tolerances), CaseInsensitive or UnorderedLines. checker, when set, replaces it.",
+      ),
+    checker: checker.optional(),
+    interactor: interactor.optional(),
     ttlSecondsAfterFinished: z
       .int()
       .min(0)
@@ -137,6 +110,11 @@ export const executionSpec = withRules(
       rule: "!(has(self.expectedOutput) && has(self.testCases))",
       message: "set either expectedOutput or testCases, not both",
       check: (s) => !(s.expectedOutput !== undefined && s.testCases !== undefined),
+    },
+    {
+      rule: "!(has(self.checker) && has(self.interactor))",
+      message: "set either checker or interactor, not both (the interactor decides the verdict)",
+      check: (s) => !(s.checker !== undefined && s.interactor !== undefined),
     },
     {
       rule: "self == oldSelf",
@@ -160,13 +138,38 @@ export const stageResult = z
     stdoutTruncated: z.boolean().optional().describe("Whether stdout was cut."),
     stderrTruncated: z.boolean().optional().describe("Whether stderr was cut."),
     message: z.string().max(4096).optional().describe("Sandbox's message, e.g. 'Time limit exceeded'."),
+    cacheHit: z
+      .boolean()
+      .optional()
+      .describe("Compile stage only: true when the node's compile cache had the result and no compiler ran."),
   })
   .describe("Result of one sandboxed stage.");
 export type StageResult = z.infer<typeof stageResult>;
 
+export const judgeRun = z
+  .object({
+    exitCode: z.int().optional().describe("Exit code of the checker or interactor."),
+    signal: z.int().optional().describe("Signal that killed it."),
+    cpuTimeMillis: z.int().optional().describe("CPU time used, in milliseconds."),
+    wallTimeMillis: z.int().optional().describe("Wall-clock time used, in milliseconds."),
+    memoryKiB: z.int().optional().describe("Peak memory, in KiB."),
+    message: z
+      .string()
+      .max(1024)
+      .optional()
+      .describe("Its message (stderr, else stdout), cut to 1024 bytes."),
+  })
+  .describe("The run of a checker or interactor for one test.");
+export type JudgeRun = z.infer<typeof judgeRun>;
+
 export const testResult = stageResult
   .extend({
     name: z.string().describe("Test case name."),
+    points: z
+      .number()
+      .optional()
+      .describe("Points a checker or interactor gave this test (testlib's quitp); unset for all or nothing."),
+    judge: judgeRun.optional().describe("The checker's or interactor's own run for this test."),
   })
   .describe("Result of one test case.");
 export type TestResult = z.infer<typeof testResult>;
@@ -185,6 +188,17 @@ export const executionStatus = z
     nodeName: z.string().optional().describe("Node the Execution is assigned to; agents watch this field."),
     runtimeGeneration: z.int().optional().describe("Runtime generation the Execution runs with."),
     attempts: z.int().optional().describe("How many times it was assigned to a node."),
+    handBack: z
+      .object({
+        attempt: z.int().describe("The attempt (status.attempts) the node gave back."),
+        reason: z.string().max(1024).describe("Why, e.g. RuntimeUnavailable or AgentRestarted."),
+        message: z.string().max(4096).optional().describe("Human readable detail."),
+        time: z.string().optional().describe("When the node gave it back."),
+      })
+      .optional()
+      .describe(
+        "Written by the node agent: it gives this attempt back without running it; the controller requeues it or, past maxAttempts, fails it.",
+      ),
     verdict: verdict.optional(),
     compile: stageResult.optional().describe("Compile stage result."),
     tests: z.array(testResult).max(64).optional().describe("Per-test results."),

@@ -294,4 +294,34 @@ export const INVALID_CASES: InvalidCase[] = [
     object: ex("bad-32", (s) => (s.runtime = "Python 3")),
     expect: ["spec.runtime"],
   },
+  {
+    name: "execution checker with both a comparison and a program",
+    object: ex("bad-33", (s) => {
+      s.checker = { comparison: "Tokens", program: { files: [{ name: "check.py", content: "x" }] } };
+    }),
+    expect: ["spec.checker", "exactly one of comparison and program"],
+  },
+  {
+    name: "execution checker tolerance without the Float comparison",
+    object: ex("bad-34", (s) => (s.checker = { comparison: "Tokens", absoluteTolerance: 0.1 })),
+    expect: ["spec.checker", "only to the Float comparison"],
+  },
+  {
+    name: "execution with a checker and an interactor",
+    object: ex("bad-35", (s) => {
+      s.checker = { comparison: "Tokens" };
+      s.interactor = { files: [{ name: "interact.py", content: "x" }] };
+    }),
+    expect: ["spec", "either checker or interactor"],
+  },
+  {
+    name: "execution checker program with a hidden file name",
+    object: ex("bad-36", (s) => (s.checker = { program: { files: [{ name: ".check.py", content: "x" }] } })),
+    expect: ["spec.checker.program.files[0].name"],
+  },
+  {
+    name: "execution negative float tolerance",
+    object: ex("bad-37", (s) => (s.checker = { comparison: "Float", relativeTolerance: -1 })),
+    expect: ["spec.checker.relativeTolerance"],
+  },
 ];

@@ -184,7 +184,14 @@ export class IsolateExecutor implements ExecutionRunner {
       if (
         judged.verdict === "Accepted" &&
         tc.expectedOutput !== undefined &&
-        !outputMatches(r.stdout, tc.expectedOutput, spec.outputComparison)
+        !outputMatches(r.stdout, tc.expectedOutput, spec.checker?.comparison ?? spec.outputComparison, {
+          ...(spec.checker?.absoluteTolerance !== undefined
+            ? { absolute: spec.checker.absoluteTolerance }
+            : {}),
+          ...(spec.checker?.relativeTolerance !== undefined
+            ? { relative: spec.checker.relativeTolerance }
+            : {}),
+        })
       ) {
         judged = { verdict: "WrongAnswer", message: "output differs from the expected output" };
       }
