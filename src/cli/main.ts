@@ -1,25 +1,32 @@
 #!/usr/bin/env node
 // envicutor: submit code to an Envicutor cluster and print the verdicts like a judge.
 // Also a kubectl plugin when installed as `kubectl-envicutor`.
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
+import { doctor } from "./doctor.ts";
 import { formatReport } from "./report.ts";
 import { runAndWait } from "./run-command.ts";
+import { readStdin, stdinSource } from "./stdin.ts";
 
 const USAGE = `Usage: envicutor run FILE --runtime RUNTIME [--stdin FILE | --tests DIR] [options]
+       envicutor doctor [--isolate PATH] [--network]
 
-Creates an Execution, waits for it and prints the verdicts.
+run: creates an Execution, waits for it and prints the verdicts.
+doctor: checks what the agent needs on this node (isolate and its cgroup mode,
+  kernel namespaces, Nix, ...); exit status 1 when a check fails.
 
 Options:
   -r, --runtime NAME     Runtime to run with (required)
-      --stdin FILE       standard input of a single run ('-' reads this process's stdin)
+      --stdin FILE       standard input of a single run ('-': this process's stdin,
+                         which is also the default when it is piped or redirected)
       --tests DIR        test cases: NAME.in with optional NAME.out beside it
       --arg ARG          argument for the program (repeatable)
   -n, --namespace NS     namespace of the Execution (default: the kubeconfig's, or default)
       --kubeconfig PATH  kubeconfig (default: $KUBECONFIG or ~/.kube/config)
       --timeout SECONDS  how long to wait (default 300)
       --keep             keep the Execution instead of deleting it afterwards
+      --isolate PATH     doctor: the isolate binary (default: $ENVICUTOR_ISOLATE_BIN or isolate)
+      --network          doctor: also check what networked Runtimes need
 
 Exit status: 0 when Accepted, 1 for any other verdict, 2 for usage or cluster errors.`;
 
@@ -36,10 +43,14 @@ async function main(argv: string[]): Promise<number> {
       kubeconfig: { type: "string" },
       timeout: { type: "string", default: "300" },
       keep: { type: "boolean", default: false },
+      isolate: { type: "string" },
+      network: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
   const [command, file] = positionals;
+  if (command === "doctor" && !values.help)
+    return doctor({ ...(values.isolate ? { isolateBin: values.isolate } : {}), network: values.network });
   if (values.help || command !== "run" || !file || !values.runtime || (values.stdin && values.tests)) {
     console.error(USAGE);
     return values.help ? 0 : 2;
@@ -48,8 +59,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
   else kc.loadFromDefault();
   const namespace = values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
-  const stdin =
-    values.stdin === undefined ? undefined : readFileSync(values.stdin === "-" ? 0 : values.stdin, "utf8");
+  const stdin = await readStdin(stdinSource(values.stdin, !!values.tests, !!process.stdin.isTTY));
   const result = await runAndWait(
     kc,
     {

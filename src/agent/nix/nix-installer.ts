@@ -8,6 +8,7 @@ import { collectGarbage, type GcOptions, type GcResult } from "./gc.ts";
 import { runSetupHooksInSandbox } from "./hook-sandbox.ts";
 import type { NixMetrics } from "./metrics.ts";
 import { computeEnv } from "./nix-env.ts";
+import { nixBuildVersion } from "./nix-version.ts";
 import {
   checkPackageSets,
   DEFAULT_PACKAGE_SET,
@@ -357,9 +358,8 @@ export class NixInstaller implements RuntimeInstaller {
   }
 
   /** `nix-build --version`, e.g. "2.8.0" (for the Worker status). */
-  async nixVersion(): Promise<string> {
-    const res = await runCommand(this.bin("nix-build"), ["--version"], { timeoutMs: 30_000 });
-    return /(\d+\.\d+(\.\d+)?\S*)/.exec(res.stdout)?.[1] ?? res.stdout.trim();
+  nixVersion(): Promise<string> {
+    return nixBuildVersion(this.bin("nix-build"));
   }
 
   private async refreshGauge(): Promise<void> {
