@@ -34,6 +34,12 @@ const DEFINITIONS: CrdDefinition[] = [
       { name: "Version", type: "string", jsonPath: ".spec.version" },
       { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
       {
+        name: "Reason",
+        type: "string",
+        jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+        description: "Why it is (not) Ready, e.g. InstallFailed",
+      },
+      {
         name: "Installed",
         type: "integer",
         jsonPath: ".status.installedNodes",
@@ -48,6 +54,13 @@ const DEFINITIONS: CrdDefinition[] = [
       { name: "Failed", type: "integer", jsonPath: ".status.failedNodes", priority: 1 },
       { name: "Active", type: "integer", jsonPath: ".status.activeGeneration", priority: 1 },
       age,
+      // Last and in the default view: a Runtime that cannot install says why in `kubectl get runtimes`.
+      {
+        name: "Message",
+        type: "string",
+        jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+        description: "The Ready condition's message (e.g. the nodes' install failures)",
+      },
     ],
   },
   {
