@@ -3,8 +3,8 @@
 // renewed by this process; and one "agent" loop that marks every Execution
 // assigned to a fake node Succeeded (the status an agent writes), at once.
 
-import { finalStatus } from "../src/agent/execution-worker.ts";
 import { type Execution, isFinished } from "../src/api/execution.ts";
+import { finish } from "../src/api/execution-lifecycle.ts";
 import { AGENT_LEASE_PREFIX, API_VERSION, NODE_LABEL } from "../src/api/group.ts";
 import type { Runtime } from "../src/api/runtime.ts";
 import type { Worker } from "../src/api/worker.ts";
@@ -160,12 +160,16 @@ export class SimulatedAgents {
     let ex = this.informer?.get(key);
     for (let i = 0; i < 5 && ex; i++) {
       if (!ex.status?.nodeName || isFinished(ex.status)) return;
-      const status = finalStatus(ex.status, {
-        verdict: "Accepted",
-        tests: [
-          { name: "1", verdict: "Accepted", exitCode: 0, cpuTimeMillis: 1, wallTimeMillis: 1, stdout: "" },
-        ],
-      });
+      const status = finish(
+        ex,
+        {
+          verdict: "Accepted",
+          tests: [
+            { name: "1", verdict: "Accepted", exitCode: 0, cpuTimeMillis: 1, wallTimeMillis: 1, stdout: "" },
+          ],
+        },
+        new Date(),
+      );
       try {
         await this.o.client.replaceStatus(ExecutionResource, { ...ex, status });
         this.completed++;

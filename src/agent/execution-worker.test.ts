@@ -123,6 +123,7 @@ function worker(
     logger: pino({ level: "silent" }),
     getExecution: () => structuredClone(api.obj),
     retryDelayMs: () => 0,
+    newerWaitMs: 0,
     ...(opts.objectBudgetBytes ? { objectBudgetBytes: opts.objectBudgetBytes } : {}),
   });
 }
@@ -290,13 +291,18 @@ describe("ExecutionWorker result writes", () => {
 });
 
 describe("ExecutionWorker attempts", () => {
-  it("hands back a missing generation while attempts are left, then fails with a reason", async () => {
+  it("hands back a missing generation while attempts are left (placement left to the controller), then fails with a reason", async () => {
     const api = new FakeApiserver(scheduled(1));
     const r = hostileRunner(Buffer.alloc(0), Buffer.alloc(0));
-    await worker(api, r.runner, { installed: false }).process(KEY);
+    const w = worker(api, r.runner, { installed: false });
+    await w.process(KEY);
     expect(api.obj.status?.phase).toBe("Pending");
-    expect(api.obj.status?.nodeName).toBeUndefined();
-    expect(api.obj.status?.message).toMatch(/handed back \(attempt 1 of 3 used\)/);
+    expect(api.obj.status?.nodeName).toBe(NODE);
+    expect(api.obj.status?.attempts).toBe(1);
+    expect(api.obj.status?.handBack).toMatchObject({ attempt: 1, reason: "RuntimeUnavailable" });
+    expect(api.obj.status?.handBack?.message).toMatch(/handed back \(attempt 1 of 3 used\)/);
+    expect(w.wants(api.obj)).toBe(false); // until the controller acts on it
+    expect(api.writes).toHaveLength(1);
 
     const last = new FakeApiserver(scheduled(3));
     await worker(last, r.runner, { installed: false }).process(KEY);
@@ -306,14 +312,13 @@ describe("ExecutionWorker attempts", () => {
     expect(r.runs).toBe(0);
   });
 
-  it("finding its own Execution Running (a restart mid-run) counts an attempt; past the last it fails", async () => {
+  it("finding its own Execution Running (a restart mid-run) hands the attempt back; past the last it fails", async () => {
     const api = new FakeApiserver({ ...scheduled(1), phase: "Running" });
     const r = hostileRunner(Buffer.from("x"), Buffer.alloc(0));
     await worker(api, r.runner).process(KEY);
-    const running = api.writes.find((w) => w.status.phase === "Running")!;
-    expect(running.status.attempts).toBe(2);
-    expect(r.runs).toBe(1);
-    expect(api.obj.status?.phase).toBe("Succeeded");
+    expect(api.obj.status).toMatchObject({ phase: "Pending", attempts: 1, nodeName: NODE });
+    expect(api.obj.status?.handBack).toMatchObject({ attempt: 1, reason: "AgentRestarted" });
+    expect(r.runs).toBe(0);
 
     const spent = new FakeApiserver({ ...scheduled(3), phase: "Running" });
     await worker(spent, r.runner).process(KEY);
@@ -322,7 +327,7 @@ describe("ExecutionWorker attempts", () => {
     );
     expect(spent.obj.status?.phase).toBe("Failed");
     expect(spent.obj.status?.conditions?.find((c) => c.type === "Failed")?.reason).toBe("TooManyAttempts");
-    expect(r.runs).toBe(1);
+    expect(r.runs).toBe(0);
   });
 });
 
@@ -351,12 +356,36 @@ describe("ExecutionWorker restarts", () => {
     expect(api.obj.status?.attempts).toBe(1);
   });
 
-  it("found Running by a new agent process (a restart mid-run): one more attempt, then it runs", async () => {
-    const api = new FakeApiserver({ ...scheduled(), phase: "Running" });
+  it("once the controller has assigned the given-back attempt again, it runs: attempts stay the controller's", async () => {
+    const api = new FakeApiserver({
+      ...scheduled(2),
+      handBack: { attempt: 1, reason: "AgentRestarted", message: "restarted" },
+    });
     const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
     await worker(api, r.runner).process(KEY);
     expect(r.runs).toBe(1);
     expect(api.obj.status?.attempts).toBe(2);
     expect(api.obj.status?.phase).toBe("Succeeded");
+  });
+
+  it("each transition is one conditional write from the cached copy, with no read first", async () => {
+    const api = new FakeApiserver(scheduled());
+    let reads = 0;
+    const client = api.client();
+    (client as { tryGet: unknown }).tryGet = async () => {
+      reads++;
+      return structuredClone(api.obj);
+    };
+    const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
+    const w = worker(api, r.runner);
+    const o = (w as unknown as { o: { client: KubeClient; getExecution: () => Execution } }).o;
+    o.client = client;
+    // An informer that has not caught up with the Running write yet: the result is written
+    // over the object that write returned.
+    const before = structuredClone(api.obj);
+    o.getExecution = () => structuredClone(before);
+    await w.process(KEY);
+    expect(reads).toBe(0);
+    expect(api.writes.map((x) => `${x.status.phase}:${x.ok}`)).toEqual(["Running:true", "Succeeded:true"]);
   });
 });

@@ -1,8 +1,9 @@
 import { type Execution, ExecutionConditions, type ExecutionStatus, isFinished } from "../api/execution.ts";
+import { finish, handBack, isHandedBack, start } from "../api/execution-lifecycle.ts";
 import { resolveExecutionLimits } from "../api/limits.ts";
 import { backoffDelay, sleep } from "../k8s/backoff.ts";
 import type { KubeClient } from "../k8s/client.ts";
-import { rfc3339, setConditions } from "../k8s/conditions.ts";
+import { rfc3339 } from "../k8s/conditions.ts";
 import { ApiError, errText, isConflict, isNotFound, isTooLarge } from "../k8s/errors.ts";
 import { ExecutionResource, splitKey } from "../k8s/resources.ts";
 import type { ProcessResult } from "../k8s/work-queue.ts";
@@ -24,6 +25,7 @@ const MAX_RESULT_WRITES = 12;
 /** Later calls of finish() for a result no write took (every RESULT_RETRY_MS); then it is given up. */
 const MAX_RESULT_DEFERRALS = 10;
 const RESULT_RETRY_MS = 30_000;
+const NEWER_WAIT_MS = 5_000;
 /** Results kept for a later write; past this the oldest is given up (its Execution is never re-run here). */
 const MAX_KEPT_RESULTS = 64;
 
@@ -39,6 +41,8 @@ export interface ExecutionWorkerOptions {
   maxAttempts?: number;
   /** Most the encoded Execution may weigh with its result; default OBJECT_BUDGET_BYTES. */
   objectBudgetBytes?: number;
+  /** After a conflict, how long to wait for the informer's newer copy before a GET; default 5 s. */
+  newerWaitMs?: number;
   /** Wait before retry n (0-based) of a status write that failed transiently. */
   retryDelayMs?: (n: number) => number;
 }
@@ -56,9 +60,10 @@ interface Result {
 
 /**
  * Runs the Executions the controller assigned to this node. The controller
- * owns scheduling (phase Scheduled, nodeName, attempts); this node writes
- * Running and then the result, each a conditional write of the whole status
- * read just before, so a reassignment by the controller (node presumed lost)
+ * owns scheduling (placement, attempts, Scheduled); this node writes Running,
+ * the result or a hand-back (transitions in api/execution-lifecycle.ts). Each
+ * is one conditional write from the cached copy and its resourceVersion, with
+ * no read first, so a reassignment by the controller (node presumed lost)
  * wins and this node's late result is dropped — never run twice to completion.
  *
  * Once the program has run, only the write is retried: the result is kept
@@ -75,6 +80,8 @@ export class ExecutionWorker {
   /** uid → result of a program this process ran whose result is not written yet. */
   private readonly results = new Map<string, Result>();
   private readonly maxAttempts: number;
+  /** key → the object our last write returned and the version it replaced (see latest()). */
+  private readonly written = new Map<string, { obj: Execution; baseRv: string | undefined }>();
 
   constructor(opts: ExecutionWorkerOptions) {
     this.o = opts;
@@ -91,6 +98,7 @@ export class ExecutionWorker {
     return (
       ex.status?.nodeName === this.o.nodeName &&
       !isFinished(ex.status) &&
+      !isHandedBack(ex) &&
       !this.running.has(uid) &&
       !this.results.get(uid)?.abandoned
     );
@@ -111,73 +119,72 @@ export class ExecutionWorker {
       // A program that already ran here is never run again: only its result is written.
       const kept = this.results.get(uid);
       if (kept) return await this.finish(key, uid, kept);
-      return await this.runOne(key, uid, abort.signal);
+      return await this.runOne(cached, key, uid, abort.signal);
     } finally {
       this.running.delete(uid);
     }
   }
 
-  private async fresh(key: string): Promise<Execution | undefined> {
-    const { namespace, name } = splitKey(key);
-    return this.o.client.tryGet(ExecutionResource, name, namespace);
-  }
-
-  private async runOne(key: string, uid: string, signal: AbortSignal): Promise<ProcessResult | undefined> {
+  /**
+   * Starts the Execution from the cached copy: one conditional write (Running), no GET.
+   * A stale copy is refused (conflict) and the newer one arrives as an informer event.
+   */
+  private async runOne(
+    ex: Execution,
+    key: string,
+    uid: string,
+    signal: AbortSignal,
+  ): Promise<ProcessResult | undefined> {
     const log = this.o.logger.child({ execution: key });
-    let ex = await this.fresh(key);
-    if (!ex || ex.status?.nodeName !== this.o.nodeName || isFinished(ex.status)) return undefined;
-    const status = ex.status;
-    const attempts = status.attempts ?? 1;
+    const status = ex.status ?? {};
     const generation = status.runtimeGeneration ?? 0;
     const runtime = await this.o.runtimes.runtimeFor(ex.spec.runtime, generation);
-    if (!runtime) return this.handBack(ex, key, uid, attempts, generation);
+    if (!runtime) return this.giveBack(ex, key, uid, "RuntimeUnavailable", this.missingWhy(ex, generation));
     const { limits, violations } = resolveExecutionLimits(runtime.spec, ex.spec);
     if (violations.length > 0)
       return this.fail(key, uid, "LimitOutOfBounds", violations.map((v) => v.message).join("; "));
-
-    // Running already, and not by this process: this agent restarted mid-run. That is one more
-    // try, counted here because only this agent knows it. attempts is the controller's field, so
-    // the bump rides on the conditional write of Running: it is lost only with that write.
     if (this.ranHere.has(uid)) {
       log.error("its program already ran here and its result could not be written; not running it again");
       return undefined;
     }
-    const restarted = status.phase === "Running" && !this.startedHere.has(uid);
-    const tries = restarted ? attempts + 1 : attempts;
-    if (tries > this.maxAttempts) {
-      const msg = `the agent on node ${this.o.nodeName} restarted during the run; giving up after ${attempts} attempt(s)`;
-      log.warn({ attempts }, "execution found running after a restart too often; failing it");
-      return this.fail(key, uid, "TooManyAttempts", msg);
-    }
+    // Running already, and not by this process: this agent restarted mid-run. The controller
+    // counts attempts, so the attempt is given back; it requeues it (or fails it past the last).
+    if (status.phase === "Running" && !this.startedHere.has(uid))
+      return this.giveBack(
+        ex,
+        key,
+        uid,
+        "AgentRestarted",
+        `the agent on node ${this.o.nodeName} restarted during the run`,
+      );
     // Bounded: only a retry soon after needs them.
     if (this.startedHere.size > 10_000) this.startedHere.clear();
     if (this.ranHere.size > 10_000) this.ranHere.clear();
     this.startedHere.add(uid);
+    let started: Execution;
     try {
-      ex = await this.writeStatus(ex, {
-        ...status,
-        phase: "Running",
-        attempts: tries,
-        startTime: new Date().toISOString(),
-        ...conditionsWith(status, [
-          {
-            type: ExecutionConditions.Running,
-            status: "True",
-            reason: restarted ? "Restarted" : "Running",
-            message: `running on ${this.o.nodeName}${restarted ? ` (attempt ${tries} of ${this.maxAttempts}, after an agent restart)` : ""}`,
-          },
-        ]),
-      });
+      started = await this.writeStatus(ex, start(ex, this.o.nodeName, new Date()));
     } catch (err) {
-      if (isConflict(err)) return { requeueAfterMs: 0 }; // re-read and decide again
+      if (isConflict(err)) return { requeueAfterMs: 1000 }; // the newer copy comes as an event
       if (isNotFound(err)) return undefined;
       if (isTooLarge(err))
         return this.fail(key, uid, "ResultTooLarge", `cannot mark it Running: ${errText(err)}`);
       // Nothing ran yet: the queue retries with its backoff, which is safe.
       throw err;
     }
+    return this.execute(started, runtime, limits, key, uid, signal);
+  }
 
-    const started = Date.now();
+  private async execute(
+    ex: Execution,
+    runtime: NonNullable<Awaited<ReturnType<RuntimeSync["runtimeFor"]>>>,
+    limits: ReturnType<typeof resolveExecutionLimits>["limits"],
+    key: string,
+    uid: string,
+    signal: AbortSignal,
+  ): Promise<ProcessResult | undefined> {
+    const log = this.o.logger.child({ execution: key });
+    const t0 = Date.now();
     this.ranHere.add(uid);
     let outcome: ExecutionOutcome;
     try {
@@ -191,42 +198,36 @@ export class ExecutionWorker {
       log.error({ err: errText(err) }, "execution failed inside the agent");
       return this.fail(key, uid, "AgentError", errText(err));
     }
-    log.info({ verdict: outcome.verdict, seconds: (Date.now() - started) / 1000 }, "execution finished");
+    log.info({ verdict: outcome.verdict, seconds: (Date.now() - t0) / 1000 }, "execution finished");
     return this.finish(key, uid, this.keep(uid, { outcome, deferrals: 0 }));
   }
 
+  private missingWhy(ex: Execution, generation: number): string {
+    return `runtime ${ex.spec.runtime} generation ${generation} is not installed on node ${this.o.nodeName}`;
+  }
+
   /**
-   * The generation left this node (e.g. a newer one took over): back to the scheduler, which
-   * counts the next assignment as an attempt. Past the last attempt it fails here instead,
-   * so a node that keeps handing back never loops.
+   * Gives the attempt back to the controller (handBack; placement stays the controller's),
+   * which requeues it and counts it against maxAttempts. On the last attempt a hand-back
+   * could only end in failure, so it fails here with the precise reason instead.
    */
-  private async handBack(
+  private async giveBack(
     ex: Execution,
     key: string,
     uid: string,
-    attempts: number,
-    generation: number,
+    reason: string,
+    why: string,
   ): Promise<ProcessResult | undefined> {
-    const why = `runtime ${ex.spec.runtime} generation ${generation} is not installed on node ${this.o.nodeName}`;
+    const attempts = ex.status?.attempts ?? 1;
     const log = this.o.logger.child({ execution: key });
     if (attempts >= this.maxAttempts) {
-      log.warn(
-        { runtime: ex.spec.runtime, generation, attempts },
-        "runtime generation not installed here; failing",
-      );
-      return this.fail(key, uid, "RuntimeUnavailable", `${why}; giving up after ${attempts} attempt(s)`);
+      log.warn({ reason, attempts }, "cannot run it and no attempt is left; failing");
+      const failReason = reason === "AgentRestarted" ? "TooManyAttempts" : reason;
+      return this.fail(key, uid, failReason, `${why}; giving up after ${attempts} attempt(s)`);
     }
-    log.warn(
-      { runtime: ex.spec.runtime, generation, attempts },
-      "runtime generation not installed here; returning execution to the queue",
-    );
-    const status = ex.status ?? {};
-    await this.writeStatus(ex, {
-      ...status,
-      phase: "Pending",
-      nodeName: undefined,
-      message: `${why}; handed back (attempt ${attempts} of ${this.maxAttempts} used)`,
-    }).catch((err: unknown) => {
+    log.warn({ reason, attempts }, "cannot run it here; handing it back to the controller");
+    const msg = `${why}; handed back (attempt ${attempts} of ${this.maxAttempts} used)`;
+    await this.writeStatus(ex, handBack(ex, reason, msg, new Date())).catch((err: unknown) => {
       if (!isConflict(err) && !isNotFound(err)) throw err; // nothing ran: the queue retries
     });
     return undefined;
@@ -268,46 +269,32 @@ export class ExecutionWorker {
     const plan = new ShrinkPlan();
     let transient = 0;
     let lastError = "";
+    let ex = this.latest(key);
     for (let n = 0; n < MAX_RESULT_WRITES; n++) {
-      let ex: Execution | undefined;
-      try {
-        ex = await this.fresh(key);
-      } catch (err) {
-        lastError = errText(err);
-        await sleep(this.retryDelay(transient++));
-        continue;
-      }
       if (!ex || ex.status?.nodeName !== this.o.nodeName || isFinished(ex.status)) {
         log.warn("execution was reassigned or finished elsewhere; dropping this result");
-        this.results.delete(uid);
+        this.drop(key, uid);
         return undefined;
       }
       const status = plan.status(ex, result, this.budget);
       try {
         const written = await this.writeStatus(ex, status);
-        this.results.delete(uid);
+        this.drop(key, uid);
         if (plan.step > 0) log.warn({ step: plan.describe() }, "result written smaller to fit");
         this.o.onFinished?.(written, plan.bare ? undefined : result.outcome);
         return undefined;
       } catch (err) {
         lastError = errText(err);
         if (isNotFound(err)) {
-          this.results.delete(uid);
+          this.drop(key, uid);
           return undefined;
         }
-        if (isConflict(err)) continue;
+        if (isConflict(err)) {
+          ex = await this.newer(key, ex.metadata.resourceVersion).catch(() => ex);
+          continue;
+        }
         if (isTooLarge(err) || isInvalid(err)) {
-          const bytes = Buffer.byteLength(JSON.stringify({ ...ex, status }));
-          log.warn(
-            {
-              err: lastError,
-              bytes,
-              outputBytes: outputBytes(status),
-              message: status.message,
-              step: plan.describe(),
-            },
-            "result refused; writing it smaller",
-          );
+          this.logRefused(log, ex, status, lastError, plan);
           if (plan.shrink(status, err, result.outcome !== undefined)) continue;
           log.error({ err: lastError }, "even a bare Failed status is refused; giving the result up");
           result.abandoned = true;
@@ -315,8 +302,28 @@ export class ExecutionWorker {
         }
         log.warn({ err: lastError }, "writing the result failed; retrying");
         await sleep(this.retryDelay(transient++));
+        ex = this.latest(key);
       }
     }
+    return this.defer(log, result, lastError);
+  }
+
+  private logRefused(
+    log: Logger,
+    ex: Execution,
+    status: ExecutionStatus,
+    err: string,
+    plan: ShrinkPlan,
+  ): void {
+    const bytes = Buffer.byteLength(JSON.stringify({ ...ex, status }));
+    log.warn(
+      { err, bytes, outputBytes: outputBytes(status), message: status.message, step: plan.describe() },
+      "result refused; writing it smaller",
+    );
+  }
+
+  /** No write took: the result is kept for a later try, a bounded number of times. */
+  private defer(log: Logger, result: Result, lastError: string): ProcessResult | undefined {
     result.deferrals++;
     if (result.deferrals >= MAX_RESULT_DEFERRALS) {
       log.error(
@@ -333,12 +340,49 @@ export class ExecutionWorker {
     return { requeueAfterMs: RESULT_RETRY_MS };
   }
 
+  /**
+   * The newest copy known without asking: the informer's, or the object our own last
+   * write returned while the informer has not caught up with it yet.
+   */
+  private latest(key: string): Execution | undefined {
+    const cached = this.o.getExecution(key);
+    const mine = this.written.get(key);
+    if (mine && cached?.metadata.resourceVersion === mine.baseRv) return mine.obj;
+    return cached;
+  }
+
+  /**
+   * After a conflict: waits for the informer to bring a copy newer than `rv` (or say it is
+   * gone); a GET only when the watch seems stalled, so a refused write is never retried blind.
+   */
+  private async newer(key: string, rv: string | undefined): Promise<Execution | undefined> {
+    const deadline = Date.now() + (this.o.newerWaitMs ?? NEWER_WAIT_MS);
+    for (;;) {
+      const ex = this.latest(key);
+      if (!ex || ex.metadata.resourceVersion !== rv) return ex;
+      if (Date.now() >= deadline) break;
+      await sleep(Math.min(50, this.retryDelay(0)));
+    }
+    const { namespace, name } = splitKey(key);
+    return this.o.client.tryGet(ExecutionResource, name, namespace);
+  }
+
+  private drop(key: string, uid: string): void {
+    this.results.delete(uid);
+    this.written.delete(key);
+  }
+
   private retryDelay(n: number): number {
     return this.o.retryDelayMs?.(n) ?? backoffDelay(n, { baseMs: 200, maxMs: 5_000, jitter: 0.2 });
   }
 
-  private writeStatus(ex: Execution, status: ExecutionStatus): Promise<Execution> {
-    return this.o.client.replaceStatus(ExecutionResource, { ...ex, status });
+  /** A conditional write (the copy's resourceVersion); remembers what it wrote for latest(). */
+  private async writeStatus(ex: Execution, status: ExecutionStatus): Promise<Execution> {
+    const written = await this.o.client.replaceStatus(ExecutionResource, { ...ex, status });
+    const key = `${ex.metadata.namespace}/${ex.metadata.name}`;
+    if (this.written.size > 10_000) this.written.clear();
+    this.written.set(key, { obj: written, baseRv: ex.metadata.resourceVersion });
+    return written;
   }
 }
 
@@ -362,15 +406,14 @@ class ShrinkPlan {
   private verdictNote = "";
 
   status(ex: Execution, result: Result, budget: number): ExecutionStatus {
-    const current = ex.status ?? {};
     if (this.minimal)
       return minimalFailed(this.minimal, this.bareReason || "ResultTooLarge", this.bareMessage);
     if (this.bare || !result.outcome) {
       const reason = this.bare ? this.bareReason : (result.failReason ?? "Failed");
       const message = this.bare ? this.bareMessage : (result.failMessage ?? "the execution failed");
-      return finalStatus(current, undefined, reason, message);
+      return finish(ex, undefined, new Date(), reason, message);
     }
-    const full = finalStatus(current, result.outcome);
+    const full = finish(ex, result.outcome, new Date());
     const room = Math.min(this.cap, outputRoom(ex, full, budget));
     const { status, cut } = fitOutputs(full, room);
     // No room at all (the spec takes it): the executor kept nothing either; say so.
@@ -435,54 +478,4 @@ function minimalFailed(level: number, reason: string, message: string): Executio
     message,
     conditions: [cond(ExecutionConditions.Complete), cond(ExecutionConditions.Failed)],
   };
-}
-
-function conditionsWith(
-  status: ExecutionStatus,
-  inputs: Parameters<typeof setConditions>[1],
-): { conditions: ExecutionStatus["conditions"] } {
-  return { conditions: setConditions(status.conditions, inputs).conditions };
-}
-
-/** The status of a finished Execution: Succeeded when judged (any verdict but InternalError), else Failed. */
-export function finalStatus(
-  status: ExecutionStatus,
-  outcome: ExecutionOutcome | undefined,
-  failReason?: string,
-  failMessage?: string,
-): ExecutionStatus {
-  const judged = outcome !== undefined && outcome.verdict !== "InternalError";
-  const reason = outcome ? outcome.verdict : (failReason ?? "Failed");
-  const message = (
-    outcome
-      ? (outcome.message ??
-        `${outcome.verdict}${outcome.tests.length > 1 ? ` (${outcome.tests.filter((t) => t.verdict === "Accepted").length}/${outcome.tests.length} tests accepted)` : ""}`)
-      : (failMessage ?? "the execution failed")
-  ).slice(0, 4096);
-  const next: ExecutionStatus = {
-    ...status,
-    phase: judged ? "Succeeded" : "Failed",
-    ...(outcome ? { verdict: outcome.verdict, tests: outcome.tests } : { verdict: "InternalError" as const }),
-    ...(outcome?.compile ? { compile: outcome.compile } : {}),
-    message,
-    completionTime: new Date().toISOString(),
-    ...conditionsWith(status, [
-      { type: ExecutionConditions.Running, status: "False", reason: "Finished", message: "finished" },
-      { type: ExecutionConditions.Complete, status: "True", reason, message },
-      judged
-        ? {
-            type: ExecutionConditions.Failed,
-            status: "False",
-            reason: "Judged",
-            message: "the submission was judged",
-          }
-        : { type: ExecutionConditions.Failed, status: "True", reason, message },
-    ]),
-  };
-  // A bare Failed carries no partial results (e.g. of an attempt that was refused as too large).
-  if (!outcome) {
-    delete next.tests;
-    delete next.compile;
-  }
-  return next;
 }

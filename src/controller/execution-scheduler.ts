@@ -1,4 +1,14 @@
 import {
+  fail as failedStatus,
+  holdsSlot,
+  isHandedBack,
+  isPending,
+  loseNode,
+  schedule as scheduledStatus,
+  takeBack,
+  wait as waitingStatus,
+} from "../api/execution-lifecycle.ts";
+import {
   type Condition,
   type Execution,
   ExecutionConditions,
@@ -22,17 +32,9 @@ import {
 import type { ProcessResult } from "../k8s/work-queue.ts";
 import type { Logger } from "../logging.ts";
 import { AssumedCache } from "./assumed-cache.ts";
-import { failedStatus, requeuedStatus, scheduledStatus, waitingStatus } from "./execution-status.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import type { NodeLiveness } from "./node-liveness.ts";
-import {
-  checkExecution,
-  chooseNode,
-  compareForScheduling,
-  holdsSlot,
-  isPending,
-  slotUsage,
-} from "./scheduling.ts";
+import { checkExecution, chooseNode, compareForScheduling, slotUsage } from "./scheduling.ts";
 
 export interface SchedulerOptions {
   client: KubeClient;
@@ -129,14 +131,17 @@ export class ExecutionScheduler {
     for (const e of executions) {
       if (!holdsSlot(e)) continue;
       const node = e.status!.nodeName!;
-      if (liveness.isLive(node)) continue;
+      if (liveness.isLive(node)) {
+        if (isHandedBack(e)) write(e, takeBack(e, this.maxAttempts, now));
+        continue;
+      }
       const why = liveness.whyNotLive(node);
       const attempts = e.status?.attempts ?? 1;
       used.set(node, (used.get(node) ?? 1) - 1);
       if (attempts >= this.maxAttempts) {
         const msg = `${why}; giving up after ${attempts} attempt(s)`;
         this.log.warn({ execution: objectKey(e), node, attempts }, "node lost; failing execution");
-        write(e, failedStatus(e, "NodeLost", msg, now), (ok) => {
+        write(e, loseNode(e, why, this.maxAttempts, now), (ok) => {
           if (!ok) return;
           this.o.metrics.failed.inc({ reason: "NodeLost" });
           this.o.events.warning(e, "NodeLost", "Fail", msg);
@@ -144,7 +149,7 @@ export class ExecutionScheduler {
       } else {
         const msg = `${why}; rescheduling (attempt ${attempts} of ${this.maxAttempts} used)`;
         this.log.info({ execution: objectKey(e), node, attempts }, "node lost; rescheduling execution");
-        write(e, requeuedStatus(e, msg, now), (ok) => {
+        write(e, loseNode(e, why, this.maxAttempts, now), (ok) => {
           if (!ok) return;
           this.o.metrics.rescheduled.inc();
           this.o.events.warning(e, "NodeLost", "Reschedule", msg);

@@ -1,8 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { getCondition } from "../k8s/conditions.ts";
-import { failedStatus, requeuedStatus, scheduledStatus, waitingStatus } from "./execution-status.ts";
 import { assessRuntime } from "./runtime-status.ts";
-import { checkExecution, chooseNode, compareForScheduling, isPending, slotUsage } from "./scheduling.ts";
+import { checkExecution, chooseNode, compareForScheduling, slotUsage } from "./scheduling.ts";
 import { ex, node, rt } from "./test-fixtures.ts";
 import { ttlDeadline } from "./ttl-reconciler.ts";
 
@@ -100,59 +98,6 @@ describe("chooseNode", () => {
       ex("4", { status: { phase: "Pending" } }),
     ]);
     expect(Object.fromEntries(used)).toEqual({ a: 2 });
-    expect(isPending(ex("4", { status: { phase: "Pending" } }))).toBe(true);
-  });
-});
-
-describe("execution status transitions", () => {
-  const now = new Date("2025-01-01T00:01:00Z");
-  it("scheduled: node, generation, attempts+1, Scheduled=True; keeps what was there", () => {
-    const e = ex("e", { status: { attempts: 1, message: "keep" } });
-    const s = scheduledStatus(e, "a", 3, now);
-    expect(s).toMatchObject({
-      phase: "Scheduled",
-      nodeName: "a",
-      runtimeGeneration: 3,
-      attempts: 2,
-      message: "keep",
-      scheduledTime: "2025-01-01T00:01:00Z",
-    });
-    expect(getCondition(s.conditions, "Scheduled")).toMatchObject({ status: "True", reason: "Scheduled" });
-  });
-  it("failed: no verdict, Complete and Failed True with the reason", () => {
-    const s = failedStatus(
-      ex("e", { status: { verdict: "Accepted" } }),
-      "LimitOutOfBounds",
-      "spec.limits.run.cpuTimeMillis: too big",
-      now,
-    );
-    expect(s.phase).toBe("Failed");
-    expect(s.verdict).toBeUndefined();
-    expect(getCondition(s.conditions, "Complete")).toMatchObject({
-      status: "True",
-      reason: "LimitOutOfBounds",
-    });
-    expect(getCondition(s.conditions, "Failed")).toMatchObject({
-      status: "True",
-      reason: "LimitOutOfBounds",
-    });
-    expect(s.completionTime).toBe("2025-01-01T00:01:00Z");
-  });
-  it("requeued after node loss: node cleared, attempts kept, partial results dropped", () => {
-    const e = ex("e", {
-      status: { phase: "Running", nodeName: "a", attempts: 2, runtimeGeneration: 1, tests: [{ name: "1" }] },
-    });
-    const s = requeuedStatus(e, "lost", now);
-    expect(s).toMatchObject({ phase: "Pending", attempts: 2 });
-    expect(s.nodeName).toBeUndefined();
-    expect(s.tests).toBeUndefined();
-    expect(getCondition(s.conditions, "Scheduled")).toMatchObject({ status: "False", reason: "NodeLost" });
-  });
-  it("waiting is written once per reason", () => {
-    const first = waitingStatus(ex("e"), "RuntimeNotReady", "m", now);
-    expect(first.changed).toBe(true);
-    const again = waitingStatus(ex("e", { status: first.status }), "RuntimeNotReady", "m", new Date());
-    expect(again.changed).toBe(false);
   });
 });
 

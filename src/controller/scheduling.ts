@@ -1,6 +1,6 @@
+import { holdsSlot } from "../api/execution-lifecycle.ts";
 import {
   type Execution,
-  isFinished,
   type LimitViolation,
   type Runtime,
   RuntimeConditions,
@@ -20,16 +20,6 @@ export function compareForScheduling(a: Execution, b: Execution): number {
   return `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
     `${b.metadata.namespace}/${b.metadata.name}`,
   );
-}
-
-/** Waiting for a node: not finished and not assigned. */
-export function isPending(e: Execution): boolean {
-  return !isFinished(e.status) && !e.status?.nodeName;
-}
-
-/** Holding a slot on a node: assigned and not finished. */
-export function holdsSlot(e: Execution): boolean {
-  return !isFinished(e.status) && Boolean(e.status?.nodeName);
 }
 
 export type Verdict =
