@@ -56,6 +56,8 @@ export interface ExecutionOutcome {
 
 export interface ExecutionRunner {
   run(spec: ExecutionSpec, runtime: RuntimeForExecution, signal?: AbortSignal): Promise<ExecutionOutcome>;
+  /** Set when nothing can run on this node (no isolate): why. Installs then fail at once, without a Nix build. */
+  readonly unavailable?: string;
 }
 
 /** Thrown for failures that have a reason worth showing in a condition. */

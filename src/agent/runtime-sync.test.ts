@@ -126,6 +126,20 @@ describe("RuntimeSync", () => {
     expect(t.installer.installs).toHaveLength(1);
   });
 
+  it("on a node without a sandbox, fails at once with the runner's reason and builds nothing", async () => {
+    const t = setup();
+    Object.assign(t.runner, { unavailable: "isolate (isolate) is not installed on node n1" });
+    t.put(1);
+    expect((await t.sync.reconcile("py"))?.requeueAfterMs).toBeGreaterThan(0);
+    expect(t.reporter.entry("py", 1)).toMatchObject({
+      phase: "Failed",
+      reason: "SandboxUnavailable",
+      message: expect.stringContaining("isolate (isolate) is not installed on node n1"),
+    });
+    expect(t.installer.installs).toHaveLength(0);
+    expect(t.runner.runs).toBe(0);
+  });
+
   it("keeps the active generation while a new one installs, then drops it", async () => {
     const t = setup();
     t.put(1);

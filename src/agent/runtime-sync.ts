@@ -8,7 +8,13 @@ import { isDeleting } from "../k8s/finalizers.ts";
 import type { ProcessResult } from "../k8s/work-queue.ts";
 import type { Logger } from "../logging.ts";
 import { DEFAULT_PACKAGE_SET, type PackageSets, resolvePackageSet } from "./nix/package-sets.ts";
-import type { ExecutionOutcome, ExecutionRunner, InstalledRuntime, RuntimeInstaller } from "./ports.ts";
+import {
+  type ExecutionOutcome,
+  type ExecutionRunner,
+  type InstalledRuntime,
+  ReasonedError,
+  type RuntimeInstaller,
+} from "./ports.ts";
 import type { SpecStore } from "./spec-store.ts";
 import type { WorkerReporter } from "./worker-reporter.ts";
 
@@ -203,6 +209,8 @@ export class RuntimeSync {
       message: `installing ${rt.spec.packages.join(" ")}`,
     });
     try {
+      // A node that can run nothing cannot smoke-test: say so now, not after a Nix build of minutes.
+      if (this.o.runner.unavailable) throw new ReasonedError("SandboxUnavailable", this.o.runner.unavailable);
       const inst = await this.o.installer.install(
         {
           runtimeName: name,

@@ -2,16 +2,17 @@ import type { ExecutionOutcome, ExecutionRunner } from "./ports.ts";
 import { ReasonedError } from "./ports.ts";
 
 /**
- * Stands in for the sandbox on a node without isolate: every smoke test fails
- * with reason SandboxUnavailable, so the node's Runtimes show as failed with a
- * message that says why, and the controller sends it no work.
+ * Stands in for the sandbox on a node without isolate: every install fails at
+ * once (no Nix build first) with reason SandboxUnavailable, so the node's
+ * Runtimes show as failed within seconds with a message that says why, and
+ * the controller sends it no work.
  */
 export class SandboxUnavailable implements ExecutionRunner {
-  private readonly why: string;
+  readonly unavailable: string;
   constructor(why: string) {
-    this.why = why;
+    this.unavailable = why;
   }
   async run(): Promise<ExecutionOutcome> {
-    throw new ReasonedError("SandboxUnavailable", this.why);
+    throw new ReasonedError("SandboxUnavailable", this.unavailable);
   }
 }
