@@ -33,11 +33,13 @@ P=$(sed -n 's/.*envicutor\.project=\([^ ]*\).*/\1/p' /proc/cmdline)
 mkdir -p /project
 [ -n "$P" ] && [ -d "$R$P" ] && mount -o bind "$R$P" /project
 # Writable places: the rest of the host's tree stays read-only.
-for d in /tmp /run /root /var/tmp /var/local/lib/isolate2 /opt/isolate-2/etc; do
+for d in /tmp /run /root /var/tmp /var/local /opt/isolate-2/etc; do
   [ -d "$R$d" ] || fail "$d is not a directory on the host"
   mount -t tmpfs -o mode=0755 tmpfs "$R$d"
 done
 chmod 1777 $R/tmp $R/var/tmp
+# isolate 2.x's box root (e2e/support/isolate-installs.ts), whatever the host has there.
+mkdir -p $R/var/local/lib/isolate2
 mkdir -p $R/run/vm
 mount -t 9p -o trans=virtio,version=9p2000.L,rw,cache=none,msize=512000 results $R/run/vm || fail "mount results"
 # The checkout at its own path, when a tmpfs above (e.g. /tmp for a CI clone) hides it.

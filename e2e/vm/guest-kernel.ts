@@ -9,8 +9,8 @@ export interface GuestKernel {
   modulesDir: string;
 }
 
-/** Modules the guest needs before it can mount its root: virtio-pci, 9p over virtio, and a virtio RNG. */
-export const BOOT_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "virtio-rng"];
+/** Modules the guest needs: virtio-pci, 9p over virtio and a virtio RNG to mount its root, overlay for a writable checkout (guest-vitest.ts). */
+export const BOOT_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "virtio-rng", "overlay"];
 
 /** The newest kernel in /boot that has its modules installed; undefined when there is none. */
 export function findGuestKernel(boot = "/boot", modules = "/lib/modules"): GuestKernel | undefined {
