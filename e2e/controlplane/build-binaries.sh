@@ -16,13 +16,22 @@ CACHE="${ENVICUTOR_CACHE:-$HOME/.cache/envicutor}"
 OUT="$CACHE/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-r2"
 BIN="$OUT/bin"
 
-if [[ -x "$BIN/kube-apiserver" && -x "$BIN/kube-controller-manager" && -x "$BIN/etcd" && -x "$BIN/kubectl" ]]; then
+built() { [[ -x "$BIN/kube-apiserver" && -x "$BIN/kube-controller-manager" && -x "$BIN/etcd" && -x "$BIN/kubectl" ]]; }
+if built; then
   echo "$BIN"
   exit 0
 fi
 
 command -v go >/dev/null || { echo "build-binaries: Go is required to build the control plane" >&2; exit 1; }
 mkdir -p "$BIN"
+# One build at a time: a second run (another test command started meanwhile)
+# would remove the module directory the first one is building in.
+exec 9>"$OUT/.build.lock"
+flock 9
+if built; then
+  echo "$BIN"
+  exit 0
+fi
 export GOFLAGS="-mod=mod -buildvcs=false"
 export CGO_ENABLED=0
 
