@@ -17,7 +17,11 @@ export interface ControllerOptions {
   reconcile: Reconciler;
   /** Parallel reconciles (a key is never reconciled twice at once); default 1. */
   concurrency?: number;
-  /** Every object of the primary informer is reconciled again this often (0 = never). */
+  /**
+   * Every object of every watched informer is delivered again this often, as an update
+   * to itself through its mapper (client-go's resync), so a controller whose keys come
+   * from a mapper resyncs too (0 = never).
+   */
   resyncPeriodMs?: number;
   backoff?: BackoffOptions;
   logger?: Logger;
@@ -94,25 +98,12 @@ export class Controller {
     if (this.started) return;
     this.started = true;
     for (const s of this.sources) {
-      s.off = s.informer.on((ev) => {
-        let keys: Iterable<string>;
-        try {
-          keys = s.map(ev);
-        } catch (err) {
-          this.log?.error({ err: errText(err), key: ev.key }, "event mapper threw");
-          return;
-        }
-        for (const k of keys) this.queue.add(k);
-      });
+      s.off = s.informer.on((ev) => this.deliver(s.map, ev));
     }
     await Promise.all(this.sources.map((s) => s.informer.waitForSync(signal)));
     if (signal?.aborted) return;
-    if (this.o.resyncPeriodMs && this.primary) {
-      const primary = this.primary;
-      this.resyncTimer = setInterval(() => {
-        for (const k of primary.keys()) this.queue.add(k);
-        for (const k of primary.invalidKeys()) this.queue.add(k);
-      }, this.o.resyncPeriodMs);
+    if (this.o.resyncPeriodMs) {
+      this.resyncTimer = setInterval(() => this.resync(), this.o.resyncPeriodMs);
       this.resyncTimer.unref();
     }
     this.log?.info({ concurrency: this.o.concurrency ?? 1 }, "controller started");
@@ -134,6 +125,28 @@ export class Controller {
           );
       },
     );
+  }
+
+  /** Delivers every cached object again through its source's mapper; the primary's invalid keys too. */
+  resync(): void {
+    for (const s of this.sources) {
+      for (const key of s.informer.keys()) {
+        const object = s.informer.get(key);
+        if (object) this.deliver(s.map, { type: "update", key, object, old: object });
+      }
+    }
+    for (const k of this.primary?.invalidKeys() ?? []) this.queue.add(k);
+  }
+
+  private deliver(map: EventMapper<KubeObject>, ev: InformerEvent<KubeObject>): void {
+    let keys: Iterable<string>;
+    try {
+      keys = map(ev);
+    } catch (err) {
+      this.log?.error({ err: errText(err), key: ev.key }, "event mapper threw");
+      return;
+    }
+    for (const k of keys) this.queue.add(k);
   }
 
   /** Stops taking events, lets in-flight reconciles finish (queued keys are dropped). */

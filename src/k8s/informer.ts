@@ -13,7 +13,7 @@ export type InformerEvent<T> =
 
 export type InformerHandler<T> = (ev: InformerEvent<T>) => void;
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
@@ -24,6 +24,11 @@ export interface InformerOptions {
   /** Server-side watch timeout range in seconds (randomised like client-go); default 300–600. */
   watchTimeoutSeconds?: [number, number];
   logger?: Logger;
+  /**
+   * Applied to every valid object before it is cached (client-go's TransformFunc):
+   * keep only what the cache's readers need, so memory does not grow with what users submit.
+   */
+  transform?: (obj: T) => T;
 }
 
 export type IndexFunc<T> = (obj: T) => string[];
@@ -40,7 +45,7 @@ export type IndexFunc<T> = (obj: T) => string[];
 export class Informer<T extends KubeObject> {
   readonly resource: ResourceType<T>;
   private readonly client: KubeClient;
-  private readonly opts: InformerOptions;
+  private readonly opts: InformerOptions<T>;
   private readonly store = new Map<string, T>();
   private readonly invalidStore = new Map<string, { raw: unknown; error: InvalidObjectError }>();
   private readonly handlers = new Set<InformerHandler<T>>();
@@ -57,7 +62,7 @@ export class Informer<T extends KubeObject> {
   /** Last error of the list/watch loop, cleared by a successful list. */
   lastError: unknown;
 
-  constructor(client: KubeClient, resource: ResourceType<T>, opts: InformerOptions = {}) {
+  constructor(client: KubeClient, resource: ResourceType<T>, opts: InformerOptions<T> = {}) {
     this.client = client;
     this.resource = resource;
     this.opts = opts;
@@ -232,10 +237,11 @@ export class Informer<T extends KubeObject> {
     );
   }
 
-  private upsert(key: string, obj: T): void {
+  private upsert(key: string, raw: T): void {
     this.invalidStore.delete(key);
     const old = this.store.get(key);
-    if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
+    if (old && old.metadata.resourceVersion === raw.metadata.resourceVersion) return;
+    const obj = this.opts.transform ? this.opts.transform(raw) : raw;
     this.store.set(key, obj);
     this.reindex(key, old, obj);
     this.emit(old ? { type: "update", key, object: obj, old } : { type: "add", key, object: obj });

@@ -66,7 +66,7 @@ export class Operator {
   }
 
   /** A shared informer per (resource, namespace, selectors); created once, started with the operator. */
-  informer<T extends KubeObject>(resource: ResourceType<T>, opts: InformerOptions = {}): Informer<T> {
+  informer<T extends KubeObject>(resource: ResourceType<T>, opts: InformerOptions<T> = {}): Informer<T> {
     const id = [
       resource.apiVersion,
       resource.kind,
@@ -78,7 +78,7 @@ export class Operator {
     if (!inf) {
       inf = new Informer(this.client, resource as unknown as ResourceType<KubeObject>, {
         logger: this.log,
-        ...opts,
+        ...(opts as unknown as InformerOptions),
       });
       this.informers.set(id, inf);
     }
