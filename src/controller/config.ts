@@ -18,6 +18,10 @@ export interface ControllerConfig {
   resyncPeriodMs: number;
   /** Parallel Runtime reconciles. */
   runtimeConcurrency: number;
+  /** Most Executions holding a slot at once in any one namespace; undefined = no cap. */
+  maxRunningPerNamespace: number | undefined;
+  /** Caps of particular namespaces, over maxRunningPerNamespace. */
+  namespaceCaps: Record<string, number>;
 }
 
 export const DEFAULTS: Omit<ControllerConfig, "identity" | "kubeconfig"> = {
@@ -32,13 +36,16 @@ export const DEFAULTS: Omit<ControllerConfig, "identity" | "kubeconfig"> = {
   retryPeriodMs: 2_000,
   resyncPeriodMs: 5 * 60_000,
   runtimeConcurrency: 4,
+  maxRunningPerNamespace: undefined,
+  namespaceCaps: {},
 };
 
 /**
  * Configuration from flags, then environment (ENVICUTOR_*), then defaults:
  * --namespace, --lease-name, --identity, --kubeconfig, --metrics-port (0 = any,
  * -1 = off), --default-ttl-seconds, --max-attempts, --leader-elect=false,
- * --lease-duration-seconds, --renew-deadline-seconds, --retry-period-seconds.
+ * --lease-duration-seconds, --renew-deadline-seconds, --retry-period-seconds,
+ * --max-running-per-namespace (0 = no cap), --namespace-caps (ns=n,ns2=m).
  */
 export function loadConfig(
   argv: string[] = process.argv.slice(2),
@@ -59,6 +66,8 @@ export function loadConfig(
       "renew-deadline-seconds": { type: "string" },
       "retry-period-seconds": { type: "string" },
       "resync-period-seconds": { type: "string" },
+      "max-running-per-namespace": { type: "string" },
+      "namespace-caps": { type: "string" },
     },
     allowPositionals: false,
   });
@@ -98,8 +107,23 @@ export function loadConfig(
     resyncPeriodMs:
       int("resync-period-seconds", "ENVICUTOR_RESYNC_PERIOD_SECONDS", DEFAULTS.resyncPeriodMs / 1000) * 1000,
     runtimeConcurrency: DEFAULTS.runtimeConcurrency,
+    maxRunningPerNamespace:
+      int("max-running-per-namespace", "ENVICUTOR_MAX_RUNNING_PER_NAMESPACE", 0) || undefined,
+    namespaceCaps: parseCaps(pick("namespace-caps", "ENVICUTOR_NAMESPACE_CAPS")),
   };
   if (cfg.renewDeadlineMs >= cfg.leaseDurationMs)
     throw new Error("renew deadline must be shorter than the lease duration");
   return cfg;
+}
+
+/** "team-a=10,team-b=50" → { "team-a": 10, "team-b": 50 }. */
+export function parseCaps(v: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of (v ?? "").split(",").map((p) => p.trim())) {
+    if (!part) continue;
+    const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(\d+)$/.exec(part);
+    if (!m) throw new Error(`--namespace-caps / ENVICUTOR_NAMESPACE_CAPS: expected ns=count, got ${part}`);
+    out[m[1]!] = Number(m[3]);
+  }
+  return out;
 }

@@ -10,9 +10,13 @@ import {
 } from "../k8s/resources.ts";
 import type { Logger } from "../logging.ts";
 import type { ControllerConfig } from "./config.ts";
-import { ExecutionScheduler, SCHEDULE_PASS } from "./execution-scheduler.ts";
+import { ExecutionScheduler } from "./execution-scheduler.ts";
+import { schedulingView } from "./execution-view.ts";
+import { HandBackReconciler } from "./hand-back-reconciler.ts";
+import { InvalidExecutionReconciler } from "./invalid-execution-reconciler.ts";
 import { controllerMetrics } from "./metrics.ts";
-import { leaseNode, NodeLiveness } from "./node-liveness.ts";
+import { NodeLiveness } from "./node-liveness.ts";
+import { NodeLossReconciler } from "./node-loss-reconciler.ts";
 import { RuntimeReconciler } from "./runtime-reconciler.ts";
 import { TtlReconciler } from "./ttl-reconciler.ts";
 
@@ -59,11 +63,12 @@ export class ControllerManager {
     });
     const op = this.operator;
     const runtimes = op.informer(RuntimeResource);
-    const executions = op.informer(ExecutionResource);
+    // Only what scheduling and TTLs read is cached: not files, stdin, test data or results.
+    const executions = op.informer(ExecutionResource, { transform: schedulingView });
     const workers = op.informer(WorkerResource);
     const nodes = op.informer(NodeResource);
     const leases = op.informer(LeaseResource, { namespace: cfg.namespace });
-    this.liveness = new NodeLiveness({ leases, nodes, workers });
+    this.liveness = new NodeLiveness({ leases, nodes, workers, client, namespace: cfg.namespace });
     const metrics = controllerMetrics(op.registry, () => runtimes.list());
     const events = op.eventRecorder({ controller: "envicutor.io/controller", instance: cfg.identity });
 
@@ -84,27 +89,19 @@ export class ControllerManager {
       for (const k of rtr.allKeys()) runtimeController.enqueue(k);
     });
 
-    this.scheduler = new ExecutionScheduler({
-      client,
-      executions,
-      runtimes,
-      liveness: this.liveness,
-      events,
-      metrics,
-      logger,
-      maxAttempts: cfg.maxAttempts,
-    });
-    const scheduler = this.scheduler;
-    const schedulerController = op
-      .controller({ name: "scheduler", reconcile: () => scheduler.pass(), concurrency: 1 })
-      .watch(executions, (ev) => scheduler.onExecutionEvent(ev))
-      .watch(runtimes, () => [SCHEDULE_PASS])
-      .watch(workers, () => [SCHEDULE_PASS])
-      .watch(nodes, () => [SCHEDULE_PASS])
-      .watch(leases, (ev) =>
-        ev.type !== "update" && ev.type !== "invalid" && leaseNode(ev.object) ? [SCHEDULE_PASS] : [],
-      );
-    this.liveness.onChange(() => schedulerController.enqueue(SCHEDULE_PASS));
+    const execDeps = { client, executions, events, metrics, logger };
+    this.scheduler = ExecutionScheduler.setUp(
+      op,
+      { ...execDeps, runtimes, workers, nodes, liveness: this.liveness },
+      {
+        maxAttempts: cfg.maxAttempts,
+        maxRunningPerNamespace: cfg.maxRunningPerNamespace,
+        namespaceCaps: cfg.namespaceCaps,
+      },
+    );
+    NodeLossReconciler.setUp(op, { ...execDeps, liveness: this.liveness }, cfg.maxAttempts);
+    HandBackReconciler.setUp(op, execDeps, cfg.maxAttempts);
+    InvalidExecutionReconciler.setUp(op, execDeps);
 
     const ttl = new TtlReconciler({
       client,
@@ -131,6 +128,5 @@ export class ControllerManager {
   async stop(): Promise<void> {
     await this.operator.stop();
     this.liveness.stop();
-    this.scheduler.stop();
   }
 }

@@ -1,343 +1,299 @@
-import {
-  fail as failedStatus,
-  holdsSlot,
-  isHandedBack,
-  isPending,
-  loseNode,
-  schedule as scheduledStatus,
-  takeBack,
-  wait as waitingStatus,
-} from "../api/execution-lifecycle.ts";
-import {
-  type Condition,
-  type Execution,
-  ExecutionConditions,
-  type ExecutionStatus,
-  isFinished,
-  type Runtime,
-} from "../api/index.ts";
+import { fail, schedule, wait } from "../api/execution-lifecycle.ts";
+import { type Execution, isFinished, type Runtime, type Worker } from "../api/index.ts";
 import type { KubeClient } from "../k8s/client.ts";
-import { rfc3339, setConditions } from "../k8s/conditions.ts";
+import type { Controller } from "../k8s/controller.ts";
 import { errText, isConflict, isNotFound, isTooLarge } from "../k8s/errors.ts";
 import type { EventRecorder } from "../k8s/events.ts";
-import type { Informer } from "../k8s/informer.ts";
-import {
-  ExecutionResource,
-  type KubeObject,
-  objectKey,
-  parseTime,
-  RuntimeResource,
-  resourcePath,
-} from "../k8s/resources.ts";
+import type { Informer, InformerEvent } from "../k8s/informer.ts";
+import type { Operator } from "../k8s/operator.ts";
+import { ExecutionResource, type Node, objectKey, parseTime, RuntimeResource } from "../k8s/resources.ts";
 import type { ProcessResult } from "../k8s/work-queue.ts";
 import type { Logger } from "../logging.ts";
-import { AssumedCache } from "./assumed-cache.ts";
+import { FairShare, type FairShareSettings } from "./fair-share.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import type { NodeLiveness } from "./node-liveness.ts";
-import { checkExecution, chooseNode, compareForScheduling, slotUsage } from "./scheduling.ts";
+import { type PendingEntry, PendingQueue } from "./pending-queue.ts";
+import type { NodeView } from "./runtime-status.ts";
+import { checkExecution, chooseNode } from "./scheduling.ts";
+import { SlotBook } from "./slot-book.ts";
+import { TokenBucket } from "./token-bucket.ts";
+import { WritePool } from "./write-pool.ts";
 
-export interface SchedulerOptions {
+export interface SchedulerDeps {
   client: KubeClient;
   executions: Informer<Execution>;
   runtimes: Informer<Runtime>;
+  workers: Informer<Worker>;
+  nodes: Informer<Node>;
   liveness: NodeLiveness;
   events: EventRecorder;
   metrics: ControllerMetrics;
   logger: Logger;
-  /** Assignments per Execution before a lost node fails it (NodeLost); default 3. */
-  maxAttempts?: number;
-  /** Status writes in flight at once during a pass; default 16. */
-  writeConcurrency?: number;
-  /** A pass with waiting Executions runs again after this long even without events; default 30 s. */
-  retryPeriodMs?: number;
 }
 
-type InvalidExecution = KubeObject & { status?: { phase?: string; conditions?: Condition[] } };
+export interface SchedulerSettings extends FairShareSettings {
+  /** Assignments per Execution before it fails (NodeLost, TooManyAttempts); default 3. */
+  maxAttempts?: number;
+  /** Status writes in flight at once; default 32. */
+  writeConcurrency?: number;
+  /** With Executions waiting, the loop runs again after this long even without events; default 30 s. */
+  retryPeriodMs?: number;
+  /** Scheduled=False writes (why it waits) per second; informational, so rationed; default 50. */
+  waitingWritesPerSecond?: number;
+}
 
-/** The one key of the scheduler's queue: every event asks for a scheduling pass. */
-export const SCHEDULE_PASS = "schedule";
+/** The one key of the placement loop's queue: "there may be something to place". */
+export const PLACEMENT = "placement";
+
+/** One cycle's view: live nodes and their slot use, Runtimes that cannot take more this cycle. */
+interface Snapshot {
+  now: Date;
+  nodes: NodeView[];
+  used: Map<string, number>;
+  blocked: Map<string, { reason: string; message: string }>;
+  waiting: boolean;
+}
+
+type Decision =
+  | { kind: "place"; node: string; generation: number }
+  | { kind: "fail"; reason: string; message: string }
+  | { kind: "wait"; reason: string; message: string; node?: undefined }
+  | { kind: "gone" };
 
 /**
- * Assigns Pending Executions to nodes. Works in passes over the whole queue
- * (priority, then age): each pass first returns Executions of lost nodes to
- * the queue (or fails them after maxAttempts), then places Pending ones on
- * live nodes serving the Runtime's active generation with a free slot. Every
- * write is a PUT of /status carrying the resourceVersion it was computed from,
- * so an Execution is never assigned twice: a conflict just means another pass.
+ * Places pending Executions on nodes (kube-scheduler / kueue style). Informer
+ * events keep an index: the pending queue (per namespace, per Runtime heaps,
+ * priority then age) and the slot book (slots held per node and namespace).
+ * The placement loop, run by the leader only, reads heads only, in phases:
+ * 1. snapshot: live nodes and slot use; 2. nominate: the next head by fair
+ * share; 3. assume: count its slot at once; 4. write: a conditional status PUT
+ * (resourceVersion), in the background, so a conflict never places it twice.
+ * No event causes a pass over every Execution.
  */
 export class ExecutionScheduler {
-  private readonly o: SchedulerOptions;
+  readonly queue = new PendingQueue();
+  readonly book = new SlotBook();
+  private readonly d: SchedulerDeps;
   private readonly log: Logger;
-  private readonly assumed: AssumedCache<Execution>;
+  private readonly fair: FairShare;
   private readonly maxAttempts: number;
-  /** uids of Executions whose status writes are refused as too large (see refusedAsTooLarge). */
+  private readonly retryPeriodMs: number;
+  private readonly writes: WritePool;
+  private readonly waitingWrites: TokenBucket;
+  /** Keys with a write of ours in flight: events for them wait until it settles. */
+  private readonly inFlight = new Set<string>();
+  /** uids of Executions whose status writes are refused as too large: never queued again. */
   private readonly tooLarge = new Set<string>();
+  private controller: Controller | undefined;
 
-  constructor(opts: SchedulerOptions) {
-    this.o = opts;
-    this.log = opts.logger.child({ controller: "execution-scheduler" });
-    this.assumed = new AssumedCache(opts.executions);
-    this.maxAttempts = opts.maxAttempts ?? 3;
+  constructor(deps: SchedulerDeps, settings: SchedulerSettings = {}) {
+    this.d = deps;
+    this.log = deps.logger.child({ controller: "execution-scheduler" });
+    this.fair = new FairShare(this.book, settings);
+    this.maxAttempts = settings.maxAttempts ?? 3;
+    this.retryPeriodMs = settings.retryPeriodMs ?? 30_000;
+    this.writes = new WritePool(settings.writeConcurrency ?? 32);
+    const perSecond = settings.waitingWritesPerSecond ?? 50;
+    this.waitingWrites = new TokenBucket(perSecond, perSecond * 2);
   }
 
-  /** Informer events → a pass. Also records completion latency on the transition to finished. */
-  onExecutionEvent(ev: { type: string; object?: Execution; old?: Execution }): string[] {
-    if (
-      ev.type === "update" &&
-      ev.object &&
-      ev.old &&
-      !isFinished(ev.old.status) &&
-      isFinished(ev.object.status)
-    ) {
-      const created = parseTime(ev.object.metadata.creationTimestamp);
-      const done = parseTime(ev.object.status?.completionTime) ?? Date.now();
-      if (created !== undefined)
-        this.o.metrics.timeToComplete.observe(
-          { phase: ev.object.status?.phase ?? "" },
-          Math.max(0, (done - created) / 1000),
-        );
-    }
-    return [SCHEDULE_PASS];
+  /** Wiring: the leader-only placement loop, woken by the events that can let something be placed. */
+  static setUp(op: Operator, deps: SchedulerDeps, settings: SchedulerSettings = {}): ExecutionScheduler {
+    const s = new ExecutionScheduler(deps, settings);
+    const wake = () => [PLACEMENT];
+    s.controller = op
+      .controller({ name: "scheduler", reconcile: () => s.cycle(), concurrency: 1 })
+      .watch(deps.executions, (ev) => s.onExecution(ev))
+      .watch(deps.runtimes, wake)
+      .watch(deps.workers, wake)
+      .watch(deps.nodes, wake);
+    // Leases renew constantly; only liveness flips matter (NodeLiveness turns those, and silent expiry, into calls).
+    deps.liveness.onChange(() => s.wake());
+    return s;
   }
 
-  stop(): void {
-    this.assumed.stop();
+  /** Attaches the loop to its controller (setUp does this). */
+  attach(controller: Controller): void {
+    this.controller = controller;
   }
 
-  async pass(): Promise<ProcessResult> {
-    const now = new Date();
-    const { liveness } = this.o;
-    const nodes = liveness.views();
-    const executions = this.assumed.list();
-    const used = slotUsage(executions);
-    const writes = new WritePool(this.o.writeConcurrency ?? 16);
-    let conflicts = 0;
-    let waiting = 0;
-    const write = (exec: Execution, status: ExecutionStatus, after?: (ok: boolean) => void) =>
-      writes.run(async () => {
-        try {
-          const written = await this.o.client.replaceStatus(ExecutionResource, { ...exec, status });
-          this.assumed.assume(objectKey(exec), written, exec.metadata.resourceVersion);
-          after?.(true);
-        } catch (err) {
-          after?.(false);
-          if (isConflict(err) || isNotFound(err)) conflicts++;
-          else if (isTooLarge(err)) this.refusedAsTooLarge(exec, err);
-          else throw err;
-        }
-      });
+  wake(afterMs = 0): void {
+    if (afterMs > 0) this.controller?.enqueueAfter(PLACEMENT, afterMs);
+    else this.controller?.enqueue(PLACEMENT);
+  }
 
-    // 1. Executions on lost nodes go back to the queue, or fail after maxAttempts.
-    for (const e of executions) {
-      if (!holdsSlot(e)) continue;
-      const node = e.status!.nodeName!;
-      if (liveness.isLive(node)) {
-        if (isHandedBack(e)) write(e, takeBack(e, this.maxAttempts, now));
-        continue;
-      }
-      const why = liveness.whyNotLive(node);
-      const attempts = e.status?.attempts ?? 1;
-      used.set(node, (used.get(node) ?? 1) - 1);
-      if (attempts >= this.maxAttempts) {
-        const msg = `${why}; giving up after ${attempts} attempt(s)`;
-        this.log.warn({ execution: objectKey(e), node, attempts }, "node lost; failing execution");
-        write(e, loseNode(e, why, this.maxAttempts, now), (ok) => {
-          if (!ok) return;
-          this.o.metrics.failed.inc({ reason: "NodeLost" });
-          this.o.events.warning(e, "NodeLost", "Fail", msg);
-        });
-      } else {
-        const msg = `${why}; rescheduling (attempt ${attempts} of ${this.maxAttempts} used)`;
-        this.log.info({ execution: objectKey(e), node, attempts }, "node lost; rescheduling execution");
-        write(e, loseNode(e, why, this.maxAttempts, now), (ok) => {
-          if (!ok) return;
-          this.o.metrics.rescheduled.inc();
-          this.o.events.warning(e, "NodeLost", "Reschedule", msg);
-        });
-      }
-    }
+  /** Informer event → index update; wakes the loop only when something may now be placed. */
+  onExecution(ev: InformerEvent<Execution>): string[] {
+    if (ev.type === "update" && !isFinished(ev.old.status) && isFinished(ev.object.status))
+      this.observeCompletion(ev.object);
+    if (this.inFlight.has(ev.key)) return []; // settled when our write returns
+    const obj = ev.type === "add" || ev.type === "update" ? ev.object : undefined;
+    const heldBefore = this.book.size;
+    this.book.observe(ev.key, obj);
+    const wasQueued = this.queue.has(ev.key);
+    this.observeQueue(ev.key, obj);
+    const freed = this.book.size < heldBefore;
+    return freed || (!wasQueued && this.queue.has(ev.key)) ? [PLACEMENT] : [];
+  }
 
-    // 1b. Objects the apiserver accepted but our schema rejects: Failed, InvalidSpec.
-    for (const key of this.o.executions.invalidKeys()) {
-      const bad = this.o.executions.invalid(key)!;
-      writes.run(() => this.failInvalid(bad.raw as InvalidExecution, bad.error.issues, now));
-    }
+  private observeQueue(key: string, e: Execution | undefined): void {
+    if (e && this.tooLarge.has(e.metadata.uid ?? "")) this.queue.remove(key);
+    else this.queue.observe(key, e);
+  }
 
-    // 2. Pending Executions in order; once one of a Runtime cannot be placed, later ones of it wait too.
-    const pending = executions.filter(isPending).sort(compareForScheduling);
-    this.o.metrics.pendingExecutions.set(pending.length);
-    const blocked = new Map<string, { reason: string; message: string }>();
-    // Waiting conditions are informational: a pass writes at most this many, front of the queue
-    // first, so a long queue never holds free slots empty while thousands of them are written.
-    let waitingWrites = MAX_WAITING_WRITES_PER_PASS;
-    const markWaiting = (e: Execution, reason: string, message: string) => {
-      const { status, changed } = waitingStatus(e, reason, message, now);
-      if (changed && waitingWrites-- > 0) write(e, status);
-    };
-    for (const e of pending) {
-      if (this.tooLarge.has(e.metadata.uid ?? "")) continue;
-      const rtName = e.spec.runtime;
-      // Every assignment counts; an Execution handed back by its node after the last one fails
-      // here (an agent hands back a Runtime generation it lacks), so a hand-back cannot loop.
-      const attempts = e.status?.attempts ?? 0;
-      if (attempts >= this.maxAttempts) {
-        const msg = `not run after ${attempts} attempt(s): ${e.status?.message ?? "handed back by its node"}`;
-        write(e, failedStatus(e, "TooManyAttempts", msg, now), (ok) => {
-          if (!ok) return;
-          this.o.metrics.failed.inc({ reason: "TooManyAttempts" });
-          this.o.events.warning(e, "TooManyAttempts", "Schedule", msg);
-        });
-        continue;
-      }
-      const block = blocked.get(rtName);
-      if (block) {
-        waiting++;
-        markWaiting(e, block.reason, block.message);
-        continue;
-      }
-      let verdict = checkExecution(
-        e,
-        this.o.runtimes.get(rtName),
-        this.o.runtimes.invalid(rtName)?.error.message,
+  private observeCompletion(e: Execution): void {
+    const created = parseTime(e.metadata.creationTimestamp);
+    const done = parseTime(e.status?.completionTime) ?? Date.now();
+    if (created !== undefined)
+      this.d.metrics.timeToComplete.observe(
+        { phase: e.status?.phase ?? "" },
+        Math.max(0, (done - created) / 1000),
       );
-      if (verdict.kind === "fail" && verdict.reason === "RuntimeNotFound") {
-        // The cache may lag behind a just-created Runtime: ask the apiserver before failing.
-        const live = await this.o.client.tryGet(RuntimeResource, rtName).catch(() => "error" as const);
-        if (live !== undefined)
-          verdict = {
-            kind: "wait",
-            reason: "RuntimeNotReady",
-            message: `Runtime ${rtName} is not Ready yet`,
-          };
-      }
-      if (verdict.kind === "fail") {
-        const v = verdict;
-        this.log.info(
-          { execution: objectKey(e), reason: v.reason, message: v.message },
-          "execution rejected",
-        );
-        write(e, failedStatus(e, v.reason, v.message, now), (ok) => {
-          if (!ok) return;
-          this.o.metrics.failed.inc({ reason: v.reason });
-          this.o.events.warning(e, v.reason, "Schedule", v.message);
-        });
-        continue;
-      }
-      if (verdict.kind === "wait") {
-        waiting++;
-        blocked.set(rtName, verdict);
-        markWaiting(e, verdict.reason, verdict.message);
-        continue;
-      }
-      const runtime = verdict.runtime;
-      const node = chooseNode(runtime, nodes, used);
-      if (!node) {
-        waiting++;
-        const b = {
-          reason: "NoFreeSlot",
-          message: `no live node serving Runtime ${rtName} generation ${runtime.status?.activeGeneration} has a free slot`,
-        };
-        blocked.set(rtName, b);
-        markWaiting(e, b.reason, b.message);
-        continue;
-      }
-      used.set(node.name, (used.get(node.name) ?? 0) + 1);
-      const status = scheduledStatus(e, node.name, runtime.status!.activeGeneration!, now);
-      write(e, status, (ok) => {
-        if (!ok) {
-          used.set(node.name, (used.get(node.name) ?? 1) - 1);
-          return;
-        }
-        const created = parseTime(e.metadata.creationTimestamp);
-        if (created !== undefined && status.attempts === 1)
-          this.o.metrics.timeToSchedule.observe(Math.max(0, (now.getTime() - created) / 1000));
-        this.log.debug({ execution: objectKey(e), node: node.name }, "scheduled");
-      });
+  }
+
+  /** One placement cycle: snapshot, then nominate → decide → assume → write until nothing fits. */
+  async cycle(): Promise<ProcessResult> {
+    const snap = this.snapshot();
+    this.fair.begin();
+    // Bounded work per cycle: when the writes back up, their answers wake the next one.
+    while (this.writes.pending < this.writes.limit * 4) {
+      const entry = this.fair.nominate(this.queue, (rt) => snap.blocked.has(rt));
+      if (!entry) break;
+      const exec = this.d.executions.get(entry.key);
+      const decision = exec ? await this.decide(entry, exec, snap) : { kind: "gone" as const };
+      if (decision.kind === "gone") this.queue.remove(entry.key);
+      else if (decision.kind === "fail") this.failIt(exec!, decision.reason, decision.message, snap.now);
+      else if (decision.kind === "wait") this.block(entry, decision, snap);
+      else this.place(exec!, decision.node, decision.generation, snap);
     }
-    await writes.drain();
-    if (conflicts > 0) return { requeueAfterMs: 200 };
-    return waiting > 0 ? { requeueAfterMs: this.o.retryPeriodMs ?? 30_000 } : {};
+    this.d.metrics.pendingExecutions.set(this.queue.size);
+    if (this.fair.capped) snap.waiting = true;
+    return snap.waiting ? { requeueAfterMs: this.retryPeriodMs } : {};
   }
 
-  /**
-   * An Execution created so close to etcd's limit that no status fits: no write can
-   * change it, so later passes skip it instead of failing on it again and again.
-   */
-  private refusedAsTooLarge(exec: Execution, err: unknown): void {
-    if (this.tooLarge.size >= 10_000) this.tooLarge.clear();
-    this.tooLarge.add(exec.metadata.uid ?? "");
-    this.log.warn(
-      { execution: objectKey(exec), err: errText(err) },
-      "execution too large for any status write; skipping it",
-    );
+  /** 1. snapshot */
+  private snapshot(): Snapshot {
+    const nodes = this.d.liveness.views().filter((n) => n.live);
+    return { now: new Date(), nodes, used: this.book.nodeUsage(), blocked: new Map(), waiting: false };
   }
 
-  private async failInvalid(raw: InvalidExecution, issues: string[], now: Date): Promise<void> {
-    const st = raw.status && typeof raw.status === "object" ? raw.status : {};
-    if (st.phase === "Succeeded" || st.phase === "Failed") return;
-    const message = `the Execution does not pass validation: ${issues.slice(0, 5).join("; ")}`.slice(0, 4096);
-    const prev = Array.isArray(st.conditions) ? st.conditions : [];
-    const { conditions } = setConditions(
-      prev,
-      [
-        { type: ExecutionConditions.Complete, status: "True", reason: "InvalidSpec", message },
-        { type: ExecutionConditions.Failed, status: "True", reason: "InvalidSpec", message },
-      ],
-      now,
+  /** 2. nominate (the fair-share pick) is FairShare's; this decides what to do with the pick. */
+  private async decide(entry: PendingEntry, exec: Execution, snap: Snapshot): Promise<Decision> {
+    const attempts = exec.status?.attempts ?? 0;
+    // Every assignment counts; one handed back after the last one fails here, so a hand-back cannot loop.
+    if (attempts >= this.maxAttempts) {
+      const why = exec.status?.message ?? "handed back by its node";
+      return {
+        kind: "fail",
+        reason: "TooManyAttempts",
+        message: `not run after ${attempts} attempt(s): ${why}`,
+      };
+    }
+    const rtName = entry.runtime;
+    const verdict = checkExecution(
+      exec,
+      this.d.runtimes.get(rtName),
+      this.d.runtimes.invalid(rtName)?.error.message,
     );
-    try {
-      await this.o.client.rest.request(
-        "PATCH",
-        resourcePath(ExecutionResource, raw.metadata.namespace, raw.metadata.name, "status"),
-        {
-          body: {
-            metadata: { resourceVersion: raw.metadata.resourceVersion },
-            status: { phase: "Failed", message, completionTime: rfc3339(now), conditions },
-          },
-          contentType: "application/merge-patch+json",
-        },
-      );
-      this.o.metrics.failed.inc({ reason: "InvalidSpec" });
-      this.o.events.warning(raw, "InvalidSpec", "Validate", message);
-    } catch (err) {
-      if (!isConflict(err) && !isNotFound(err)) throw err;
+    if (verdict.kind === "fail" && verdict.reason === "RuntimeNotFound") {
+      // The cache may lag behind a just-created Runtime: ask the apiserver before failing.
+      const live = await this.d.client.tryGet(RuntimeResource, rtName).catch(() => "error" as const);
+      if (live !== undefined)
+        return { kind: "wait", reason: "RuntimeNotReady", message: `Runtime ${rtName} is not Ready yet` };
+    }
+    if (verdict.kind !== "schedulable") return verdict;
+    const node = chooseNode(verdict.runtime, snap.nodes, snap.used);
+    if (!node) {
+      const gen = verdict.runtime.status?.activeGeneration;
+      const message = `no live node serving Runtime ${rtName} generation ${gen} has a free slot`;
+      return { kind: "wait", reason: "NoFreeSlot", message };
+    }
+    return { kind: "place", node: node.name, generation: verdict.runtime.status!.activeGeneration! };
+  }
+
+  /** 3. assume, 4. write */
+  private place(exec: Execution, node: string, generation: number, snap: Snapshot): void {
+    const key = objectKey(exec);
+    snap.used.set(node, (snap.used.get(node) ?? 0) + 1);
+    this.book.hold(key, node, exec.metadata.namespace ?? "");
+    this.queue.remove(key);
+    this.fair.served(exec.metadata.namespace ?? "");
+    const status = schedule(exec, node, generation, snap.now);
+    this.write(exec, status, () => {
+      const created = parseTime(exec.metadata.creationTimestamp);
+      if (created !== undefined && status.attempts === 1)
+        this.d.metrics.timeToSchedule.observe(Math.max(0, (snap.now.getTime() - created) / 1000));
+    });
+  }
+
+  private failIt(exec: Execution, reason: string, message: string, now: Date): void {
+    this.queue.remove(objectKey(exec));
+    this.log.info({ execution: objectKey(exec), reason, message }, "execution rejected");
+    this.write(exec, fail(exec, reason, message, now), () => {
+      this.d.metrics.failed.inc({ reason });
+      this.d.events.warning(exec, reason, "Schedule", message);
+    });
+  }
+
+  /** The Runtime cannot take more this cycle; a few of its waiting Executions are told why. */
+  private block(entry: PendingEntry, why: { reason: string; message: string }, snap: Snapshot): void {
+    snap.blocked.set(entry.runtime, why);
+    snap.waiting = true;
+    for (const ns of [...this.queue.namespaces()]) {
+      const n = this.waitingWrites.available();
+      for (const w of this.queue.untold(ns, entry.runtime, n)) {
+        const exec = this.d.executions.get(w.key);
+        if (!exec || this.inFlight.has(w.key) || !this.waitingWrites.take()) continue;
+        this.queue.upsert({ ...w, waitReason: why.reason });
+        const { status, changed } = wait(exec, why.reason, why.message, snap.now);
+        if (changed) this.write(exec, status);
+      }
     }
   }
-}
 
-/** Waiting-condition writes per scheduling pass (see the pass). */
-const MAX_WAITING_WRITES_PER_PASS = 100;
-
-/** Runs async tasks with bounded concurrency; drain() waits and rethrows the first error. */
-class WritePool {
-  private readonly limit: number;
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  private readonly all: Promise<void>[] = [];
-  private error: unknown;
-
-  constructor(limit: number) {
-    this.limit = limit;
-  }
-
-  run(task: () => Promise<void>): void {
-    const p = (async () => {
-      if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
-      this.active++;
+  /** A conditional write in the background; the index settles from its answer, then the loop wakes. */
+  private write(exec: Execution, status: Execution["status"], onWritten?: () => void): void {
+    const key = objectKey(exec);
+    const baseRv = exec.metadata.resourceVersion;
+    this.inFlight.add(key);
+    this.writes.run(async () => {
+      let written: Execution | undefined;
+      let retryMs = 0;
       try {
-        await task();
+        written = await this.d.client.replaceStatus(ExecutionResource, { ...exec, status });
+        onWritten?.();
       } catch (err) {
-        this.error ??= err;
+        retryMs = this.writeFailed(exec, err);
       } finally {
-        this.active--;
-        this.waiting.shift()?.();
+        this.inFlight.delete(key);
+        this.settle(key, baseRv, written);
+        this.wake(retryMs);
       }
-    })();
-    this.all.push(p);
+    });
   }
 
-  async drain(): Promise<void> {
-    await Promise.all(this.all);
-    if (this.error) throw new Error(`status write failed: ${errText(this.error)}`);
+  /** Why a write failed decides the retry: conflicts at once (the newer copy is coming), errors later. */
+  private writeFailed(exec: Execution, err: unknown): number {
+    if (isConflict(err) || isNotFound(err)) return 0;
+    if (isTooLarge(err)) {
+      // Created so close to etcd's limit that no status fits: no write can change it.
+      if (this.tooLarge.size >= 10_000) this.tooLarge.clear();
+      this.tooLarge.add(exec.metadata.uid ?? "");
+      this.log.warn(
+        { execution: objectKey(exec), err: errText(err) },
+        "execution too large for any status write; skipping it",
+      );
+      return 0;
+    }
+    this.log.warn({ execution: objectKey(exec), err: errText(err) }, "status write failed; will retry");
+    return 1000;
+  }
+
+  /** The newest copy known: the informer's, or our write's answer while the informer is behind it. */
+  private settle(key: string, baseRv: string | undefined, written: Execution | undefined): void {
+    const cached = this.d.executions.get(key);
+    const latest = written && cached && cached.metadata.resourceVersion === baseRv ? written : cached;
+    this.book.observe(key, latest);
+    this.observeQueue(key, latest);
   }
 }

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { objectKey } from "../k8s/resources.ts";
+import { PendingQueue } from "./pending-queue.ts";
 import { assessRuntime } from "./runtime-status.ts";
-import { checkExecution, chooseNode, compareForScheduling, slotUsage } from "./scheduling.ts";
+import { checkExecution, chooseNode } from "./scheduling.ts";
+import { SlotBook } from "./slot-book.ts";
 import { ex, node, rt } from "./test-fixtures.ts";
 import { ttlDeadline } from "./ttl-reconciler.ts";
 
@@ -19,13 +22,14 @@ describe("scheduling order", () => {
       ex("negative", { priority: -5, created: "2025-01-01T00:00:00Z" }),
       ex("b-tie", { created: "2025-01-01T00:00:01Z" }),
     ];
-    expect(list.sort(compareForScheduling).map((e) => e.metadata.name)).toEqual([
-      "high",
-      "b-tie",
-      "early-low",
-      "late-low",
-      "negative",
-    ]);
+    const q = new PendingQueue();
+    for (const e of list) q.observe(objectKey(e), e);
+    const order: string[] = [];
+    for (let h = q.head("ns", () => false); h; h = q.head("ns", () => false)) {
+      order.push(h.name);
+      q.remove(h.key);
+    }
+    expect(order).toEqual(["high", "b-tie", "early-low", "late-low", "negative"]);
   });
 });
 
@@ -91,13 +95,16 @@ describe("chooseNode", () => {
   });
 
   it("counts only assigned, unfinished Executions as slot use", () => {
-    const used = slotUsage([
+    const book = new SlotBook();
+    for (const e of [
       ex("1", { status: { phase: "Scheduled", nodeName: "a" } }),
       ex("2", { status: { phase: "Running", nodeName: "a" } }),
       ex("3", { status: { phase: "Succeeded", nodeName: "a" } }),
       ex("4", { status: { phase: "Pending" } }),
-    ]);
-    expect(Object.fromEntries(used)).toEqual({ a: 2 });
+    ])
+      book.observe(objectKey(e), e);
+    expect(Object.fromEntries(book.nodeUsage())).toEqual({ a: 2 });
+    expect(book.running("ns")).toBe(2);
   });
 });
 

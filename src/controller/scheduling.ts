@@ -1,4 +1,3 @@
-import { holdsSlot } from "../api/execution-lifecycle.ts";
 import {
   type Execution,
   type LimitViolation,
@@ -7,20 +6,7 @@ import {
   resolveExecutionLimits,
 } from "../api/index.ts";
 import { isConditionTrue } from "../k8s/conditions.ts";
-import { parseTime } from "../k8s/resources.ts";
 import { type NodeView, nodeServesRuntime } from "./runtime-status.ts";
-
-/** Scheduling order: priority descending, then oldest first, then name (stable). */
-export function compareForScheduling(a: Execution, b: Execution): number {
-  const p = (b.spec.priority ?? 0) - (a.spec.priority ?? 0);
-  if (p !== 0) return p;
-  const ta = parseTime(a.metadata.creationTimestamp) ?? 0;
-  const tb = parseTime(b.metadata.creationTimestamp) ?? 0;
-  if (ta !== tb) return ta - tb;
-  return `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
-    `${b.metadata.namespace}/${b.metadata.name}`,
-  );
-}
 
 export type Verdict =
   | { kind: "schedulable"; runtime: Runtime }
@@ -55,15 +41,6 @@ export function checkExecution(
   )
     return { kind: "wait", reason: "RuntimeNotReady", message: `Runtime ${name} is not Ready yet` };
   return { kind: "schedulable", runtime };
-}
-
-/** Slots of each node in use by assigned, unfinished Executions. */
-export function slotUsage(executions: Iterable<Execution>): Map<string, number> {
-  const used = new Map<string, number>();
-  for (const e of executions) {
-    if (holdsSlot(e)) used.set(e.status!.nodeName!, (used.get(e.status!.nodeName!) ?? 0) + 1);
-  }
-  return used;
 }
 
 /**
