@@ -122,6 +122,9 @@ describe("helm template with the defaults", () => {
         "Service",
         "ServiceAccount",
         "ServiceAccount",
+        // Node-scoped agent writes (agent-admission-policy.yaml; tested in agent-credentials.e2e.test.ts).
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
       ].sort(),
     );
     for (const o of objects) {
