@@ -107,4 +107,47 @@ describe("BoxPool", () => {
     expect(max).toBe(2);
     expect(p.available).toBe(2);
   });
+  it("withMany takes several ids at once and releases them all", async () => {
+    const p = new BoxPool(730, 3);
+    expect(await p.withMany(2, async (ids) => ids)).toEqual([730, 731]);
+    expect(p.available).toBe(3);
+    await expect(p.withMany(4, async () => 0)).rejects.toThrow(/cannot take 4 boxes/);
+  });
+
+  it("two runs that each need two boxes of three never hold one each and wait for ever", async () => {
+    const p = new BoxPool(0, 3);
+    let done = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, () =>
+        p.withMany(2, async (ids) => {
+          expect(new Set(ids).size).toBe(2);
+          await new Promise((r) => setTimeout(r, 2));
+          done++;
+        }),
+      ),
+    );
+    expect(done).toBe(6);
+    expect(p.available).toBe(3);
+  });
+
+  it("a single box request does not overtake a waiting request for two", async () => {
+    const p = new BoxPool(0, 2);
+    const held = await p.acquire();
+    const order: string[] = [];
+    const two = p.acquireMany(2).then((ids) => {
+      order.push("two");
+      return ids;
+    });
+    const one = p.acquire().then((id) => {
+      order.push("one");
+      return id;
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(order).toEqual([]);
+    p.release(held);
+    expect(await two).toEqual([0, 1]);
+    for (const id of await two) p.release(id);
+    expect(await one).toBe(0);
+    expect(order).toEqual(["two", "one"]);
+  });
 });

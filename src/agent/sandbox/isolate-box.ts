@@ -1,7 +1,8 @@
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { constants, statSync } from "node:fs";
 import { chmod, chown, copyFile, lstat, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { delimiter, join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 import { execa } from "execa";
 import type { StageLimits } from "../../api/common.ts";
 import type { BoxNetwork } from "../network/box-network.ts";
@@ -50,7 +51,12 @@ export interface BoxFile {
 export interface RunRequest {
   argv: string[];
   env: Record<string, string>;
-  stdin: Buffer | string;
+  /** The whole input, or a stream piped in (an interactive run: another box's output). */
+  stdin: Buffer | string | Readable;
+  /** An interactive run: stdout goes here (another box's input) instead of being captured and counted. */
+  stdoutTo?: Writable;
+  /** Ends the run early: isolate kills the box and writes its meta file (the result says ended). */
+  signal?: AbortSignal;
   limits: StageLimits;
   /** Only with a BoxNetwork: the box runs in its own network namespace; without one it has no network. */
   allowNetwork: boolean;
@@ -69,6 +75,8 @@ export interface RunResult {
   storageExceeded?: string;
   /** A networked run hit its byte cap or connection count: what it hit. */
   networkExceeded?: string;
+  /** The run was ended through RunRequest.signal, not by anything the program did. */
+  ended?: boolean;
 }
 
 /** What a program left in the box cannot be saved (too deep, changed while copied): its doing, not the agent's. */
@@ -308,10 +316,18 @@ export class IsolateBox {
       child.stderr.destroy();
     };
     // One budget shared by both streams: whichever pushes the sum past the limit trips it.
-    const stdout = new OutputCapture(child.stdout, l.outputBytes, onExceeded, budget);
+    const stdout = req.stdoutTo
+      ? undefined
+      : new OutputCapture(child.stdout, l.outputBytes, onExceeded, budget);
     const stderr = new OutputCapture(child.stderr, l.outputBytes, onExceeded, budget);
-    child.stdin.on("error", () => undefined); // the program may exit without reading its input
-    child.stdin.end(req.stdin);
+    connectStreams(child, req);
+    let ended = false;
+    const end = () => {
+      ended = true;
+      child.kill("SIGTERM");
+    };
+    if (req.signal?.aborted) end();
+    else req.signal?.addEventListener("abort", end, { once: true });
 
     // Belt and braces: isolate enforces the wall time; this catches isolate itself hanging.
     // SIGTERM lets isolate kill the box first; SIGKILL only if isolate does not react.
@@ -330,6 +346,7 @@ export class IsolateBox {
     );
     clearTimeout(guard);
     clearTimeout(guardKill);
+    req.signal?.removeEventListener("abort", end);
 
     let metaText = "";
     try {
@@ -340,7 +357,13 @@ export class IsolateBox {
       await rm(metaFile, { force: true });
     }
     const meta = parseMeta(metaText);
-    const result: RunResult = { meta, stdout: stdout.buffer(), stderr: stderr.buffer(), outputExceeded };
+    const result: RunResult = {
+      meta,
+      stdout: stdout?.buffer() ?? Buffer.alloc(0),
+      stderr: stderr.buffer(),
+      outputExceeded,
+      ...(ended ? { ended } : {}),
+    };
     const full = await this.storage.full();
     if (full) result.storageExceeded = full;
     if (networked && req.network) {
@@ -353,6 +376,24 @@ export class IsolateBox {
       result.isolateError = `isolate exited ${exit.code ?? exit.signal} without a meta file: ${stderr.buffer().toString("utf8").slice(0, 500)}`;
     else if (meta.status === "XX") result.isolateError = meta.message ?? "isolate internal error";
     return result;
+  }
+}
+
+/**
+ * The run's stdin and (interactive runs) stdout. Errors on either side are
+ * expected, not failures: the program may exit without reading its input, and
+ * the other box of an interaction may be gone (EPIPE).
+ */
+function connectStreams(child: ChildProcessWithoutNullStreams, req: RunRequest): void {
+  child.stdin.on("error", () => undefined);
+  if (req.stdoutTo) {
+    req.stdoutTo.on("error", () => undefined);
+    child.stdout.pipe(req.stdoutTo);
+  }
+  if (typeof req.stdin === "string" || Buffer.isBuffer(req.stdin)) child.stdin.end(req.stdin);
+  else {
+    req.stdin.on("error", () => undefined);
+    req.stdin.pipe(child.stdin);
   }
 }
 
