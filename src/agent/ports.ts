@@ -43,6 +43,8 @@ export interface RuntimeForExecution {
   env: Record<string, string>;
   /** The Runtime's closure: when given, a box mounts exactly these store paths instead of /nix/store. */
   closure?: string[];
+  /** Nix closure hash of the generation; keys the node's compile cache (no caching without it). */
+  closureHash?: string;
   /** Cap on stored stdout/stderr per stage; expected output is compared against the full output. */
   outputCapBytes?: number;
 }
@@ -53,6 +55,9 @@ export interface ExecutionOutcome {
   tests: TestResult[];
   message?: string;
 }
+
+/** An installed Runtime by name (its active generation on this node), for checkers and interactors. */
+export type RuntimeLookup = (name: string) => Promise<Omit<RuntimeForExecution, "limits"> | undefined>;
 
 export interface ExecutionRunner {
   run(spec: ExecutionSpec, runtime: RuntimeForExecution, signal?: AbortSignal): Promise<ExecutionOutcome>;

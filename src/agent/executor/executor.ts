@@ -1,31 +1,33 @@
 import { statSync } from "node:fs";
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
-import type { StageLimits } from "../../api/common.ts";
-import type { ExecutionSpec, StageResult, TestResult } from "../../api/execution.ts";
-import { DEFAULT_LIMITS } from "../../api/runtime.ts";
+import type { ExecutionSpec, TestCase, TestResult } from "../../api/execution.ts";
+import { resolveExecutionLimits } from "../../api/limits.ts";
 import type { Logger } from "../../logging.ts";
-import type { BoxRunLimits } from "../network/nft-ruleset.ts";
 import {
   type ExecutionOutcome,
   type ExecutionRunner,
   ReasonedError,
   type RuntimeForExecution,
+  type RuntimeLookup,
 } from "../ports.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
-import type { StorageLimits } from "../sandbox/box-storage.ts";
 import { outputMatches } from "../sandbox/compare.ts";
-import {
-  type BoxFile,
-  IsolateBox,
-  type RunResult,
-  type SandboxSettings,
-  SnapshotLimitError,
-} from "../sandbox/isolate-box.ts";
-import { truncateUtf8 } from "../sandbox/output-capture.ts";
-import { judgeRun } from "../sandbox/verdict.ts";
+import { IsolateBox, type SandboxSettings } from "../sandbox/isolate-box.ts";
+import { judgeRun, type StageVerdict } from "../sandbox/verdict.ts";
+import { judgeFiles, runChecker } from "./checker-run.ts";
+import type { CompileCache } from "./compile-cache.ts";
+import { runInteraction } from "./interaction.ts";
+import { interactionVerdict } from "./interaction-verdict.ts";
 import type { ExecutorMetrics } from "./metrics.ts";
+import {
+  type CompileContext,
+  type Prepared,
+  type Program,
+  prepareProgram,
+  programEnv,
+  seedRunBox,
+} from "./program.ts";
 import { boxFilesFor } from "./source-files.ts";
+import { networkOf, stageResult, usageOf } from "./stage.ts";
 
 export interface ExecutorOptions {
   sandbox: SandboxSettings;
@@ -36,18 +38,37 @@ export interface ExecutorOptions {
   metrics?: ExecutorMetrics;
   /** Why networked Runtimes cannot run on this node (see setUpSandbox); their smoke tests fail with it. */
   networkUnavailable?: string;
+  /** The node's compiled programs; every compile runs when unset. */
+  compileCache?: CompileCache;
+  /** Other installed Runtimes (a checker's or interactor's); only the Execution's own when unset. */
+  runtimes?: RuntimeLookup;
+}
+
+type Ready = Extract<Prepared, { ok: true }>;
+
+/** One Execution's programs, compiled and ready, and the boxes they run in. */
+interface Judging {
+  spec: ExecutionSpec;
+  sub: Program;
+  subBox: IsolateBox;
+  subReady: Ready;
+  judge?: { program: Program; box: IsolateBox; ready: Ready };
+  cap: number;
 }
 
 /**
- * Runs one Execution in isolate: compile once in a box, save the box's regular
- * files to the agent's disk (kernel copies, not through its memory), then run
- * every test case in a fresh box seeded from that copy, so test cases share
- * nothing (not /box, not /tmp, not /dev/shm). The overall verdict is the first
- * test (in order) that is not Accepted, else Accepted.
+ * Runs one Execution in isolate: compile once in a box (or take the compiled
+ * files from the node's compile cache), then run every test case in a fresh
+ * box seeded from them, so test cases share nothing (not /box, not /tmp, not
+ * /dev/shm). A checker or interactor is a program of its own, compiled once
+ * and run in a second box for every test: a checker after the submission,
+ * with a copy of its output; an interactor at the same time, connected by
+ * pipes. The overall verdict is the first test (in order) that is not
+ * Accepted, else Accepted.
  */
 export class IsolateExecutor implements ExecutionRunner {
   private readonly o: ExecutorOptions;
-  /** Compile stages run by this executor (tests check compile-once). */
+  /** Compilers run by this executor (tests check compile-once and cache hits). */
   compiles = 0;
 
   constructor(opts: ExecutorOptions) {
@@ -64,18 +85,42 @@ export class IsolateExecutor implements ExecutionRunner {
         "NetworkDisabled",
         this.o.networkUnavailable ?? "networked Runtimes are off on this node",
       );
-    return this.o.pool.with(async (id) => {
-      const box = new IsolateBox(this.settingsFor(runtime), id);
-      const compiled = join(this.o.sandbox.workDir, `compiled-${id}`);
+    const judge = await this.judgeProgramFor(spec, runtime);
+    if (typeof judge === "string")
+      return this.done(runtime, { verdict: "InternalError", tests: [], message: judge });
+    return this.o.pool.withMany(judge ? 2 : 1, async ([subId, judgeId]) => {
+      const boxes = [new IsolateBox(this.settingsFor(runtime), subId!)];
+      if (judge) boxes.push(new IsolateBox(this.settingsFor(judge.rt), judgeId!));
       try {
-        return await this.runInBox(box, compiled, spec, runtime, signal);
+        return await this.compileAndRun(spec, runtime, boxes, judge, signal);
       } finally {
-        await box
-          .cleanup()
-          .catch((err: unknown) => this.o.logger.error({ err: String(err), box: id }, "box cleanup failed"));
-        await rm(compiled, { recursive: true, force: true });
+        for (const box of boxes)
+          await box
+            .cleanup()
+            .catch((err: unknown) =>
+              this.o.logger.error({ err: String(err), box: box.id }, "box cleanup failed"),
+            );
       }
     });
+  }
+
+  /** The checker or interactor program, with its Runtime and limits; a judge error's message when it cannot run. */
+  private async judgeProgramFor(
+    spec: ExecutionSpec,
+    rt: RuntimeForExecution,
+  ): Promise<Program | string | undefined> {
+    const role = spec.interactor ? "interactor" : "checker";
+    const jp = spec.interactor ?? spec.checker?.program;
+    if (!jp) return undefined;
+    const name = jp.runtime ?? spec.runtime;
+    const base = name === spec.runtime ? rt : await this.o.runtimes?.(name);
+    if (!base) return `judge error: the ${role}'s Runtime ${name} is not installed on this node`;
+    if (base.spec.allowNetwork)
+      return `judge error: the ${role}'s Runtime ${name} is networked; judges run offline`;
+    const { limits, violations } = resolveExecutionLimits(base.spec, { limits: jp.limits });
+    if (violations.length > 0)
+      return `judge error: the ${role}'s limits: ${violations.map((v) => v.message.replace(/^spec\./, "")).join("; ")}`;
+    return { role, rt: { ...base, limits }, files: boxFilesFor(jp.files, base.spec.sourceFile), args: [] };
   }
 
   /**
@@ -84,7 +129,7 @@ export class IsolateExecutor implements ExecutionRunner {
    * /nix/store. isolate binds directories only: a closure holding a plain-file
    * store path falls back to the whole store, read-only.
    */
-  private settingsFor(rt: RuntimeForExecution): SandboxSettings {
+  private settingsFor(rt: Pick<RuntimeForExecution, "closure">): SandboxSettings {
     const closure = rt.closure;
     if (!closure?.length || this.o.sandbox.mounts) return this.o.sandbox;
     const allDirs = closure.every((p) => {
@@ -99,173 +144,168 @@ export class IsolateExecutor implements ExecutionRunner {
       : this.o.sandbox;
   }
 
-  private async runInBox(
-    box: IsolateBox,
-    compiled: string,
+  private compileContext(cap: number): CompileContext {
+    return {
+      workDir: this.o.sandbox.workDir,
+      cap,
+      ...(this.o.compileCache ? { cache: this.o.compileCache } : {}),
+      compiled: (seconds) => {
+        this.compiles++;
+        this.o.metrics?.compiles.inc();
+        this.o.metrics?.stageDuration.observe({ stage: "compile" }, seconds);
+      },
+    };
+  }
+
+  private async compileAndRun(
     spec: ExecutionSpec,
     rt: RuntimeForExecution,
+    boxes: IsolateBox[],
+    judge: Program | undefined,
     signal?: AbortSignal,
   ): Promise<ExecutionOutcome> {
     const cap = rt.outputCapBytes ?? this.o.outputCapBytes;
-    const env = { ...rt.env, ...Object.fromEntries((rt.spec.env ?? []).map((e) => [e.name, e.value])) };
-    const allowNetwork = rt.spec.allowNetwork ?? false;
-    const files: BoxFile[] = boxFilesFor(spec.files, rt.spec.sourceFile);
-    let compile: StageResult | undefined;
-
-    if (rt.spec.compileCommand) {
-      const started = Date.now();
-      await box.init(storageOf(rt.limits.compile, "compile"));
-      await box.writeFiles(files);
-      const r = await box.run({
-        argv: rt.spec.compileCommand,
-        env,
-        stdin: "",
-        limits: rt.limits.compile,
-        allowNetwork,
-        network: networkOf(rt.limits.compile, "compile"),
+    const ctx = this.compileContext(cap);
+    const sub: Program = {
+      role: "submission",
+      rt,
+      files: boxFilesFor(spec.files, rt.spec.sourceFile),
+      args: spec.args ?? [],
+    };
+    const subBox = boxes[0]!;
+    const subReady = await prepareProgram(subBox, sub, ctx);
+    if (!subReady.ok)
+      return this.done(rt, {
+        verdict: subReady.verdict,
+        compile: subReady.compile,
+        tests: [],
+        message: `compilation failed: ${subReady.message}`,
       });
-      this.compiles++;
-      this.o.metrics?.compiles.inc();
-      const judged = judgeRun(r, rt.limits.compile);
-      compile = stageResult(r, cap);
-      this.o.metrics?.stageDuration.observe({ stage: "compile" }, (Date.now() - started) / 1000);
-      if (judged.verdict !== "Accepted") {
-        const verdict = judged.verdict === "InternalError" ? "InternalError" : "CompilationError";
-        compile = { ...compile, verdict, message: judged.message };
-        return this.done(rt, {
-          verdict,
-          compile,
-          tests: [],
-          message: `compilation failed: ${judged.message}`,
-        });
+    try {
+      const compile = subReady.compile ? { compile: subReady.compile } : {};
+      if (!judge) return await this.runTests({ spec, sub, subBox, subReady, cap }, signal);
+      const judgeReady = await prepareProgram(boxes[1]!, judge, ctx);
+      if (!judgeReady.ok) {
+        const why = `${judgeReady.message}${judgeReady.compile.stderr ? `\n${judgeReady.compile.stderr.slice(0, 2048)}` : ""}`;
+        const message = `judge error: the ${judge.role} did not compile: ${why}`;
+        return this.done(rt, { verdict: "InternalError", ...compile, tests: [], message });
       }
-      // Everything the compiler left in the box seeds each test box (links and special files are dropped).
       try {
-        await rm(compiled, { recursive: true, force: true });
-        await box.saveTo(compiled, storageOf(rt.limits.compile, "compile").storageKiB * 1024);
-      } catch (err) {
-        // The compile step left something that cannot be saved: the submission's doing, judged.
-        if (!(err instanceof SnapshotLimitError)) throw err;
-        compile = { ...compile, verdict: "CompilationError", message: err.message };
-        return this.done(rt, {
-          verdict: "CompilationError",
-          compile,
-          tests: [],
-          message: `compilation failed: ${err.message}`,
-        });
+        const judging = { program: judge, box: boxes[1]!, ready: judgeReady };
+        return await this.runTests({ spec, sub, subBox, subReady, judge: judging, cap }, signal);
+      } finally {
+        await judgeReady.release();
       }
+    } finally {
+      await subReady.release();
     }
+  }
 
-    const cases = spec.testCases ?? [{ stdin: spec.stdin ?? "", expectedOutput: spec.expectedOutput }];
+  private async runTests(j: Judging, signal?: AbortSignal): Promise<ExecutionOutcome> {
+    const { spec, sub } = j;
+    const compile = j.subReady.compile ? { compile: j.subReady.compile } : {};
+    const cases: TestCase[] = spec.testCases ?? [
+      {
+        stdin: spec.stdin ?? "",
+        ...(spec.expectedOutput !== undefined ? { expectedOutput: spec.expectedOutput } : {}),
+      },
+    ];
     const tests: TestResult[] = [];
     for (const [i, tc] of cases.entries()) {
       if (signal?.aborted) throw new Error("aborted");
       const started = Date.now();
-      await box.init(storageOf(rt.limits.run, "run"));
-      const seeded = await this.seed(box, compile ? compiled : undefined, files);
-      if (seeded) {
+      const name = tc.name ?? String(i + 1);
+      const full = await seedRunBox(j.subBox, sub, j.subReady);
+      if (full) {
         // What the compiler left does not fit the run's storage: judged, like a compile step that left too much.
-        compile = {
-          ...(compile ?? { stdout: "", stderr: "" }),
-          verdict: "CompilationError",
-          message: seeded,
+        const failed = {
+          ...(j.subReady.compile ?? { stdout: "", stderr: "" }),
+          verdict: "CompilationError" as const,
+          message: full,
         };
-        return this.done(rt, { verdict: "CompilationError", compile, tests: [], message: seeded });
+        return this.done(sub.rt, { verdict: "CompilationError", compile: failed, tests: [], message: full });
       }
-      const r = await box.run({
-        argv: [...rt.spec.runCommand, ...(spec.args ?? [])],
-        env,
-        stdin: tc.stdin ?? "",
-        limits: rt.limits.run,
-        allowNetwork,
-        network: networkOf(rt.limits.run, "run"),
-      });
-      let judged = judgeRun(r, rt.limits.run);
-      if (
-        judged.verdict === "Accepted" &&
-        tc.expectedOutput !== undefined &&
-        !outputMatches(r.stdout, tc.expectedOutput, spec.checker?.comparison ?? spec.outputComparison, {
-          ...(spec.checker?.absoluteTolerance !== undefined
-            ? { absolute: spec.checker.absoluteTolerance }
-            : {}),
-          ...(spec.checker?.relativeTolerance !== undefined
-            ? { relative: spec.checker.relativeTolerance }
-            : {}),
-        })
-      ) {
-        judged = { verdict: "WrongAnswer", message: "output differs from the expected output" };
-      }
-      tests.push({
-        name: ("name" in tc && tc.name) || String(i + 1),
-        ...stageResult(r, cap),
-        verdict: judged.verdict,
-        message: judged.message,
-      });
+      const test = spec.interactor ? await this.interactiveTest(j, tc, name) : await this.test(j, tc, name);
+      tests.push(test);
       this.o.metrics?.stageDuration.observe({ stage: "run" }, (Date.now() - started) / 1000);
+      // A judge that failed once fails for the rest: the Execution could not be judged.
+      if (test.judge && test.verdict === "InternalError") break;
     }
     const failed = tests.find((t) => t.verdict !== "Accepted");
-    return this.done(rt, { verdict: failed?.verdict ?? "Accepted", ...(compile ? { compile } : {}), tests });
+    const judgeError =
+      failed?.verdict === "InternalError" && failed.judge
+        ? { message: `test ${failed.name}: ${failed.message}` }
+        : {};
+    return this.done(sub.rt, { verdict: failed?.verdict ?? "Accepted", ...compile, tests, ...judgeError });
   }
 
-  /** Seeds a fresh test box: the compiled files, or the sources. A message when they do not fit. */
-  private async seed(
-    box: IsolateBox,
-    compiled: string | undefined,
-    files: BoxFile[],
-  ): Promise<string | undefined> {
-    try {
-      if (compiled) await box.seedFrom(compiled);
-      else await box.writeFiles(files);
-      return undefined;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOSPC") throw err;
-      return "the compiled files do not fit the run's storage limit (storageKiB, storageFiles)";
+  /** One test run alone, then judged by comparison or by the checker program. */
+  private async test(j: Judging, tc: TestCase, name: string): Promise<TestResult> {
+    const limits = j.sub.rt.limits.run;
+    const r = await j.subBox.run({
+      argv: [...j.sub.rt.spec.runCommand, ...j.sub.args],
+      env: programEnv(j.sub.rt),
+      stdin: tc.stdin ?? "",
+      limits,
+      allowNetwork: j.sub.rt.spec.allowNetwork ?? false,
+      network: networkOf(limits, "run"),
+    });
+    let judged: StageVerdict = judgeRun(r, limits);
+    let extra: Pick<TestResult, "judge" | "points"> = {};
+    if (judged.verdict === "Accepted" && j.judge) {
+      const input = tc.stdin ?? "";
+      const c = await runChecker(j.judge.box, j.judge.program, j.judge.ready, {
+        input,
+        output: r.stdout,
+        answer: tc.expectedOutput ?? "",
+      });
+      const o = c.outcome;
+      judged = o.judged
+        ? { verdict: o.verdict, message: o.message || (o.verdict === "Accepted" ? "OK" : "wrong answer") }
+        : { verdict: "InternalError", message: `judge error: the checker ${o.message}` };
+      extra = { judge: c.run, ...(o.judged && o.points !== undefined ? { points: o.points } : {}) };
+    } else if (judged.verdict === "Accepted" && tc.expectedOutput !== undefined) {
+      const c = j.spec.checker;
+      const tolerance = {
+        ...(c?.absoluteTolerance !== undefined ? { absolute: c.absoluteTolerance } : {}),
+        ...(c?.relativeTolerance !== undefined ? { relative: c.relativeTolerance } : {}),
+      };
+      if (!outputMatches(r.stdout, tc.expectedOutput, c?.comparison ?? j.spec.outputComparison, tolerance))
+        judged = { verdict: "WrongAnswer", message: "output differs from the expected output" };
     }
+    return { name, ...stageResult(r, j.cap), verdict: judged.verdict, message: judged.message, ...extra };
+  }
+
+  /** One test with the interactor: both boxes at once, connected by pipes. */
+  private async interactiveTest(j: Judging, tc: TestCase, name: string): Promise<TestResult> {
+    const inter = j.judge!;
+    const files = judgeFiles({ input: tc.stdin ?? "", answer: tc.expectedOutput ?? "" });
+    const full = await seedRunBox(inter.box, inter.program, inter.ready, files);
+    if (full)
+      return {
+        name,
+        verdict: "InternalError",
+        message: `judge error: the interactor's box: ${full}`,
+        judge: { message: full },
+      };
+    const runs = await runInteraction(j.subBox, j.sub, inter.box, inter.program);
+    const v = interactionVerdict(runs, {
+      submission: j.sub.rt.limits.run,
+      interactor: inter.program.rt.limits.run,
+    });
+    const message = v.interactor.message;
+    return {
+      name,
+      ...stageResult(runs.submission, j.cap),
+      verdict: v.verdict,
+      message: v.message,
+      ...(v.points !== undefined ? { points: v.points } : {}),
+      judge: { ...usageOf(runs.interactor), ...(message ? { message: message.slice(0, 1024) } : {}) },
+    };
   }
 
   private done(rt: RuntimeForExecution, outcome: ExecutionOutcome): ExecutionOutcome {
     this.o.metrics?.executions.inc({ verdict: outcome.verdict, runtime: rt.spec.language });
     return outcome;
   }
-}
-
-/** A stage's box storage: its limits, or the built-in defaults for what a caller left out. */
-function storageOf(l: StageLimits, stage: "compile" | "run"): StorageLimits {
-  return {
-    storageKiB: l.storageKiB ?? DEFAULT_LIMITS[stage].storageKiB ?? 64 * 1024,
-    storageFiles: l.storageFiles ?? DEFAULT_LIMITS[stage].storageFiles ?? 1_000,
-  };
-}
-
-/** A stage's network limits (used only by networked Runtimes), defaults for what a caller left out. */
-function networkOf(l: StageLimits, stage: "compile" | "run"): BoxRunLimits {
-  const d = DEFAULT_LIMITS[stage];
-  return {
-    connections: l.networkConnections ?? d.networkConnections ?? 16,
-    bytes: (l.networkKiB ?? d.networkKiB ?? 64 * 1024) * 1024,
-    bytesPerSecond: (l.networkKiBPerSecond ?? d.networkKiBPerSecond ?? 1024) * 1024,
-  };
-}
-
-function stageResult(r: RunResult, cap: number): StageResult {
-  const out = truncateUtf8(r.stdout, cap);
-  const err = truncateUtf8(r.stderr, cap);
-  const m = r.meta;
-  const memory = m.cgMem ?? m.maxRss;
-  return {
-    ...(m.exitcode !== undefined
-      ? { exitCode: m.exitcode }
-      : m.status === undefined && !r.isolateError
-        ? { exitCode: 0 }
-        : {}),
-    ...(m.exitsig !== undefined ? { signal: m.exitsig } : {}),
-    ...(m.time !== undefined ? { cpuTimeMillis: Math.round(m.time * 1000) } : {}),
-    ...(m.timeWall !== undefined ? { wallTimeMillis: Math.round(m.timeWall * 1000) } : {}),
-    ...(memory !== undefined ? { memoryKiB: memory } : {}),
-    stdout: out.text,
-    stderr: err.text,
-    ...(out.truncated ? { stdoutTruncated: true } : {}),
-    ...(err.truncated ? { stderrTruncated: true } : {}),
-  };
 }

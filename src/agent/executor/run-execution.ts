@@ -2,9 +2,10 @@ import { isAbsolute, normalize } from "node:path";
 import type { ExecutionSpec } from "../../api/execution.ts";
 import type { RuntimeLimits, RuntimeSpec } from "../../api/runtime.ts";
 import type { Logger } from "../../logging.ts";
-import type { ExecutionOutcome } from "../ports.ts";
+import type { ExecutionOutcome, RuntimeLookup } from "../ports.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
 import type { SandboxSettings } from "../sandbox/isolate-box.ts";
+import type { CompileCache } from "./compile-cache.ts";
 import { IsolateExecutor } from "./executor.ts";
 import type { ExecutorMetrics } from "./metrics.ts";
 
@@ -19,6 +20,8 @@ export interface ExecutionRuntime {
   allowNetwork: boolean;
   /** Metrics label; "unknown" when unset. */
   language?: string;
+  /** Nix closure hash of the generation: with a compile cache, the key of its compiles. */
+  closureHash?: string;
 }
 
 export interface RunExecutionRequest {
@@ -50,6 +53,10 @@ export interface ExecutorContext {
   outputCapBytes: number;
   logger: Logger;
   metrics?: ExecutorMetrics;
+  /** The node's compile cache; every compile runs when unset. */
+  compileCache?: CompileCache;
+  /** Runtimes of checkers and interactors written for another Runtime than the Execution's. */
+  runtimes?: RuntimeLookup;
 }
 
 /**
@@ -73,6 +80,7 @@ export async function runExecution(
     runCommand: rt.runCommand,
     env: Object.entries(rt.env ?? {}).map(([name, value]) => ({ name, value })),
     allowNetwork: rt.allowNetwork,
+    limits: rt.limits, // a checker or interactor in this Runtime starts from them
   } as RuntimeSpec; // the executor reads only these fields of the spec
   const outcome = await executor.run(
     req.spec,
@@ -80,6 +88,7 @@ export async function runExecution(
       spec,
       limits: rt.limits,
       env: req.runtimeEnv,
+      ...(rt.closureHash !== undefined ? { closureHash: rt.closureHash } : {}),
       ...(req.outputCapBytes !== undefined ? { outputCapBytes: req.outputCapBytes } : {}),
     },
     req.signal,
