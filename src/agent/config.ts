@@ -37,6 +37,8 @@ export const agentConfigSchema = z.object({
   /** Directories mounted read-only into every box besides /nix/store (tests add host dirs). */
   ENVICUTOR_SANDBOX_EXTRA_DIRS: list,
   ENVICUTOR_OUTPUT_CAP_BYTES: intFromEnv(64 * 1024, 1),
+  /** Bytes of compiled programs the node keeps (compile cache, LRU); 0 turns the cache off. */
+  ENVICUTOR_COMPILE_CACHE_BYTES: intFromEnv(1024 * 1024 * 1024),
   ENVICUTOR_LEASE_DURATION_SECONDS: intFromEnv(20, 2),
   ENVICUTOR_METRICS_PORT: intFromEnv(8081),
   ENVICUTOR_METRICS_HOST: z.string().default("0.0.0.0"),
@@ -71,6 +73,7 @@ export interface AgentConfig {
   isolateBoxRoot: string;
   sandboxExtraDirs: string[];
   outputCapBytes: number;
+  compileCacheBytes: number;
   leaseDurationSeconds: number;
   metricsPort: number;
   metricsHost: string;
@@ -124,6 +127,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     isolateBoxRoot: e.ENVICUTOR_ISOLATE_BOX_ROOT,
     sandboxExtraDirs: e.ENVICUTOR_SANDBOX_EXTRA_DIRS,
     outputCapBytes: e.ENVICUTOR_OUTPUT_CAP_BYTES,
+    compileCacheBytes: e.ENVICUTOR_COMPILE_CACHE_BYTES,
     leaseDurationSeconds: e.ENVICUTOR_LEASE_DURATION_SECONDS,
     metricsPort: e.ENVICUTOR_METRICS_PORT,
     metricsHost: e.ENVICUTOR_METRICS_HOST,

@@ -1,10 +1,12 @@
 // The node agent: `node src/agent/main.ts` (configuration from ENVICUTOR_* variables, see config.ts).
+import { join } from "node:path";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { KubeClient, loadKubeConfig } from "../k8s/client.ts";
 import { errText } from "../k8s/errors.ts";
 import { createLogger } from "../logging.ts";
 import { Agent } from "./agent.ts";
 import { loadAgentConfig } from "./config.ts";
+import { CompileCache, compileCacheMetrics } from "./executor/compile-cache.ts";
 import { IsolateExecutor } from "./executor/executor.ts";
 import { executorMetrics } from "./executor/metrics.ts";
 import { createNixMetrics } from "./nix/metrics.ts";
@@ -34,6 +36,8 @@ async function main(): Promise<void> {
     network: config.network,
     logger,
   });
+  // Checkers and interactors in another Runtime than the Execution's: that Runtime's active generation here.
+  let agent: Agent | undefined;
   const runner: ExecutionRunner = sandbox
     ? new IsolateExecutor({
         sandbox: sandbox.settings,
@@ -41,6 +45,16 @@ async function main(): Promise<void> {
         outputCapBytes: config.outputCapBytes,
         logger,
         metrics: executorMetrics(registry),
+        ...(config.compileCacheBytes > 0
+          ? {
+              compileCache: new CompileCache({
+                dir: join(sandbox.settings.workDir, "compile-cache"),
+                maxBytes: config.compileCacheBytes,
+                metrics: compileCacheMetrics(registry),
+              }),
+            }
+          : {}),
+        runtimes: async (name) => agent?.runtimes.activeRuntime(name),
         ...(sandbox.networkUnavailable ? { networkUnavailable: sandbox.networkUnavailable } : {}),
       })
     : new SandboxUnavailable(`isolate (${config.isolateBin}) is not installed on node ${config.nodeName}`);
@@ -58,7 +72,7 @@ async function main(): Promise<void> {
   if (leftovers.length) logger.info({ leftovers }, "removed half-finished installs from a previous run");
 
   const client = new KubeClient(loadKubeConfig(config.kubeconfig), { fieldManager: "envicutor-agent" });
-  const agent = new Agent({
+  agent = new Agent({
     config,
     client,
     logger,

@@ -75,14 +75,29 @@ export class RuntimeSync {
   async runtimeFor(
     name: string,
     generation: number,
-  ): Promise<{ spec: RuntimeSpec; env: Record<string, string> } | undefined> {
+  ): Promise<
+    { spec: RuntimeSpec; env: Record<string, string>; closure?: string[]; closureHash: string } | undefined
+  > {
     const inst = this.installed.get(`${name}@${generation}`);
     if (!inst || this.o.reporter.entry(name, generation)?.phase !== "Installed") return undefined;
     const current = this.o.getRuntime(name);
     const spec =
       (await this.o.specs.load(name, generation)) ??
       (current?.metadata.generation === generation ? current.spec : undefined);
-    return spec ? { spec, env: inst.env, ...(inst.closure ? { closure: inst.closure } : {}) } : undefined;
+    if (!spec) return undefined;
+    return {
+      spec,
+      env: inst.env,
+      closureHash: inst.closureHash,
+      ...(inst.closure ? { closure: inst.closure } : {}),
+    };
+  }
+
+  /** The Runtime's active generation, if installed here: what a checker or interactor written for it runs with. */
+  async activeRuntime(name: string): Promise<Awaited<ReturnType<RuntimeSync["runtimeFor"]>>> {
+    const rt = this.o.getRuntime(name);
+    const generation = rt?.status?.activeGeneration ?? rt?.metadata.generation;
+    return generation === undefined ? undefined : this.runtimeFor(name, generation);
   }
 
   /** Aborts an install whose generation is no longer the Runtime's current one. */
