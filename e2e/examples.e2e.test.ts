@@ -68,6 +68,13 @@ describe("examples/executions", () => {
     expect(rt, `Runtime ${spec.runtime} is among the examples`).toBeDefined();
     expect(spec.files.map((f) => f.name)).toContain(rt!.spec.sourceFile);
     expect(resolveExecutionLimits(rt!.spec, spec).violations).toEqual([]);
+    // A checker or interactor names an example Runtime (the Execution's when unset), within its bounds.
+    const judge = spec.checker?.program ?? spec.interactor;
+    if (judge) {
+      const judgeRt = runtimes.get(judge.runtime ?? spec.runtime);
+      expect(judgeRt, `Runtime ${judge.runtime} is among the examples`).toBeDefined();
+      expect(resolveExecutionLimits(judgeRt!.spec, judge).violations).toEqual([]);
+    }
   });
 
   it("has a single run with stdin, test cases with one wrong expectation, and a C compile error", () => {
@@ -160,6 +167,7 @@ describe("the example programs, with this machine's toolchains", () => {
     "%s judges as its comments say",
     (file, spec) => {
       if (!available(spec.runtime)) return;
+      if (spec.interactor) return; // only the agent runs it, with its interactor (e2e/judging.e2e.test.ts)
       const cases = spec.testCases ?? [{ stdin: spec.stdin ?? "", expectedOutput: spec.expectedOutput }];
       const r = localRun(
         spec.runtime,
