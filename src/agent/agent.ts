@@ -7,6 +7,7 @@ import { Operator } from "../k8s/operator.ts";
 import { ExecutionResource, NodeResource, RuntimeResource } from "../k8s/resources.ts";
 import type { Logger } from "../logging.ts";
 import type { AgentConfig } from "./config.ts";
+import { agentView } from "./execution-view.ts";
 import { ExecutionWorker } from "./execution-worker.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import type { ExecutionOutcome, ExecutionRunner, RuntimeInstaller } from "./ports.ts";
@@ -63,8 +64,10 @@ export class Agent {
     const nodeInformer = this.operator.informer(NodeResource, {
       fieldSelector: `metadata.name=${c.nodeName}`,
     });
+    // This node's Executions only; finished ones shrink to name and phase.
     const executionInformer = this.operator.informer(ExecutionResource, {
       fieldSelector: `status.nodeName=${c.nodeName}`,
+      transform: agentView,
     });
 
     this.reporter = new WorkerReporter({ client, nodeName: c.nodeName, logger });

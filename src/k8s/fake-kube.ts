@@ -25,6 +25,8 @@ export class FakeKube {
   conflicts = 0;
   /** Called before each status write; throw to fail it. */
   beforeWrite?: (obj: KubeObject) => void;
+  /** Called after each accepted status write with the stored object. */
+  afterWrite?: (obj: KubeObject) => void;
 
   private store(plural: string): Map<string, KubeObject> {
     let s = this.stores.get(plural);
@@ -97,7 +99,9 @@ export class FakeKube {
       throw new ConflictError(`${res.kind} ${key}: the object has been modified`, {});
     }
     this.writes++;
-    return this.put(res, { ...cur, status } as KubeObject);
+    const stored = this.put(res, { ...cur, status } as KubeObject);
+    this.afterWrite?.(stored);
+    return stored;
   }
 
   /** The KubeClient methods informers, controllers and agents use. */
