@@ -1,5 +1,6 @@
 // bench/README.md from the results of one run.
 import { writeFileSync } from "node:fs";
+import { lastSchedulerSection } from "./scheduler-report.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: the results are free-form JSON written by run.ts
 type R = Record<string, any>;
@@ -218,5 +219,9 @@ function observations(r: R): string[] {
 }
 
 export function writeReport(path: string, results: R): void {
-  writeFileSync(path, renderReport(results));
+  const scheduler = lastSchedulerSection();
+  writeFileSync(
+    path,
+    scheduler ? `${renderReport(results).trimEnd()}\n\n${scheduler}\n` : renderReport(results),
+  );
 }

@@ -1,0 +1,62 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const SCHEDULER_RESULTS = join(import.meta.dirname, "scheduler-results.json");
+const START = "<!-- scheduler-bench:start -->";
+const END = "<!-- scheduler-bench:end -->";
+
+// biome-ignore lint/suspicious/noExplicitAny: figures read back from results.json
+type R = Record<string, any>;
+
+/** The scheduler section (issue 11's figures) from scheduler-results.json, between markers. */
+export function schedulerSection(r: R): string {
+  const d = r.drainRealApiserver as R | undefined;
+  const p = (r.placement ?? []) as R[];
+  const m = r.memory as R | undefined;
+  const i = r.drainInProcess as R | undefined;
+  const rows: string[] = [];
+  if (d)
+    rows.push(
+      `| drain ${d.executions} queued Executions, 20 simulated nodes × 8 slots, real kube-apiserver | ${d.drainPerSecond}/s (${d.secondsFromFirstAssignment} s from the first assignment; ${d.secondsFromControllerStart} s from the controller's start) | \`npm run bench:scheduler\` | ${d.finished} finished; first assignment ${d.firstAssignmentMs} ms after start; controller RSS ${d.controllerRssWithAllQueuedMiB} MiB with all queued, peak ${d.controllerPeakRssMiB} MiB |`,
+    );
+  if (i)
+    rows.push(
+      `| drain ${i.executions} queued, in process (no HTTP) | ${i.perSecond}/s (${i.seconds} s) | \`BENCH_SKIP_APISERVER=1 npm run bench:scheduler\` | ${i.statusWrites} status writes |`,
+    );
+  for (const x of p)
+    rows.push(
+      `| place one new Execution with ${x.queued.toLocaleString("en")} queued, in process | p50 ${x.placeMicros.p50} µs, p95 ${x.placeMicros.p95} µs (n=${x.samples}) | \`BENCH_SKIP_APISERVER=1 npm run bench:scheduler\` | from the completion that frees a slot to the placement write |`,
+    );
+  if (m)
+    rows.push(
+      `| controller memory with ${m.queued.toLocaleString("en")} queued, in process | ${m.bytesPerQueued} bytes per queued Execution (${m.controllerHeapMiB} MiB heap) | \`BENCH_SKIP_APISERVER=1 npm run bench:scheduler\` | process RSS ${m.processRssMiB} MiB (includes the fake apiserver's copies); ${m.note} |`,
+    );
+  return `${START}
+## Scheduler (issue 11)
+
+Measured ${r.date} (Node ${r.node}); raw numbers: [\`scheduler-results.json\`](scheduler-results.json).
+"In process" runs the controller's own Informer (with its transform), Controller,
+work queue, pending index and placement loop over an in-memory apiserver
+(\`src/k8s/fake-kube.ts\`), since creating 100,000 Executions in the real
+kube-apiserver takes longer than the bench's budget: no HTTP, JSON or etcd.
+
+| what | figure | command | notes |
+| --- | --- | --- | --- |
+${rows.join("\n")}
+${END}`;
+}
+
+/** `readme` with its scheduler section replaced (or appended). */
+export function renderSchedulerSection(readme: string, r: R): string {
+  const section = schedulerSection(r);
+  const a = readme.indexOf(START);
+  const b = readme.indexOf(END);
+  if (a >= 0 && b > a) return `${readme.slice(0, a)}${section}${readme.slice(b + END.length)}`;
+  return `${readme.trimEnd()}\n\n${section}\n`;
+}
+
+/** The section from the last `npm run bench:scheduler`, for the full bench's report to keep. */
+export function lastSchedulerSection(): string | undefined {
+  if (!existsSync(SCHEDULER_RESULTS)) return undefined;
+  return schedulerSection(JSON.parse(readFileSync(SCHEDULER_RESULTS, "utf8")) as R);
+}
