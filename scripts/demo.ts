@@ -15,7 +15,7 @@
 //
 // Exit status: 0 when every Execution was judged, 1 when a check or a step
 // failed, 130 / 143 when interrupted (Ctrl-C / SIGTERM).
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -42,10 +42,15 @@ const tty = process.stderr.isTTY;
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s`;
 const say = (msg: string) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}[${elapsed()}] ${msg}\n`);
 
+/** Steps running now (process groups), stopped when the demo is. */
+const steps = new Set<ChildProcess>();
+
 /** Runs a command, showing a spinner with its latest output line (long first builds). */
 function runWithProgress(label: string, cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    // Its own process group, so that an interrupted demo stops the whole step (setup's go builds too).
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    steps.add(child);
     let stdout = "";
     let last = "";
     let frame = 0;
@@ -66,6 +71,7 @@ function runWithProgress(label: string, cmd: string, args: string[]): Promise<st
     });
     child.on("close", (code) => {
       clearInterval(timer);
+      steps.delete(child);
       if (code === 0) resolve(stdout);
       else reject(new Error(`${label} failed (exit ${code}): ${last}`));
     });
@@ -119,6 +125,8 @@ async function waitForRuntimes(client: KubeClient, names: string[], bin: string,
   const shown = new Map<string, string>();
   const deadline = Date.now() + 600_000;
   for (;;) {
+    // Interrupted: shutdown() exits; nothing more to show.
+    if (stopping) await new Promise(() => {});
     const all = await client.list(RuntimeResource).catch(() => undefined);
     const rts = (all?.items ?? []).filter((r) => names.includes(r.metadata.name!));
     for (const r of rts) {
@@ -150,6 +158,13 @@ let stopping = false;
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
+  for (const child of steps) {
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
   if (procs.length || controlPlane) say("stopping agent, controller and control plane");
   for (const p of procs) await p.stop();
   await controlPlane?.stop();

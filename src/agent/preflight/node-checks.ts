@@ -61,7 +61,7 @@ export async function checkNode(o: NodeCheckOptions, p: NodeProbes): Promise<Che
       ? ok("isolate", `isolate ${isolate.version} (${o.isolateBin})`)
       : fail(
           "isolate",
-          `${o.isolateBin}: not found, or \`--version\` did not answer as isolate does`,
+          `${o.isolateBin.includes("/") ? o.isolateBin : `${o.isolateBin} (searched on PATH)`}: not found, or \`--version\` did not answer as isolate does`,
           ISOLATE_FIX,
         ),
     cgroupCheck(isolate, p.cgroupMode()),
