@@ -14,7 +14,7 @@
 //   ENVICUTOR_ISOLATE_BIN=/path/to/isolate npm run demo   another isolate (the agent's variable)
 //
 // Exit status: 0 when every Execution was judged, 1 when a check or a step
-// failed, 130 / 143 when interrupted (Ctrl-C / SIGTERM).
+// failed, 130 / 143 / 129 when interrupted (Ctrl-C / SIGTERM / terminal closed).
 import { type ChildProcess, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
@@ -193,6 +193,8 @@ async function main(): Promise<void> {
   // Interrupted is not success: 128 + the signal's number, as a shell reports it.
   process.on("SIGINT", () => void shutdown(130));
   process.on("SIGTERM", () => void shutdown(143));
+  // A closed terminal too: by default it would kill the demo and leave the agent running.
+  process.on("SIGHUP", () => void shutdown(129));
   mkdirSync(join(DEMO, "logs"), { recursive: true });
   say("Envicutor demo: checking this machine (isolate, cgroups, namespaces, root, Nix)");
   await checkMachine("before-setup");
