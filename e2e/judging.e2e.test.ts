@@ -456,6 +456,19 @@ int main(int argc, char **argv) {
       expect(o.tests[0]!.message).toMatch(/^(CPU|wall) time limit of \d+ ms exceeded$/);
     });
 
+    it("an interactor that writes 150 KiB and gives up while the submission never reads: its WrongAnswer, after the grace second", async () => {
+      const chatty =
+        "import sys\nsys.stdout.write('x' * (150 << 10))\nsys.stdout.flush()\nprint('no answer read', file=sys.stderr)\nsys.exit(1)\n";
+      const started = Date.now();
+      const o = await executor.run(
+        interactive("import time\ntime.sleep(60)\n", chatty, { testCases: [{ stdin: "5\n" }] }),
+        PY,
+      );
+      const ms = Date.now() - started;
+      expect(o.tests[0]).toMatchObject({ verdict: "WrongAnswer", message: "no answer read" });
+      expect(ms).toBeLessThan(RUN.wallTimeMillis);
+    });
+
     it("an interactor that crashes is a judge error", async () => {
       const o = await executor.run(interactive(BINARY_SEARCH, "import os\nos.abort()\n"), PY);
       expect(o.verdict).toBe("InternalError");

@@ -57,6 +57,8 @@ export interface RunRequest {
   stdoutTo?: Writable;
   /** Ends the run early: isolate kills the box and writes its meta file (the result says ended). */
   signal?: AbortSignal;
+  /** Called when the box's program is gone (isolate exited), maybe before its output has all been read. */
+  onExit?: () => void;
   limits: StageLimits;
   /** Only with a BoxNetwork: the box runs in its own network namespace; without one it has no network. */
   allowNetwork: boolean;
@@ -321,6 +323,7 @@ export class IsolateBox {
       : new OutputCapture(child.stdout, l.outputBytes, onExceeded, budget);
     const stderr = new OutputCapture(child.stderr, l.outputBytes, onExceeded, budget);
     connectStreams(child, req);
+    if (req.onExit) child.once("exit", req.onExit);
     let ended = false;
     const end = () => {
       ended = true;
