@@ -222,6 +222,30 @@ async function main(): Promise<void> {
   }
 }
 
+/** The controller and this machine's agent, as processes (logs in .demo/logs; box ids 700 and up). */
+function startProcesses(kubeconfig: string, node: string, cache: { url: string; publicKey: string }): void {
+  const logDir = join(DEMO, "logs");
+  procs.push(startController({ kubeconfig, namespace: NS, identity: "demo", logDir }));
+  procs.push(
+    startAgent({
+      kubeconfig,
+      namespace: NS,
+      nodeName: node,
+      stateDir: join(DEMO, "agent-state"),
+      logDir,
+      slots: 2,
+      boxIdBase: 700,
+      env: {
+        ENVICUTOR_PACKAGE_SET: join(ROOT, "nix/pkgs"),
+        ENVICUTOR_NIX_SUBSTITUTERS: cache.url,
+        ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS: cache.publicKey,
+        ENVICUTOR_LEASE_DURATION_SECONDS: "15",
+      },
+    }),
+  );
+  say(`controller and agent started (node ${node}); logs in ${logDir}`);
+}
+
 /** Control plane, controller and agent, the sample Runtimes, and the Executions' verdicts. */
 async function runDemo(cp: ControlPlane, bin: string): Promise<void> {
   const info = await cp.start();
@@ -257,26 +281,7 @@ async function runDemo(cp: ControlPlane, bin: string): Promise<void> {
     })
     .catch(() => undefined);
 
-  const logDir = join(DEMO, "logs");
-  procs.push(startController({ kubeconfig, namespace: NS, identity: "demo", logDir }));
-  procs.push(
-    startAgent({
-      kubeconfig,
-      namespace: NS,
-      nodeName: node,
-      stateDir: join(DEMO, "agent-state"),
-      logDir,
-      slots: 2,
-      boxIdBase: 700,
-      env: {
-        ENVICUTOR_PACKAGE_SET: join(ROOT, "nix/pkgs"),
-        ENVICUTOR_NIX_SUBSTITUTERS: cache.url,
-        ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS: cache.publicKey,
-        ENVICUTOR_LEASE_DURATION_SECONDS: "15",
-      },
-    }),
-  );
-  say(`controller and agent started (node ${node}); logs in ${logDir}`);
+  startProcesses(kubeconfig, node, cache);
 
   for (const r of RUNTIMES) {
     for (const rt of loadYaml<Runtime>(join(ROOT, "examples/runtimes", `${r}.yaml`))) {
