@@ -208,4 +208,18 @@ describe("RuntimeSync", () => {
     await t.sync.reconcile("py");
     expect(t.installer.installs.map((i) => i.packageSet)).toEqual(["default"]);
   });
+  it("gives a checker's Runtime by name: its active generation here, with its closure hash", async () => {
+    const t = setup();
+    t.put(1);
+    await t.sync.reconcile("py");
+    expect(await t.sync.activeRuntime("py")).toMatchObject({
+      closureHash: "h1",
+      env: { PATH: "/nix/store/x/bin" },
+    });
+    t.put(2, (r) => (r.status = { activeGeneration: 1 })); // generation 2 not everywhere yet: 1 is active
+    expect(await t.sync.activeRuntime("py")).toMatchObject({ closureHash: "h1" });
+    t.put(3, (r) => (r.status = { activeGeneration: 3 })); // active, but not installed on this node
+    expect(await t.sync.activeRuntime("py")).toBeUndefined();
+    expect(await t.sync.activeRuntime("rust")).toBeUndefined();
+  });
 });
