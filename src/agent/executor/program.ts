@@ -51,8 +51,9 @@ export async function prepareProgram(box: IsolateBox, p: Program, ctx: CompileCo
   if (!command) return { ok: true, release: NOTHING };
   const env = programEnv(p.rt);
   const limits = p.rt.limits.compile;
+  // A networked compile may fetch what changes over time: it is never taken from the cache.
   const key =
-    ctx.cache && p.rt.closureHash
+    ctx.cache && p.rt.closureHash && !p.rt.spec.allowNetwork
       ? compileKey({ closureHash: p.rt.closureHash, files: p.files, command, env, limits })
       : undefined;
   const hit = key ? ctx.cache?.get(key) : undefined;
