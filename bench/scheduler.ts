@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ControlPlane, controlPlaneBinDir } from "../e2e/controlplane/control-plane.ts";
 import { type ManagedProcess, startController } from "../e2e/support/processes.ts";
-import { API_VERSION, type Runtime } from "../src/api/index.ts";
+import { API_VERSION, isFinished, type Runtime } from "../src/api/index.ts";
 import { KubeClient, loadKubeConfig } from "../src/k8s/client.ts";
 import { errText } from "../src/k8s/errors.ts";
 import { ExecutionResource, RuntimeResource } from "../src/k8s/resources.ts";
@@ -37,6 +37,7 @@ const SIM_RUNTIME = {
   sourceFile: "main.py",
   runCommand: ["python3", "main.py"],
   nodeSelector: { [SIM_LABEL]: "true" },
+  smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
 } as unknown as Runtime["spec"];
 
 async function createQueue(client: KubeClient): Promise<number> {
@@ -56,6 +57,23 @@ async function createQueue(client: KubeClient): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
+/** The placement loop's cycles and their mean duration, from the controller's work-queue metrics. */
+async function cycles(ctl: ManagedProcess): Promise<{ count: number; meanMs: number } | undefined> {
+  const port = ctl.logEntries((e) => e.msg === "serving /healthz, /readyz, /metrics").pop()?.port;
+  if (!port) return undefined;
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => r.text(),
+    () => "",
+  );
+  const metric = (name: string) =>
+    Number(new RegExp(`^${name}\\{[^}]*name="scheduler"[^}]*\\} (\\S+)`, "m").exec(text)?.[1] ?? Number.NaN);
+  const count = metric("envicutor_workqueue_work_duration_seconds_count");
+  return {
+    count,
+    meanMs: round((metric("envicutor_workqueue_work_duration_seconds_sum") / count) * 1000, 2),
+  };
+}
+
 /** Starts a controller with N queued and waits until every Execution is finished. */
 async function drain(
   kubeconfig: string,
@@ -67,10 +85,17 @@ async function drain(
   let finished = 0;
   let queuedRssKiB = 0;
   let firstMs: number | undefined;
+  const busy: number[] = [];
+  let nextSample = 0;
   try {
     while (performance.now() - t < 300_000) {
       const all = sim.executions();
       finished = all.filter((e) => e.status?.phase === "Succeeded" || e.status?.phase === "Failed").length;
+      if (firstMs !== undefined && performance.now() - t >= nextSample) {
+        // Slots busy (assigned, not finished) once a second: full = the agents are the limit.
+        nextSample = performance.now() - t + 1000;
+        busy.push(all.filter((e) => e.status?.nodeName && !isFinished(e.status)).length);
+      }
       if (firstMs === undefined && all.some((e) => e.status?.nodeName)) {
         firstMs = performance.now() - t;
         queuedRssKiB = ctl.pid ? rssKiB(ctl.pid, "VmRSS") : 0; // synced, N still queued
@@ -90,6 +115,8 @@ async function drain(
       controllerRssWithAllQueuedMiB: round(queuedRssKiB / 1024, 1),
       controllerPeakRssMiB: ctl.pid ? round(rssKiB(ctl.pid, "VmHWM") / 1024, 1) : undefined,
       simulatedAgentConflicts: sim.conflicts,
+      slotsBusyPerSecond: busy,
+      schedulerCycles: await cycles(ctl),
     };
   } finally {
     await ctl.stop(10_000);
@@ -115,7 +142,8 @@ async function realApiserver(tmp: string): Promise<Record<string, unknown>> {
       executionNamespace: SCALE_NS,
       nodes: Array.from({ length: 20 }, (_, i) => `sim-${String(i).padStart(2, "0")}`),
       slotsPerNode: 8,
-      concurrency: 20,
+      // One write in flight per slot, as 20 agents with 8 slots each would have.
+      concurrency: 160,
     });
     const rt = await client.create(RuntimeResource, {
       apiVersion: API_VERSION,
@@ -161,6 +189,7 @@ async function main(): Promise<void> {
       results.drainRealApiserver = await realApiserver(tmp);
       say(JSON.stringify(results.drainRealApiserver));
     }
+    if (process.env.BENCH_SKIP_INPROCESS) return;
     say("in process: drain 5,000");
     results.drainInProcess = await drainInProcess(5000);
     say(JSON.stringify(results.drainInProcess));

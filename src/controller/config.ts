@@ -40,6 +40,23 @@ export const DEFAULTS: Omit<ControllerConfig, "identity" | "kubeconfig"> = {
   namespaceCaps: {},
 };
 
+const FLAGS = {
+  namespace: { type: "string" },
+  "lease-name": { type: "string" },
+  identity: { type: "string" },
+  kubeconfig: { type: "string" },
+  "metrics-port": { type: "string" },
+  "default-ttl-seconds": { type: "string" },
+  "max-attempts": { type: "string" },
+  "leader-elect": { type: "string" },
+  "lease-duration-seconds": { type: "string" },
+  "renew-deadline-seconds": { type: "string" },
+  "retry-period-seconds": { type: "string" },
+  "resync-period-seconds": { type: "string" },
+  "max-running-per-namespace": { type: "string" },
+  "namespace-caps": { type: "string" },
+} as const;
+
 /**
  * Configuration from flags, then environment (ENVICUTOR_*), then defaults:
  * --namespace, --lease-name, --identity, --kubeconfig, --metrics-port (0 = any,
@@ -51,26 +68,7 @@ export function loadConfig(
   argv: string[] = process.argv.slice(2),
   env: NodeJS.ProcessEnv = process.env,
 ): ControllerConfig {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      namespace: { type: "string" },
-      "lease-name": { type: "string" },
-      identity: { type: "string" },
-      kubeconfig: { type: "string" },
-      "metrics-port": { type: "string" },
-      "default-ttl-seconds": { type: "string" },
-      "max-attempts": { type: "string" },
-      "leader-elect": { type: "string" },
-      "lease-duration-seconds": { type: "string" },
-      "renew-deadline-seconds": { type: "string" },
-      "retry-period-seconds": { type: "string" },
-      "resync-period-seconds": { type: "string" },
-      "max-running-per-namespace": { type: "string" },
-      "namespace-caps": { type: "string" },
-    },
-    allowPositionals: false,
-  });
+  const { values } = parseArgs({ args: argv, options: FLAGS, allowPositionals: false });
   const pick = (flag: keyof typeof values, envName: string): string | undefined =>
     (values[flag] as string | undefined) ?? env[envName] ?? undefined;
   const int = (flag: keyof typeof values, envName: string, dflt: number, min = 0): number => {

@@ -73,7 +73,12 @@ type Decision =
 export class ExecutionScheduler {
   readonly queue = new PendingQueue();
   readonly book = new SlotBook();
-  private readonly d: SchedulerDeps;
+  private readonly client: SchedulerDeps["client"];
+  private readonly events: SchedulerDeps["events"];
+  private readonly executions: SchedulerDeps["executions"];
+  private readonly liveness: SchedulerDeps["liveness"];
+  private readonly metrics: SchedulerDeps["metrics"];
+  private readonly runtimes: SchedulerDeps["runtimes"];
   private readonly log: Logger;
   private readonly fair: FairShare;
   private readonly maxAttempts: number;
@@ -87,7 +92,12 @@ export class ExecutionScheduler {
   private controller: Controller | undefined;
 
   constructor(deps: SchedulerDeps, settings: SchedulerSettings = {}) {
-    this.d = deps;
+    this.client = deps.client;
+    this.events = deps.events;
+    this.executions = deps.executions;
+    this.liveness = deps.liveness;
+    this.metrics = deps.metrics;
+    this.runtimes = deps.runtimes;
     this.log = deps.logger.child({ controller: "execution-scheduler" });
     this.fair = new FairShare(this.book, settings);
     this.maxAttempts = settings.maxAttempts ?? 3;
@@ -110,11 +120,6 @@ export class ExecutionScheduler {
     // Leases renew constantly; only liveness flips matter (NodeLiveness turns those, and silent expiry, into calls).
     deps.liveness.onChange(() => s.wake());
     return s;
-  }
-
-  /** Attaches the loop to its controller (setUp does this). */
-  attach(controller: Controller): void {
-    this.controller = controller;
   }
 
   wake(afterMs = 0): void {
@@ -145,7 +150,7 @@ export class ExecutionScheduler {
     const created = parseTime(e.metadata.creationTimestamp);
     const done = parseTime(e.status?.completionTime) ?? Date.now();
     if (created !== undefined)
-      this.d.metrics.timeToComplete.observe(
+      this.metrics.timeToComplete.observe(
         { phase: e.status?.phase ?? "" },
         Math.max(0, (done - created) / 1000),
       );
@@ -159,21 +164,21 @@ export class ExecutionScheduler {
     while (this.writes.pending < this.writes.limit * 4) {
       const entry = this.fair.nominate(this.queue, (rt) => snap.blocked.has(rt));
       if (!entry) break;
-      const exec = this.d.executions.get(entry.key);
+      const exec = this.executions.get(entry.key);
       const decision = exec ? await this.decide(entry, exec, snap) : { kind: "gone" as const };
       if (decision.kind === "gone") this.queue.remove(entry.key);
       else if (decision.kind === "fail") this.failIt(exec!, decision.reason, decision.message, snap.now);
       else if (decision.kind === "wait") this.block(entry, decision, snap);
       else this.place(exec!, decision.node, decision.generation, snap);
     }
-    this.d.metrics.pendingExecutions.set(this.queue.size);
+    this.metrics.pendingExecutions.set(this.queue.size);
     if (this.fair.capped) snap.waiting = true;
     return snap.waiting ? { requeueAfterMs: this.retryPeriodMs } : {};
   }
 
   /** 1. snapshot */
   private snapshot(): Snapshot {
-    const nodes = this.d.liveness.views().filter((n) => n.live);
+    const nodes = this.liveness.views().filter((n) => n.live);
     return { now: new Date(), nodes, used: this.book.nodeUsage(), blocked: new Map(), waiting: false };
   }
 
@@ -192,12 +197,12 @@ export class ExecutionScheduler {
     const rtName = entry.runtime;
     const verdict = checkExecution(
       exec,
-      this.d.runtimes.get(rtName),
-      this.d.runtimes.invalid(rtName)?.error.message,
+      this.runtimes.get(rtName),
+      this.runtimes.invalid(rtName)?.error.message,
     );
     if (verdict.kind === "fail" && verdict.reason === "RuntimeNotFound") {
       // The cache may lag behind a just-created Runtime: ask the apiserver before failing.
-      const live = await this.d.client.tryGet(RuntimeResource, rtName).catch(() => "error" as const);
+      const live = await this.client.tryGet(RuntimeResource, rtName).catch(() => "error" as const);
       if (live !== undefined)
         return { kind: "wait", reason: "RuntimeNotReady", message: `Runtime ${rtName} is not Ready yet` };
     }
@@ -222,7 +227,7 @@ export class ExecutionScheduler {
     this.write(exec, status, () => {
       const created = parseTime(exec.metadata.creationTimestamp);
       if (created !== undefined && status.attempts === 1)
-        this.d.metrics.timeToSchedule.observe(Math.max(0, (snap.now.getTime() - created) / 1000));
+        this.metrics.timeToSchedule.observe(Math.max(0, (snap.now.getTime() - created) / 1000));
     });
   }
 
@@ -230,8 +235,8 @@ export class ExecutionScheduler {
     this.queue.remove(objectKey(exec));
     this.log.info({ execution: objectKey(exec), reason, message }, "execution rejected");
     this.write(exec, fail(exec, reason, message, now), () => {
-      this.d.metrics.failed.inc({ reason });
-      this.d.events.warning(exec, reason, "Schedule", message);
+      this.metrics.failed.inc({ reason });
+      this.events.warning(exec, reason, "Schedule", message);
     });
   }
 
@@ -242,7 +247,7 @@ export class ExecutionScheduler {
     for (const ns of [...this.queue.namespaces()]) {
       const n = this.waitingWrites.available();
       for (const w of this.queue.untold(ns, entry.runtime, n)) {
-        const exec = this.d.executions.get(w.key);
+        const exec = this.executions.get(w.key);
         if (!exec || this.inFlight.has(w.key) || !this.waitingWrites.take()) continue;
         this.queue.upsert({ ...w, waitReason: why.reason });
         const { status, changed } = wait(exec, why.reason, why.message, snap.now);
@@ -260,7 +265,7 @@ export class ExecutionScheduler {
       let written: Execution | undefined;
       let retryMs = 0;
       try {
-        written = await this.d.client.replaceStatus(ExecutionResource, { ...exec, status });
+        written = await this.client.replaceStatus(ExecutionResource, { ...exec, status });
         onWritten?.();
       } catch (err) {
         retryMs = this.writeFailed(exec, err);
@@ -291,7 +296,7 @@ export class ExecutionScheduler {
 
   /** The newest copy known: the informer's, or our write's answer while the informer is behind it. */
   private settle(key: string, baseRv: string | undefined, written: Execution | undefined): void {
-    const cached = this.d.executions.get(key);
+    const cached = this.executions.get(key);
     const latest = written && cached && cached.metadata.resourceVersion === baseRv ? written : cached;
     this.book.observe(key, latest);
     this.observeQueue(key, latest);

@@ -25,12 +25,18 @@ export interface HandBackDeps {
  * Keyed by Execution; a conflict is retried by the work queue.
  */
 export class HandBackReconciler {
-  private readonly d: HandBackDeps;
+  private readonly client: HandBackDeps["client"];
+  private readonly events: HandBackDeps["events"];
+  private readonly executions: HandBackDeps["executions"];
+  private readonly metrics: HandBackDeps["metrics"];
   private readonly maxAttempts: number;
   private readonly log: Logger;
 
   constructor(deps: HandBackDeps, maxAttempts = 3) {
-    this.d = deps;
+    this.client = deps.client;
+    this.events = deps.events;
+    this.executions = deps.executions;
+    this.metrics = deps.metrics;
     this.maxAttempts = maxAttempts;
     this.log = deps.logger.child({ controller: "hand-back" });
   }
@@ -45,20 +51,20 @@ export class HandBackReconciler {
   }
 
   async reconcile(key: string): Promise<ProcessResult | undefined> {
-    const e = this.d.executions.get(key);
+    const e = this.executions.get(key);
     if (!e || !isHandedBack(e)) return undefined;
     const status = takeBack(e, this.maxAttempts, new Date());
     try {
-      await this.d.client.replaceStatus(ExecutionResource, { ...e, status });
+      await this.client.replaceStatus(ExecutionResource, { ...e, status });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err; // a conflict: the work queue retries from the newer copy
     }
     const reason = e.status?.handBack?.reason;
     if (status.phase === "Failed") {
-      this.d.metrics.failed.inc({ reason: "TooManyAttempts" });
-      this.d.events.warning(e, "TooManyAttempts", "Schedule", status.message ?? "");
-    } else this.d.metrics.rescheduled.inc();
+      this.metrics.failed.inc({ reason: "TooManyAttempts" });
+      this.events.warning(e, "TooManyAttempts", "Schedule", status.message ?? "");
+    } else this.metrics.rescheduled.inc();
     this.log.info({ execution: objectKey(e), reason, phase: status.phase }, "took a hand-back back");
     return undefined;
   }

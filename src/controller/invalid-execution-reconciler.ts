@@ -23,10 +23,16 @@ export interface InvalidExecutionDeps {
  * with a merge patch of status (our types cannot describe the object).
  */
 export class InvalidExecutionReconciler {
-  private readonly d: InvalidExecutionDeps;
+  private readonly client: InvalidExecutionDeps["client"];
+  private readonly events: InvalidExecutionDeps["events"];
+  private readonly executions: InvalidExecutionDeps["executions"];
+  private readonly metrics: InvalidExecutionDeps["metrics"];
 
   constructor(deps: InvalidExecutionDeps) {
-    this.d = deps;
+    this.client = deps.client;
+    this.events = deps.events;
+    this.executions = deps.executions;
+    this.metrics = deps.metrics;
   }
 
   static setUp(op: Operator, deps: InvalidExecutionDeps): InvalidExecutionReconciler {
@@ -39,7 +45,7 @@ export class InvalidExecutionReconciler {
   }
 
   async reconcile(key: string): Promise<ProcessResult | undefined> {
-    const bad = this.d.executions.invalid(key);
+    const bad = this.executions.invalid(key);
     if (!bad) return undefined;
     const raw = bad.raw as InvalidExecution;
     const st = raw.status && typeof raw.status === "object" ? raw.status : {};
@@ -57,7 +63,7 @@ export class InvalidExecutionReconciler {
     );
     try {
       // The raw request: the answer is as invalid as the object, so it is not parsed.
-      await this.d.client.rest.request(
+      await this.client.rest.request(
         "PATCH",
         resourcePath(ExecutionResource, raw.metadata.namespace, raw.metadata.name, "status"),
         {
@@ -72,8 +78,8 @@ export class InvalidExecutionReconciler {
       if (isConflict(err) || isNotFound(err)) return undefined;
       throw err;
     }
-    this.d.metrics.failed.inc({ reason: "InvalidSpec" });
-    this.d.events.warning(raw, "InvalidSpec", "Validate", message);
+    this.metrics.failed.inc({ reason: "InvalidSpec" });
+    this.events.warning(raw, "InvalidSpec", "Validate", message);
     return undefined;
   }
 }

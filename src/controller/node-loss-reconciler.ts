@@ -30,12 +30,20 @@ const BY_NODE = "slotNode";
  * Executions, through an index.
  */
 export class NodeLossReconciler {
-  private readonly d: NodeLossDeps;
+  private readonly client: NodeLossDeps["client"];
+  private readonly events: NodeLossDeps["events"];
+  private readonly executions: NodeLossDeps["executions"];
+  private readonly liveness: NodeLossDeps["liveness"];
+  private readonly metrics: NodeLossDeps["metrics"];
   private readonly maxAttempts: number;
   private readonly log: Logger;
 
   constructor(deps: NodeLossDeps, maxAttempts = 3) {
-    this.d = deps;
+    this.client = deps.client;
+    this.events = deps.events;
+    this.executions = deps.executions;
+    this.liveness = deps.liveness;
+    this.metrics = deps.metrics;
     this.maxAttempts = maxAttempts;
     this.log = deps.logger.child({ controller: "node-loss" });
     deps.executions.addIndex(BY_NODE, (e) => (holdsSlot(e) ? [e.status!.nodeName!] : []));
@@ -58,19 +66,19 @@ export class NodeLossReconciler {
   mapExecution(e: Execution | undefined): string[] {
     if (!e || !holdsSlot(e)) return [];
     const node = e.status!.nodeName!;
-    return this.d.liveness.isLive(node) ? [] : [node];
+    return this.liveness.isLive(node) ? [] : [node];
   }
 
   async reconcile(node: string): Promise<ProcessResult | undefined> {
-    if (this.d.liveness.isLive(node)) return undefined;
-    const why = this.d.liveness.whyNotLive(node);
+    if (this.liveness.isLive(node)) return undefined;
+    const why = this.liveness.whyNotLive(node);
     const now = new Date();
     let conflicts = 0;
-    for (const e of this.d.executions.byIndex(BY_NODE, node)) {
+    for (const e of this.executions.byIndex(BY_NODE, node)) {
       if (!holdsSlot(e)) continue;
       const status = loseNode(e, why, this.maxAttempts, now);
       try {
-        await this.d.client.replaceStatus(ExecutionResource, { ...e, status });
+        await this.client.replaceStatus(ExecutionResource, { ...e, status });
       } catch (err) {
         if (isConflict(err)) conflicts++;
         else if (!isNotFound(err)) throw err;
@@ -86,12 +94,12 @@ export class NodeLossReconciler {
     const attempts = e.status?.attempts ?? 1;
     if (failed) {
       this.log.warn({ execution: objectKey(e), node, attempts }, "node lost; failing execution");
-      this.d.metrics.failed.inc({ reason: "NodeLost" });
-      this.d.events.warning(e, "NodeLost", "Fail", message);
+      this.metrics.failed.inc({ reason: "NodeLost" });
+      this.events.warning(e, "NodeLost", "Fail", message);
     } else {
       this.log.info({ execution: objectKey(e), node, attempts }, "node lost; rescheduling execution");
-      this.d.metrics.rescheduled.inc();
-      this.d.events.warning(e, "NodeLost", "Reschedule", message);
+      this.metrics.rescheduled.inc();
+      this.events.warning(e, "NodeLost", "Reschedule", message);
     }
   }
 }

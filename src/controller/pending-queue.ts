@@ -69,10 +69,6 @@ export class PendingQueue {
     return this.entries.has(key);
   }
 
-  get(key: string): PendingEntry | undefined {
-    return this.entries.get(key);
-  }
-
   /** An informer's view of one key: queued when pending, removed otherwise (undefined = deleted). */
   observe(key: string, e: Execution | undefined): void {
     if (e && isPending(e)) this.upsert(entryOf(e));

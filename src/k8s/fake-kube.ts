@@ -106,50 +106,10 @@ export class FakeKube {
 
   /** The KubeClient methods informers, controllers and agents use. */
   client(): KubeClient {
-    const parse = <T extends KubeObject>(res: ResourceType<T>, raw: unknown): T => {
-      const v = res.validate(raw);
-      if (!v.ok) throw new InvalidObjectError(res.kind, objectKey(raw as KubeObject), v.issues);
-      return v.object;
-    };
     const fake = {
-      list: async <T extends KubeObject>(
-        res: ResourceType<T>,
-        opts: ListOptions = {},
-      ): Promise<ListResult<T>> => {
-        const out: ListResult<T> = { items: [], invalid: [], resourceVersion: String(this.rv) };
-        for (const raw of this.store(res.plural).values()) {
-          if (opts.namespace && raw.metadata.namespace !== opts.namespace) continue;
-          const v = res.validate(structuredClone(raw));
-          if (v.ok) out.items.push(v.object);
-          else
-            out.invalid.push({
-              key: objectKey(raw),
-              raw,
-              error: new InvalidObjectError(res.kind, objectKey(raw), v.issues),
-            });
-        }
-        return out;
-      },
-      watch: (
-        res: ResourceType<KubeObject>,
-        q: { namespace?: string; resourceVersion?: string },
-        onEvent: (ev: WatchEvent) => void,
-        opts: { signal?: AbortSignal } = {},
-      ): Promise<void> => {
-        const from = Number(q.resourceVersion ?? this.rv);
-        const w: Watcher = { plural: res.plural, namespace: q.namespace, onEvent };
-        for (const h of this.history)
-          if (h.plural === res.plural && h.rv > from && this.inNamespace(w, h.ev)) onEvent(h.ev);
-        this.watchers.add(w);
-        return new Promise((resolve) => {
-          const end = () => {
-            this.watchers.delete(w);
-            resolve();
-          };
-          if (opts.signal?.aborted) end();
-          opts.signal?.addEventListener("abort", end, { once: true });
-        });
-      },
+      list: (res: ResourceType<KubeObject>, opts: ListOptions = {}) =>
+        Promise.resolve(this.listResult(res, opts)),
+      watch: this.watchFor.bind(this),
       get: async <T extends KubeObject>(res: ResourceType<T>, name: string, namespace?: string) => {
         const o = this.get(res, namespace ? `${namespace}/${name}` : name);
         if (!o) throw new NotFoundError(`${res.kind} ${name} not found`, {});
@@ -161,20 +121,49 @@ export class FakeKube {
       },
       replaceStatus: async <T extends KubeObject>(res: ResourceType<T>, obj: KubeObject) =>
         parse(res, this.writeStatus(res, obj, (obj as { status?: unknown }).status)),
-      patchStatus: async <T extends KubeObject>(
-        res: ResourceType<T>,
-        name: string,
-        patch: { metadata?: { resourceVersion?: string }; status?: Record<string, unknown> },
-        opts: { namespace?: string } = {},
-      ) => {
-        const key = opts.namespace ? `${opts.namespace}/${name}` : name;
-        const cur = this.store(res.plural).get(key);
-        if (!cur) throw new NotFoundError(`${res.kind} ${key} not found`, {});
-        const status = { ...((cur as { status?: object }).status ?? {}), ...patch.status };
-        const meta = { ...cur.metadata, resourceVersion: patch.metadata?.resourceVersion };
-        return this.writeStatus(res, { ...cur, metadata: meta }, status) as T;
-      },
     };
     return fake as unknown as KubeClient;
   }
+
+  private listResult<T extends KubeObject>(res: ResourceType<T>, opts: ListOptions): ListResult<T> {
+    const out: ListResult<T> = { items: [], invalid: [], resourceVersion: String(this.rv) };
+    for (const raw of this.store(res.plural).values()) {
+      if (opts.namespace && raw.metadata.namespace !== opts.namespace) continue;
+      const v = res.validate(structuredClone(raw));
+      if (v.ok) out.items.push(v.object);
+      else {
+        const key = objectKey(raw);
+        out.invalid.push({ key, raw, error: new InvalidObjectError(res.kind, key, v.issues) });
+      }
+    }
+    return out;
+  }
+
+  /** A watch from a resourceVersion: the events after it, then live ones until the signal aborts. */
+  private watchFor(
+    res: ResourceType<KubeObject>,
+    q: { namespace?: string; resourceVersion?: string },
+    onEvent: (ev: WatchEvent) => void,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const from = Number(q.resourceVersion ?? this.rv);
+    const w: Watcher = { plural: res.plural, namespace: q.namespace, onEvent };
+    for (const h of this.history)
+      if (h.plural === res.plural && h.rv > from && this.inNamespace(w, h.ev)) onEvent(h.ev);
+    this.watchers.add(w);
+    return new Promise((resolve) => {
+      const end = () => {
+        this.watchers.delete(w);
+        resolve();
+      };
+      if (opts.signal?.aborted) end();
+      opts.signal?.addEventListener("abort", end, { once: true });
+    });
+  }
+}
+
+function parse<T extends KubeObject>(res: ResourceType<T>, raw: unknown): T {
+  const v = res.validate(raw);
+  if (!v.ok) throw new InvalidObjectError(res.kind, objectKey(raw as KubeObject), v.issues);
+  return v.object;
 }
