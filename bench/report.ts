@@ -64,6 +64,15 @@ export function renderReport(r: R): string {
       "the single Execution uses one slot; the 20 use both",
     ]);
   }
+  const cc = r.compileCache as R | undefined;
+  if (cc)
+    rows.push([
+      `compile cache: ${cc.runs} single-test C Executions of one source (hits) vs ${cc.runs} of new sources (misses)`,
+      `${ms(cc.hitMs.p50)} vs ${ms(cc.missMs.p50)} (p50)`,
+      "–",
+      `${cc.ratio}×`,
+      `miss ÷ hit; ${cc.hitsSaidInStatus} of ${cc.runs} statuses say compile.cacheHit`,
+    ]);
   if (inst)
     for (const [name, x] of Object.entries(inst.runtimes as R)) {
       const per = (x.perNodeNixSeconds as R[]).map((p) => `${p.node} ${s(p.nixSeconds)}`).join(", ");

@@ -622,20 +622,22 @@ in pkgs // { python3Copy = copy pkgs.python3; gccCopy = copy pkgs.gcc; }
       stdin: `${i}\n`,
       expectedOutput: `${i * i}\n`,
     }));
-    const cFiles = [{ name: "main.c", content: SQUARE_C }];
+    // Every Execution here gets a source of its own (a comment), so the agents' compile cache never
+    // answers: this row measures compiling once against compiling for every test. The cache has its row.
+    const cFiles = (tag: string) => [{ name: "main.c", content: `${SQUARE_C}// ${tag}\n` }];
     const once: number[] = [];
     for (let r = 0; r < 3; r++) {
-      const x = await submit({ runtime: "bench-c", files: cFiles, testCases: cases });
+      const x = await submit({ runtime: "bench-c", files: cFiles(`once-${r}`), testCases: cases });
       expectAccepted(x.ex);
       once.push(x.ms);
     }
     const tSeq = performance.now();
-    for (const c of cases)
-      expectAccepted((await submit({ runtime: "bench-c", files: cFiles, testCases: [c] })).ex);
+    for (const [i, c] of cases.entries())
+      expectAccepted((await submit({ runtime: "bench-c", files: cFiles(`seq-${i}`), testCases: [c] })).ex);
     const seqMs = performance.now() - tSeq;
     const tPar = performance.now();
     const par = await pool(TESTS, TESTS, (i) =>
-      submit({ runtime: "bench-c", files: cFiles, testCases: [cases[i]!] }),
+      submit({ runtime: "bench-c", files: cFiles(`par-${i}`), testCases: [cases[i]!] }),
     );
     for (const p of par) expectAccepted(p.ex);
     const parMs = performance.now() - tPar;
@@ -693,6 +695,35 @@ in pkgs // { python3Copy = copy pkgs.python3; gccCopy = copy pkgs.gcc; }
       compileWallMsInBoxP50: summarize(par.map((p) => p.ex.status?.compile?.wallTimeMillis ?? 0)).p50,
     };
     say(`compile-once: ${JSON.stringify(results.compileOnce)}`);
+
+    // ---- Compile cache: the same source again (a hit) vs a new source (a miss) -------------------
+    say("compile cache: single-test C Executions, a new source each (miss) vs one source again (hit)");
+    const CACHE_RUNS = 8;
+    const misses: number[] = [];
+    const hits: number[] = [];
+    let hitsSaid = 0;
+    for (let i = 0; i < CACHE_RUNS; i++) {
+      const x = await submit({ runtime: "bench-c", files: cFiles(`miss-${i}`), testCases: [cases[3]!] });
+      expectAccepted(x.ex);
+      misses.push(x.ms);
+    }
+    for (let i = 0; i < CACHE_RUNS; i++) {
+      const x = await submit({ runtime: "bench-c", files: cFiles("miss-0"), testCases: [cases[3]!] });
+      expectAccepted(x.ex);
+      if (x.ex.status?.compile?.cacheHit) hitsSaid++;
+      hits.push(x.ms);
+    }
+    const missS = summarize(misses);
+    const hitS = summarize(hits);
+    results.compileCache = {
+      program: "C (gcc -O2), one test",
+      runs: CACHE_RUNS,
+      missMs: missS,
+      hitMs: hitS,
+      hitsSaidInStatus: hitsSaid,
+      ratio: round(missS.p50 / hitS.p50, 2),
+    };
+    say(`compile cache: ${JSON.stringify(results.compileCache)}`);
 
     await agents.get(NODES[0]!)!.stop();
   }
