@@ -6,7 +6,7 @@
 // queued Execution at 100,000, and the drain rate without HTTP. Writes
 // bench/scheduler-results.json and the scheduler section of bench/README.md.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ControlPlane, controlPlaneBinDir } from "../e2e/controlplane/control-plane.ts";
 import { type ManagedProcess, startController } from "../e2e/support/processes.ts";
@@ -117,6 +117,9 @@ async function drain(
       simulatedAgentConflicts: sim.conflicts,
       slotsBusyPerSecond: busy,
       schedulerCycles: await cycles(ctl),
+      // Others share this machine: the 1-minute load average when the drain ended.
+      loadAverage1m: round(loadavg()[0]!, 2),
+      cores: availableParallelism(),
     };
   } finally {
     await ctl.stop(10_000);

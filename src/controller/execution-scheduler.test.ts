@@ -159,6 +159,19 @@ describe("node loss and hand-backs", () => {
     for (const k of keys) expect(c.get(k).status).toMatchObject({ attempts: 2, phase: "Scheduled" });
   });
 
+  it("a controller starting with Executions running on live nodes leaves them where they are", async () => {
+    cluster = new TestCluster({ nodes: 2, slotsPerNode: 2 });
+    const c = cluster;
+    const keys = ["node-0", "node-1"].map((n) =>
+      c.create("ns", { status: { phase: "Running", nodeName: n, attempts: 1, runtimeGeneration: 1 } }),
+    );
+    await c.start();
+    await new Promise((r) => setTimeout(r, 200));
+    for (const [i, k] of keys.entries())
+      expect(c.get(k).status).toMatchObject({ nodeName: `node-${i}`, attempts: 1 });
+    expect(c.kube.writes).toBe(0);
+  });
+
   it("on their last attempt a lost node's Executions fail with NodeLost", async () => {
     const c = await started({ nodes: 1, slotsPerNode: 1, settings: { maxAttempts: 1 } });
     const key = c.create("ns");

@@ -34,7 +34,7 @@ export interface SchedulerDeps {
 export interface SchedulerSettings extends FairShareSettings {
   /** Assignments per Execution before it fails (NodeLost, TooManyAttempts); default 3. */
   maxAttempts?: number;
-  /** Status writes in flight at once; default 32. */
+  /** Status writes in flight at once; default 48 (the client keeps 64 sockets, a few for watches). */
   writeConcurrency?: number;
   /** With Executions waiting, the loop runs again after this long even without events; default 30 s. */
   retryPeriodMs?: number;
@@ -102,7 +102,7 @@ export class ExecutionScheduler {
     this.fair = new FairShare(this.book, settings);
     this.maxAttempts = settings.maxAttempts ?? 3;
     this.retryPeriodMs = settings.retryPeriodMs ?? 30_000;
-    this.writes = new WritePool(settings.writeConcurrency ?? 32);
+    this.writes = new WritePool(settings.writeConcurrency ?? 48);
     const perSecond = settings.waitingWritesPerSecond ?? 50;
     this.waitingWrites = new TokenBucket(perSecond, perSecond * 2);
   }
@@ -117,6 +117,8 @@ export class ExecutionScheduler {
       .watch(deps.runtimes, wake)
       .watch(deps.workers, wake)
       .watch(deps.nodes, wake);
+    // Liveness is read from the Lease cache too: the loop starts once it is synced.
+    for (const inf of deps.liveness.sources()) s.controller.watch(inf, () => []);
     // Leases renew constantly; only liveness flips matter (NodeLiveness turns those, and silent expiry, into calls).
     deps.liveness.onChange(() => s.wake());
     return s;

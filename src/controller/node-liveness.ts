@@ -2,7 +2,7 @@ import { AGENT_LEASE_PREFIX, NODE_LABEL, type Worker } from "../api/index.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import type { Informer } from "../k8s/informer.ts";
 import { type LongTimer, setLongTimeout } from "../k8s/long-timer.ts";
-import { type Lease, LeaseResource, type Node, parseTime } from "../k8s/resources.ts";
+import { type KubeObject, type Lease, LeaseResource, type Node, parseTime } from "../k8s/resources.ts";
 import type { NodeView } from "./runtime-status.ts";
 import { TokenBucket } from "./token-bucket.ts";
 
@@ -88,6 +88,11 @@ export class NodeLiveness {
         if (w) this.check(w.spec.nodeName, true);
       }),
     );
+  }
+
+  /** The informers liveness is decided from: a controller that reads liveness waits for their sync. */
+  sources(): Informer<KubeObject>[] {
+    return [this.leases, this.nodes, this.workers] as unknown as Informer<KubeObject>[];
   }
 
   /** The decision: live until a loss was decided (see the class comment). */

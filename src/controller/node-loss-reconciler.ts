@@ -57,6 +57,8 @@ export class NodeLossReconciler {
       .watch(deps.executions, (ev) =>
         r.mapExecution(ev.type === "add" || ev.type === "update" ? ev.object : undefined),
       );
+    // Until the Lease, Node and Worker caches are synced every node would look lost.
+    for (const inf of deps.liveness.sources()) c.watch(inf, () => []);
     deps.liveness.onChange((node, live) => {
       if (!live) c.enqueue(node);
     });
