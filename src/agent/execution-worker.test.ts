@@ -348,7 +348,7 @@ describe("ExecutionWorker restarts", () => {
       }
       return written;
     };
-    (w as unknown as { o: { client: KubeClient } }).o.client = client;
+    (w as unknown as { client: KubeClient }).client = client;
     await expect(w.process(KEY)).rejects.toThrow(/socket hang up/);
     await w.process(KEY); // the work queue's retry
     expect(r.runs).toBe(1);
@@ -378,7 +378,7 @@ describe("ExecutionWorker restarts", () => {
     };
     const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
     const w = worker(api, r.runner);
-    const o = (w as unknown as { o: { client: KubeClient; getExecution: () => Execution } }).o;
+    const o = w as unknown as { client: KubeClient; getExecution: () => Execution };
     o.client = client;
     // An informer that has not caught up with the Running write yet: the result is written
     // over the object that write returned.

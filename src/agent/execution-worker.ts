@@ -71,7 +71,16 @@ interface Result {
  * says it is too large, down to no output and then a bare Failed.
  */
 export class ExecutionWorker {
-  private readonly o: ExecutionWorkerOptions;
+  private client: KubeClient;
+  private getExecution: (key: string) => Execution | undefined;
+  private readonly nodeName: string;
+  private readonly runner: ExecutionRunner;
+  private readonly runtimes: RuntimeSync;
+  private readonly logger: Logger;
+  private readonly onFinished: ExecutionWorkerOptions["onFinished"];
+  private readonly budget: number;
+  private readonly newerWaitMs: number;
+  private readonly retryDelayMs: ExecutionWorkerOptions["retryDelayMs"];
   private readonly running = new Map<string, AbortController>();
   /** Executions this process marked Running (a write the client may have seen fail): not a restart. */
   private readonly startedHere = new Set<string>();
@@ -84,7 +93,16 @@ export class ExecutionWorker {
   private readonly written = new Map<string, { obj: Execution; baseRv: string | undefined }>();
 
   constructor(opts: ExecutionWorkerOptions) {
-    this.o = opts;
+    this.client = opts.client;
+    this.getExecution = opts.getExecution;
+    this.nodeName = opts.nodeName;
+    this.runner = opts.runner;
+    this.runtimes = opts.runtimes;
+    this.logger = opts.logger;
+    this.onFinished = opts.onFinished;
+    this.budget = opts.objectBudgetBytes ?? OBJECT_BUDGET_BYTES;
+    this.newerWaitMs = opts.newerWaitMs ?? NEWER_WAIT_MS;
+    this.retryDelayMs = opts.retryDelayMs;
     this.maxAttempts = opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   }
 
@@ -96,7 +114,7 @@ export class ExecutionWorker {
   wants(ex: Execution): boolean {
     const uid = ex.metadata.uid ?? "";
     return (
-      ex.status?.nodeName === this.o.nodeName &&
+      ex.status?.nodeName === this.nodeName &&
       !isFinished(ex.status) &&
       !isHandedBack(ex) &&
       !this.running.has(uid) &&
@@ -110,7 +128,7 @@ export class ExecutionWorker {
   }
 
   async process(key: string): Promise<ProcessResult | undefined> {
-    const cached = this.o.getExecution(key);
+    const cached = this.getExecution(key);
     if (!cached || !this.wants(cached)) return undefined;
     const uid = cached.metadata.uid ?? key;
     const abort = new AbortController();
@@ -135,10 +153,10 @@ export class ExecutionWorker {
     uid: string,
     signal: AbortSignal,
   ): Promise<ProcessResult | undefined> {
-    const log = this.o.logger.child({ execution: key });
+    const log = this.logger.child({ execution: key });
     const status = ex.status ?? {};
     const generation = status.runtimeGeneration ?? 0;
-    const runtime = await this.o.runtimes.runtimeFor(ex.spec.runtime, generation);
+    const runtime = await this.runtimes.runtimeFor(ex.spec.runtime, generation);
     if (!runtime) return this.giveBack(ex, key, uid, "RuntimeUnavailable", this.missingWhy(ex, generation));
     const { limits, violations } = resolveExecutionLimits(runtime.spec, ex.spec);
     if (violations.length > 0)
@@ -155,7 +173,7 @@ export class ExecutionWorker {
         key,
         uid,
         "AgentRestarted",
-        `the agent on node ${this.o.nodeName} restarted during the run`,
+        `the agent on node ${this.nodeName} restarted during the run`,
       );
     // Bounded: only a retry soon after needs them.
     if (this.startedHere.size > 10_000) this.startedHere.clear();
@@ -163,7 +181,7 @@ export class ExecutionWorker {
     this.startedHere.add(uid);
     let started: Execution;
     try {
-      started = await this.writeStatus(ex, start(ex, this.o.nodeName, new Date()));
+      started = await this.writeStatus(ex, start(ex, this.nodeName, new Date()));
     } catch (err) {
       if (isConflict(err)) return { requeueAfterMs: 1000 }; // the newer copy comes as an event
       if (isNotFound(err)) return undefined;
@@ -183,12 +201,12 @@ export class ExecutionWorker {
     uid: string,
     signal: AbortSignal,
   ): Promise<ProcessResult | undefined> {
-    const log = this.o.logger.child({ execution: key });
+    const log = this.logger.child({ execution: key });
     const t0 = Date.now();
     this.ranHere.add(uid);
     let outcome: ExecutionOutcome;
     try {
-      outcome = await this.o.runner.run(
+      outcome = await this.runner.run(
         ex.spec,
         { ...runtime, limits, outputCapBytes: this.outputCapFor(ex, Boolean(runtime.spec.compileCommand)) },
         signal,
@@ -203,7 +221,7 @@ export class ExecutionWorker {
   }
 
   private missingWhy(ex: Execution, generation: number): string {
-    return `runtime ${ex.spec.runtime} generation ${generation} is not installed on node ${this.o.nodeName}`;
+    return `runtime ${ex.spec.runtime} generation ${generation} is not installed on node ${this.nodeName}`;
   }
 
   /**
@@ -219,7 +237,7 @@ export class ExecutionWorker {
     why: string,
   ): Promise<ProcessResult | undefined> {
     const attempts = ex.status?.attempts ?? 1;
-    const log = this.o.logger.child({ execution: key });
+    const log = this.logger.child({ execution: key });
     if (attempts >= this.maxAttempts) {
       log.warn({ reason, attempts }, "cannot run it and no attempt is left; failing");
       const failReason = reason === "AgentRestarted" ? "TooManyAttempts" : reason;
@@ -240,10 +258,6 @@ export class ExecutionWorker {
     return Math.max(0, Math.floor(room / (2 * stages)));
   }
 
-  private get budget(): number {
-    return this.o.objectBudgetBytes ?? OBJECT_BUDGET_BYTES;
-  }
-
   private fail(key: string, uid: string, failReason: string, failMessage: string) {
     return this.finish(key, uid, this.keep(uid, { failReason, failMessage, deferrals: 0 }));
   }
@@ -252,7 +266,7 @@ export class ExecutionWorker {
     this.results.set(uid, result);
     if (this.results.size > MAX_KEPT_RESULTS) {
       const oldest = this.results.keys().next().value!;
-      this.o.logger.error({ uid: oldest }, "too many unwritten results; giving one up");
+      this.logger.error({ uid: oldest }, "too many unwritten results; giving one up");
       this.results.delete(oldest);
     }
     return result;
@@ -265,13 +279,13 @@ export class ExecutionWorker {
    * result is kept and tried again later, a bounded number of times.
    */
   private async finish(key: string, uid: string, result: Result): Promise<ProcessResult | undefined> {
-    const log = this.o.logger.child({ execution: key });
+    const log = this.logger.child({ execution: key });
     const plan = new ShrinkPlan();
     let transient = 0;
     let lastError = "";
     let ex = this.latest(key);
     for (let n = 0; n < MAX_RESULT_WRITES; n++) {
-      if (!ex || ex.status?.nodeName !== this.o.nodeName || isFinished(ex.status)) {
+      if (!ex || ex.status?.nodeName !== this.nodeName || isFinished(ex.status)) {
         log.warn("execution was reassigned or finished elsewhere; dropping this result");
         this.drop(key, uid);
         return undefined;
@@ -281,7 +295,7 @@ export class ExecutionWorker {
         const written = await this.writeStatus(ex, status);
         this.drop(key, uid);
         if (plan.step > 0) log.warn({ step: plan.describe() }, "result written smaller to fit");
-        this.o.onFinished?.(written, plan.bare ? undefined : result.outcome);
+        this.onFinished?.(written, plan.bare ? undefined : result.outcome);
         return undefined;
       } catch (err) {
         lastError = errText(err);
@@ -345,7 +359,7 @@ export class ExecutionWorker {
    * write returned while the informer has not caught up with it yet.
    */
   private latest(key: string): Execution | undefined {
-    const cached = this.o.getExecution(key);
+    const cached = this.getExecution(key);
     const mine = this.written.get(key);
     if (mine && cached?.metadata.resourceVersion === mine.baseRv) return mine.obj;
     return cached;
@@ -356,7 +370,7 @@ export class ExecutionWorker {
    * gone); a GET only when the watch seems stalled, so a refused write is never retried blind.
    */
   private async newer(key: string, rv: string | undefined): Promise<Execution | undefined> {
-    const deadline = Date.now() + (this.o.newerWaitMs ?? NEWER_WAIT_MS);
+    const deadline = Date.now() + this.newerWaitMs;
     for (;;) {
       const ex = this.latest(key);
       if (!ex || ex.metadata.resourceVersion !== rv) return ex;
@@ -364,7 +378,7 @@ export class ExecutionWorker {
       await sleep(Math.min(50, this.retryDelay(0)));
     }
     const { namespace, name } = splitKey(key);
-    return this.o.client.tryGet(ExecutionResource, name, namespace);
+    return this.client.tryGet(ExecutionResource, name, namespace);
   }
 
   private drop(key: string, uid: string): void {
@@ -373,12 +387,12 @@ export class ExecutionWorker {
   }
 
   private retryDelay(n: number): number {
-    return this.o.retryDelayMs?.(n) ?? backoffDelay(n, { baseMs: 200, maxMs: 5_000, jitter: 0.2 });
+    return this.retryDelayMs?.(n) ?? backoffDelay(n, { baseMs: 200, maxMs: 5_000, jitter: 0.2 });
   }
 
   /** A conditional write (the copy's resourceVersion); remembers what it wrote for latest(). */
   private async writeStatus(ex: Execution, status: ExecutionStatus): Promise<Execution> {
-    const written = await this.o.client.replaceStatus(ExecutionResource, { ...ex, status });
+    const written = await this.client.replaceStatus(ExecutionResource, { ...ex, status });
     const key = `${ex.metadata.namespace}/${ex.metadata.name}`;
     if (this.written.size > 10_000) this.written.clear();
     this.written.set(key, { obj: written, baseRv: ex.metadata.resourceVersion });
