@@ -17,7 +17,7 @@ export function schedulerSection(r: R): string {
   const rows: string[] = [];
   if (d)
     rows.push(
-      `| drain ${d.executions} queued Executions, 20 simulated nodes × 8 slots, real kube-apiserver | ${d.drainPerSecond}/s (${d.secondsFromFirstAssignment} s from the first assignment; ${d.secondsFromControllerStart} s from the controller's start) | \`npm run bench:scheduler\` | ${d.finished} finished; first assignment ${d.firstAssignmentMs} ms after start; controller RSS ${d.controllerRssWithAllQueuedMiB} MiB with all queued, peak ${d.controllerPeakRssMiB} MiB; ${d.schedulerCycles?.count} placement cycles of ${d.schedulerCycles?.meanMs} ms on average; load average ${d.loadAverage1m} on ${d.cores} cores at the end |`,
+      `| drain ${d.executions} queued Executions, 20 simulated nodes × 8 slots, real kube-apiserver | ${d.drainPerSecond}/s (${d.secondsFromFirstAssignment} s from the first assignment; ${d.secondsFromControllerStart} s from the controller's start) | \`npm run bench:scheduler\` | ${d.finished} finished; the same apiserver took the ${d.executions} creates (20 in flight) at ${Math.round(d.executions / d.createSeconds)}/s in this run, and a drained Execution costs it at least two writes (placement, result); first assignment ${d.firstAssignmentMs} ms after start; controller RSS ${d.controllerRssWithAllQueuedMiB} MiB with all queued, peak ${d.controllerPeakRssMiB} MiB; ${d.schedulerCycles?.count} placement cycles of ${d.schedulerCycles?.meanMs} ms on average; load average ${d.loadAverage1m} on ${d.cores} cores at the end |`,
     );
   if (i)
     rows.push(

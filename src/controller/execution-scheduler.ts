@@ -38,7 +38,7 @@ export interface SchedulerSettings extends FairShareSettings {
   writeConcurrency?: number;
   /** With Executions waiting, the loop runs again after this long even without events; default 30 s. */
   retryPeriodMs?: number;
-  /** Scheduled=False writes (why it waits) per second; informational, so rationed; default 50. */
+  /** Scheduled=False writes (why it waits) per second; informational, so rationed (the apiserver's writes go to placements first); default 10. */
   waitingWritesPerSecond?: number;
 }
 
@@ -103,7 +103,7 @@ export class ExecutionScheduler {
     this.maxAttempts = settings.maxAttempts ?? 3;
     this.retryPeriodMs = settings.retryPeriodMs ?? 30_000;
     this.writes = new WritePool(settings.writeConcurrency ?? 48);
-    const perSecond = settings.waitingWritesPerSecond ?? 50;
+    const perSecond = settings.waitingWritesPerSecond ?? 10;
     this.waitingWrites = new TokenBucket(perSecond, perSecond * 2);
   }
 
