@@ -9,8 +9,28 @@ export interface GuestKernel {
   modulesDir: string;
 }
 
-/** Modules the guest needs: virtio-pci, 9p over virtio and a virtio RNG to mount its root, overlay for a writable checkout (guest-vitest.ts). */
-export const BOOT_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "virtio-rng", "overlay"];
+/**
+ * Modules the guest needs: virtio-pci, 9p over virtio and a virtio RNG to
+ * mount its root, overlay for a writable checkout (guest-vitest.ts), and veth,
+ * dummy (the guest's uplink) and the nftables pieces of the agent's box
+ * network (src/agent/network).
+ */
+export const BOOT_MODULES = [
+  ...["virtio_pci", "9pnet_virtio", "9p", "virtio-rng", "overlay", "veth", "dummy"],
+  // crc32c_generic: libcrc32c's soft dependency (not in modules.dep), which nf_tables needs.
+  "crc32c_generic",
+  ...[
+    "nf_tables",
+    "nft_chain_nat",
+    "nft_masq",
+    "nft_ct",
+    "nft_reject_inet",
+    "nft_limit",
+    "nft_quota",
+    "nft_connlimit",
+    "nft_objref",
+  ],
+];
 
 /** The newest kernel in /boot that has its modules installed; undefined when there is none. */
 export function findGuestKernel(boot = "/boot", modules = "/lib/modules"): GuestKernel | undefined {

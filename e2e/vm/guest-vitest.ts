@@ -3,7 +3,8 @@
 // The job puts a throwaway overlay over the read-only checkout (vite writes its
 // cache and bundled config there), starts vitest in a cgroup of its own (as a
 // systemd service would be: setUpSandbox delegates a subtree from it), and
-// stretches time limits by the slowdown it measures in the guest itself.
+// stretches time limits by the slowdown it measures in the guest itself. The
+// guest has no network of its own; the job gives it a dummy uplink.
 import { join } from "node:path";
 import { loopCpuMillis } from "./emulation-speed.ts";
 import { type GuestRun, runInGuest } from "./qemu-vm.ts";
@@ -11,7 +12,11 @@ import { type GuestRun, runInGuest } from "./qemu-vm.ts";
 const ROOT = join(import.meta.dirname, "..", "..");
 
 /** The sandbox e2e files whose isolate 2.x cases are the cgroup v2 ones in the guest. */
-export const GUEST_E2E_FILES = ["e2e/sandbox-hostile.e2e.test.ts", "e2e/sandbox-containment.e2e.test.ts"];
+export const GUEST_E2E_FILES = [
+  "e2e/sandbox-hostile.e2e.test.ts",
+  "e2e/sandbox-containment.e2e.test.ts",
+  "e2e/box-network.e2e.test.ts",
+];
 
 export interface GuestVitestRun {
   run: GuestRun;
@@ -36,6 +41,11 @@ export function vitestJob(files: string[], hostLoopMs: number, vitestArgs: strin
     "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root",
     "mkdir -p /tmp/checkout/upper /tmp/checkout/work",
     `mount -t overlay overlay -o lowerdir=${q(ROOT)},upperdir=/tmp/checkout/upper,workdir=/tmp/checkout/work ${q(ROOT)}`,
+    // A default route, as every node has: without one, a box's packet to an
+    // unrouted address is refused by routing before the agent's forward chain
+    // sees it, with ICMP errors the kernel rate-limits (seen: 3 s, not a reset).
+    "ip link add uplink0 type dummy && ip link set uplink0 up",
+    "ip addr add 192.0.2.2/24 dev uplink0 && ip route add default via 192.0.2.1",
     "mkdir -p /sys/fs/cgroup/envicutor-e2e",
     "echo $$ > /sys/fs/cgroup/envicutor-e2e/cgroup.procs",
     `cd ${q(ROOT)}`,
