@@ -100,7 +100,7 @@ function listenAny(): Promise<number> {
   });
 }
 
-type Name = "etcd" | "kube-apiserver" | "kube-controller-manager";
+type Name = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler";
 
 interface Managed {
   name: Name;
@@ -143,6 +143,23 @@ export interface ControlPlaneOptions {
    * from the start instead of after its next 30 s discovery resync.
    */
   crds?: string;
+  /**
+   * Address kube-apiserver listens on (default 127.0.0.1). A real node's pods
+   * reach it through the kubernetes Service, so e2e/node binds 0.0.0.0.
+   */
+  bindAddress?: string;
+  /** The address kube-apiserver advertises (the kubernetes Endpoints); default 127.0.0.1. */
+  advertiseAddress?: string;
+  /**
+   * kube-controller-manager's controllers (default: the three the suite needs).
+   * When set, the root CA of kube-apiserver's serving certificate is published
+   * in every namespace (kube-root-ca.crt), which pods' service-account volumes need.
+   */
+  controllers?: string[];
+  /** More static-token users, as [token, user, uid, group] (e.g. a kubelet's system:node:<name>). */
+  tokens?: [string, string, string, string][];
+  /** kube-scheduler to run too (a real node's pods need scheduling); its path. */
+  scheduler?: string;
 }
 
 export interface ControlPlaneInfo {
@@ -220,7 +237,14 @@ export class ControlPlane {
         mode: 0o600,
       });
       writeFileSync(join(pki, "sa.pub"), publicKey.export({ type: "spki", format: "pem" }));
-      writeFileSync(join(pki, "tokens.csv"), `${this.token},admin,admin,"system:masters"\n`, { mode: 0o600 });
+      const tokens = [[this.token, "admin", "admin", "system:masters"], ...(this.options.tokens ?? [])];
+      writeFileSync(
+        join(pki, "tokens.csv"),
+        tokens.map(([t, u, id, g]) => `${t},${u},${id},"${g}"\n`).join(""),
+        {
+          mode: 0o600,
+        },
+      );
 
       let t = Date.now();
       const etcdUrl = await this.withPortRetry("etcd", async () => {
@@ -266,7 +290,7 @@ export class ControlPlane {
           `--authorization-kubeconfig=${this.kubeconfigPath}`,
           // No client CA or request-header config to look up in kube-system.
           "--authentication-skip-lookup=true",
-          "--controllers=garbagecollector,namespace,serviceaccount",
+          ...this.controllerArgs(pki),
           "--leader-elect=false",
           "--bind-address=127.0.0.1",
           `--secure-port=${port}`,
@@ -283,6 +307,7 @@ export class ControlPlane {
       });
       await this.waitForControllers();
       this.timings.controllerManagerMs = Date.now() - t;
+      if (this.options.scheduler) await this.startScheduler(this.options.scheduler);
       this.timings.totalMs = Date.now() - t0;
       return this.info();
     } catch (err) {
@@ -310,7 +335,7 @@ export class ControlPlane {
   /** Kills every process (SIGTERM, then SIGKILL after 10 s) and removes the temp dir. Safe to call twice. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const name of ["kube-controller-manager", "kube-apiserver", "etcd"] as const)
+    for (const name of ["kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"] as const)
       await this.stopProcess(name);
     this.cleanUpSync();
   }
@@ -338,11 +363,51 @@ export class ControlPlane {
     return buf.toString("utf8").trimEnd().split("\n").slice(-lines).join("\n");
   }
 
+  /** kube-controller-manager's --controllers, and what the extra ones need. */
+  private controllerArgs(pki: string): string[] {
+    const { controllers } = this.options;
+    if (!controllers) return ["--controllers=garbagecollector,namespace,serviceaccount"];
+    // apiserver.crt (self-signed by kube-apiserver, SANs include the kubernetes
+    // Service's IP) holds the serving certificate, then the CA that signed it.
+    const pems = readFileSync(join(this.dir, "certs", "apiserver.crt"), "utf8").match(
+      /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g,
+    );
+    writeFileSync(join(pki, "ca.crt"), pems?.at(-1) ?? "");
+    return [
+      `--controllers=${controllers.join(",")}`,
+      `--root-ca-file=${join(pki, "ca.crt")}`,
+      `--service-account-private-key-file=${join(pki, "sa.key")}`,
+    ];
+  }
+
+  private async startScheduler(path: string): Promise<void> {
+    await this.withPortRetry("kube-scheduler", async () => {
+      const port = await freePort();
+      this.launch(
+        "kube-scheduler",
+        [
+          `--kubeconfig=${this.kubeconfigPath}`,
+          `--authentication-kubeconfig=${this.kubeconfigPath}`,
+          `--authorization-kubeconfig=${this.kubeconfigPath}`,
+          "--authentication-skip-lookup=true",
+          "--leader-elect=false",
+          "--bind-address=127.0.0.1",
+          `--secure-port=${port}`,
+          "--v=1",
+        ],
+        path,
+      );
+      await this.waitUntil("kube-scheduler", () => httpsOk(`https://127.0.0.1:${port}/healthz`), 60_000);
+    });
+  }
+
   private apiserverArgs(etcdUrl: string, pki: string): string[] {
     return [
       `--etcd-servers=${etcdUrl}`,
-      "--bind-address=127.0.0.1",
-      "--advertise-address=127.0.0.1",
+      `--bind-address=${this.options.bindAddress ?? "127.0.0.1"}`,
+      `--advertise-address=${this.options.advertiseAddress ?? "127.0.0.1"}`,
+      // A real node registers its hostname, which nothing here resolves: logs and exec go to its InternalIP.
+      "--kubelet-preferred-address-types=InternalIP,Hostname",
       `--secure-port=${this.apiserverPort}`,
       `--cert-dir=${join(this.dir, "certs")}`,
       `--token-auth-file=${join(pki, "tokens.csv")}`,
@@ -398,14 +463,14 @@ export class ControlPlane {
     }
   }
 
-  private launch(name: Name, args: string[]): void {
+  private launch(name: Name, args: string[], path = join(this.bin, name)): void {
     const logFile = join(this.dir, `${name}.log`);
     const fd = openSync(logFile, "a");
     const m: Managed = { name, args, logFile, logOffset: statSync(logFile).size };
     this.procs.set(name, m);
     try {
       // Own process group, so stop() and the hooks kill the whole tree.
-      m.proc = spawn(join(this.bin, name), args, { detached: true, stdio: ["ignore", fd, fd] });
+      m.proc = spawn(path, args, { detached: true, stdio: ["ignore", fd, fd] });
     } finally {
       closeSync(fd);
     }

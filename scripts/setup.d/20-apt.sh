@@ -9,8 +9,11 @@
 #   keyutils                     keyctl: the agent clears a box user's keyrings after each run
 #   qemu-system-x86,             a cgroup v2 guest for the isolate 2.x --cg tests (e2e/vm; this
 #   linux-image-amd64            machine is cgroup v1): qemu and the guest's kernel
+#   libseccomp-dev               runc's seccomp support (cgo), built by e2e/node/build-node.sh
+#   containernetworking-plugins  CNI plugins (bridge, host-local, loopback) of the e2e node
+#   umoci                        builds the OCI images the e2e node runs (images/build.sh)
 set -euo pipefail
-packages=(nix-bin patchelf busybox-static python3.11 gcc-12 g++-12 nodejs openssl iproute2 keyutils nftables qemu-system-x86 linux-image-amd64)
+packages=(nix-bin patchelf busybox-static python3.11 gcc-12 g++-12 nodejs openssl iproute2 keyutils nftables qemu-system-x86 linux-image-amd64 libseccomp-dev containernetworking-plugins umoci)
 need=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
