@@ -1,0 +1,392 @@
+// Envicutor installed the way a platform team installs it: `helm install` of
+// charts/envicutor into a cluster with a REAL node (kubelet, containerd 2,
+// runc, CNI bridge; e2e/node), running the controller and agent images built
+// from this checkout without Docker or a registry (images/build.sh, the file
+// system images/Containerfile gives), loaded into the node's containerd.
+//
+// The cluster is its own: a control plane like the suite's (e2e/controlplane)
+// but listening where pods reach it, with the controllers Deployments and
+// DaemonSets need, and kube-scheduler. The shared one is left alone (other
+// files create Node objects with no kubelet behind them in it).
+//
+// The agent pod installs a Runtime of the stand-in package set (nix/pkgs,
+// NOT nixpkgs; frozen-package-set.ts says how a pod gets it) into the node's
+// /nix (hostPath, shared with this machine's Nix) and judges an Execution in
+// isolate (this machine's isolate, copied into the test's agent image).
+// README "Install on a cluster" follows these steps.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildControlPlaneBinaries, ControlPlane } from "./controlplane/control-plane.ts";
+import { type FrozenPackageSet, frozenPackageSet } from "./node/frozen-package-set.ts";
+import { type ImageArchive, KubeNode } from "./node/node.ts";
+import { waitFor } from "./support/cluster.ts";
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, "..");
+const NODE = "envicutor-e2e-node";
+const NS = "envicutor-system";
+const RELEASE = "envicutor";
+const APP_NS = "envicutor-node-e2e";
+const NODE_IP = "192.0.2.2"; // eth0 (TEST-NET-1); kubelet refuses a loopback node IP
+const POD_CIDR = "10.234.0.0/24";
+const BOX_ID_BASE = 700; // ids 700-707: taken by no other e2e file
+
+/** What this file needs and does not build itself; each missing item is printed and the file skips. */
+async function missing(): Promise<string[]> {
+  const out: string[] = [];
+  if (process.getuid?.() !== 0) out.push("root (kubelet, containerd, mounts)");
+  if (!existsSync("/usr/local/bin/isolate")) out.push("isolate at /usr/local/bin/isolate (README: isolate)");
+  if (!existsSync("/usr/lib/cni/bridge"))
+    out.push("CNI plugins (apt-get install containernetworking-plugins)");
+  if (
+    !(await run("umoci", ["--version"]).then(
+      () => true,
+      () => false,
+    ))
+  )
+    out.push("umoci (apt-get install umoci)");
+  const node = await run("bash", [join(ROOT, "e2e/node/build-node.sh"), "--check"]).catch(() => undefined);
+  if (!node) out.push("kubelet, containerd, runc (run scripts/setup.sh: e2e/node/build-node.sh)");
+  if (!existsSync(`/sys/class/net/eth0`)) out.push(`a network interface with ${NODE_IP} (eth0)`);
+  if (out.length) console.warn(`!!! node-helm e2e SKIPPED — missing: ${out.join("; ")}`);
+  return out;
+}
+const skip = (await missing()).length > 0;
+
+let tmp: string;
+let cp: ControlPlane;
+let node: KubeNode;
+let helmBin: string;
+let pkgs: FrozenPackageSet;
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const child = run(cp.kubectlPath, [`--kubeconfig=${cp.kubeconfigPath}`, ...args], { maxBuffer: 64 << 20 });
+  if (input !== undefined) child.child.stdin?.end(input);
+  try {
+    return (await child).stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`kubectl ${args.join(" ")}: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+async function helm(args: string[]): Promise<string> {
+  try {
+    return (await run(helmBin, [`--kubeconfig=${cp.kubeconfigPath}`, ...args], { maxBuffer: 64 << 20 }))
+      .stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`helm ${args.join(" ")}: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+async function getJson<T = Record<string, unknown>>(args: string[]): Promise<T> {
+  return JSON.parse(await kubectl([...args, "-o", "json"])) as T;
+}
+
+/** controller, agent and pause images from images/build.sh (this machine's isolate in the agent). */
+async function buildImages(out: string, nodeBin: string): Promise<ImageArchive[]> {
+  const env = {
+    ...process.env,
+    PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH}`,
+    ENVICUTOR_IMAGE_OUT: out,
+    ISOLATE_FROM: "/",
+    // The node's /nix is this machine's too: the image's build users are this machine's.
+    NIX_USERS_FROM: "/etc",
+    PAUSE_BIN: join(nodeBin, "pause"),
+    PAUSE_TAG: "e2e",
+  };
+  const t = Date.now();
+  const res = await run("bash", [join(ROOT, "images/build.sh"), "controller", "agent", "pause"], {
+    env,
+    maxBuffer: 16 << 20,
+  });
+  console.log(`[e2e] images built in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  return res.stdout
+    .trim()
+    .split("\n")
+    .map((l) => {
+      const [ref, archive] = l.split(" ");
+      return { ref: ref!, archive: archive! };
+    });
+}
+
+async function nodeReady(): Promise<boolean> {
+  const n = await getJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+    "get",
+    "node",
+    NODE,
+  ]).catch(() => undefined);
+  return n?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  tmp = await mkdtemp(join(tmpdir(), "envicutor-node-e2e-"));
+  const token = `node-${Date.now().toString(16)}-${process.pid}`;
+  const nodeBin = (await run("bash", [join(ROOT, "e2e/node/build-node.sh")])).stdout.trim();
+  helmBin = join((await run("bash", [join(ROOT, "scripts/build-helm.sh")])).stdout.trim(), "helm");
+  cp = new ControlPlane(await buildControlPlaneBinaries(), {
+    crds: join(ROOT, "charts/envicutor/crds"),
+    bindAddress: "0.0.0.0",
+    advertiseAddress: NODE_IP,
+    controllers: ["*"],
+    tokens: [[token, `system:node:${NODE}`, `node-${NODE}`, "system:nodes"]],
+    scheduler: join(nodeBin, "kube-scheduler"),
+  });
+  await cp.start();
+  const port = new URL(cp.server).port;
+  node = new KubeNode({
+    bin: nodeBin,
+    name: NODE,
+    server: cp.server,
+    token,
+    nodeIp: NODE_IP,
+    podCidr: POD_CIDR,
+    apiserverService: { clusterIp: "10.96.0.1", target: `${NODE_IP}:${port}` },
+    labels: { "envicutor.io/e2e": "node" },
+  });
+  const images = await buildImages(join(tmp, "images"), nodeBin);
+  const t = Date.now();
+  await node.start(images);
+  await waitFor(nodeReady, { timeoutMs: 120_000, intervalMs: 500, what: `Node ${NODE} Ready` }).catch(
+    (err) => {
+      throw new Error(`${(err as Error).message}\n--- kubelet:\n${node.tail("kubelet")}`);
+    },
+  );
+  const v = await node.versions();
+  console.log(
+    `[e2e] node ${NODE} Ready in ${((Date.now() - t) / 1000).toFixed(1)} s: ${v.kubelet}; ${v.containerd}; ${v.runc}; CNI plugins ${v.cni} (Debian)`,
+  );
+  const state = join(tmp, "state");
+  await mkdir(join(state, "e2e"), { recursive: true });
+  pkgs = await frozenPackageSet(join(state, "e2e"), ["python3", "bash", "coreutils"]);
+}, 1_200_000);
+
+afterAll(async () => {
+  if (skip) return;
+  await node?.stop();
+  await cp?.stop();
+  const left = node?.leftovers() ?? [];
+  await rm(tmp, { recursive: true, force: true });
+  for (let id = BOX_ID_BASE; id < BOX_ID_BASE + 8; id++)
+    await rm(`/var/local/lib/isolate/${id}`, { recursive: true, force: true });
+  expect(left, "what the node left behind").toEqual([]);
+}, 300_000);
+
+/** The chart's values for this cluster: everything else is the chart's default. */
+function values(): string {
+  return `# What the e2e node needs beyond the chart's defaults (see README "Install on a cluster").
+agent:
+  slots: 2
+  boxIdBase: ${BOX_ID_BASE}
+  # isolate built from source installs its configuration here (not nixpkgs' /etc/isolate).
+  isolateConfig: /usr/local/etc/isolate
+  hostPaths:
+    stateDir: ${join(tmp, "state")}
+  nix:
+    packageSet: ${pkgs.location}
+    substituters: ["${pkgs.cache.url}"]
+    trustedPublicKeys: ["${pkgs.cache.publicKey}"]
+    installTimeoutSeconds: 120
+  resources:
+    requests: {cpu: 100m, memory: 256Mi}
+controller:
+  resources:
+    requests: {cpu: 50m, memory: 64Mi}
+`;
+}
+
+describe.skipIf(skip)("a real node: helm install of the chart with images built here", () => {
+  it("the node runs on containerd with the images loaded", async () => {
+    const images = await node.ctr(["images", "list", "-q"]);
+    expect(images).toContain("ghcr.io/envicutor/envicutor-controller:0.1.0");
+    expect(images).toContain("ghcr.io/envicutor/envicutor-agent:0.1.0");
+    const n = await getJson<{
+      status: { nodeInfo: { containerRuntimeVersion: string; kubeletVersion: string } };
+    }>(["get", "node", NODE]);
+    expect(n.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/v?2\./);
+    expect(n.status.nodeInfo.kubeletVersion).toBe("v1.36.3");
+  });
+
+  it("helm install: the controller Deployment (2 replicas, one leader) and the agent DaemonSet become Ready", async () => {
+    await writeFile(join(tmp, "values.yaml"), values());
+    const t = Date.now();
+    await helm([
+      "install",
+      RELEASE,
+      join(ROOT, "charts/envicutor"),
+      "--namespace",
+      NS,
+      "--create-namespace",
+      "-f",
+      join(tmp, "values.yaml"),
+      "--wait",
+      "--timeout",
+      "5m",
+    ]).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await podsReport()}`);
+    });
+    console.log(`[e2e] helm install Ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const deploy = await getJson<{ status: { readyReplicas?: number } }>([
+      "-n",
+      NS,
+      "get",
+      "deploy",
+      `${RELEASE}-controller`,
+    ]);
+    expect(deploy.status.readyReplicas).toBe(2);
+    const ds = await getJson<{ status: { numberReady?: number } }>([
+      "-n",
+      NS,
+      "get",
+      "ds",
+      `${RELEASE}-agent`,
+    ]);
+    expect(ds.status.numberReady).toBe(1);
+    const lease = await waitFor(
+      async () => {
+        const l = await getJson<{ spec: { holderIdentity?: string } }>([
+          "-n",
+          NS,
+          "get",
+          "lease",
+          `${RELEASE}-controller`,
+        ]).catch(() => undefined);
+        return l?.spec.holderIdentity;
+      },
+      { timeoutMs: 60_000, what: "a controller leader" },
+    );
+    const pods = (
+      await kubectl(["-n", NS, "get", "pods", "-l", "app.kubernetes.io/component=controller", "-o", "name"])
+    )
+      .trim()
+      .split("\n")
+      .map((p) => p.replace("pod/", ""));
+    expect(pods).toHaveLength(2);
+    expect(pods).toContain(lease);
+  }, 420_000);
+
+  it("a Runtime of the stand-in package set installs in the agent pod, and an Execution is judged", async () => {
+    await kubectl(["create", "namespace", APP_NS]);
+    await kubectl(["apply", "-f", "-"], JSON.stringify(pythonRuntime()));
+    await waitFor(
+      async () => {
+        const rt = await getJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+          "get",
+          "runtime",
+          "py-node",
+        ]);
+        return rt.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+      },
+      { timeoutMs: 240_000, intervalMs: 1000, what: "Runtime py-node Ready" },
+    ).catch(async (err) => {
+      throw new Error(
+        `${(err as Error).message}\n${await kubectl(["get", "runtime", "py-node", "-o", "yaml"])}\n${await agentLogs()}`,
+      );
+    });
+    await kubectl(["apply", "-f", "-"], JSON.stringify(execution("upper")));
+    const ex = await waitFor(
+      async () => {
+        const e = await getJson<ExecutionJson>(["-n", APP_NS, "get", "execution", "upper"]);
+        return e.status?.phase === "Succeeded" || e.status?.phase === "Failed" ? e : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, what: "Execution upper finished" },
+    );
+    expect(ex.status?.phase, JSON.stringify(ex.status)).toBe("Succeeded");
+    expect(ex.status?.verdict).toBe("WrongAnswer");
+    expect(ex.status?.tests?.map((t) => t.verdict)).toEqual(["Accepted", "WrongAnswer"]);
+    expect(ex.status?.nodeName).toBe(NODE);
+  }, 420_000);
+
+  it("kubectl logs and the metrics Services work", async () => {
+    const logs = await kubectl(["-n", NS, "logs", `ds/${RELEASE}-agent`, "-c", "agent"]);
+    expect(logs).toMatch(/"msg"/);
+    for (const [svc, port, metric] of [
+      [`${RELEASE}-controller-metrics`, 8080, "envicutor_"],
+      [`${RELEASE}-agent-metrics`, 8081, "envicutor_agent_"],
+    ] as const) {
+      const text = await kubectl([
+        "get",
+        "--raw",
+        `/api/v1/namespaces/${NS}/services/http:${svc}:${port}/proxy/metrics`,
+      ]);
+      expect(text, svc).toContain(metric);
+    }
+  });
+
+  it("helm uninstall (after the Runtime is deleted) leaves no object of the release", async () => {
+    await kubectl(["delete", "runtime", "py-node", "--wait=true", "--timeout=120s"]);
+    await kubectl(["delete", "namespace", APP_NS, "--wait=true", "--timeout=120s"]);
+    await helm(["uninstall", RELEASE, "--namespace", NS, "--wait", "--timeout", "3m"]);
+    await waitFor(async () => (await kubectl(["-n", NS, "get", "pods", "-o", "name"])).trim() === "", {
+      timeoutMs: 120_000,
+      what: "the release's pods gone",
+    });
+    const left = await kubectl([
+      "get",
+      "all,serviceaccounts,roles,rolebindings,leases,clusterroles,clusterrolebindings,validatingadmissionpolicies,validatingadmissionpolicybindings",
+      "-A",
+      "-l",
+      `app.kubernetes.io/instance=${RELEASE}`,
+      "-o",
+      "name",
+    ]);
+    expect(left.trim()).toBe("");
+  });
+});
+
+interface ExecutionJson {
+  status?: { phase?: string; verdict?: string; nodeName?: string; tests?: { verdict: string }[] };
+}
+
+function pythonRuntime() {
+  return {
+    apiVersion: "envicutor.io/v1alpha1",
+    kind: "Runtime",
+    metadata: { name: "py-node" },
+    spec: {
+      language: "python",
+      version: "3.11",
+      packages: ["python3"],
+      sourceFile: "main.py",
+      runCommand: ["python3", "main.py"],
+      smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
+    },
+  };
+}
+
+function execution(name: string) {
+  return {
+    apiVersion: "envicutor.io/v1alpha1",
+    kind: "Execution",
+    metadata: { name, namespace: APP_NS },
+    spec: {
+      runtime: "py-node",
+      files: [{ name: "main.py", content: "import sys\nprint(sys.stdin.read().upper(), end='')" }],
+      testCases: [
+        { stdin: "abc\n", expectedOutput: "ABC\n" },
+        { stdin: "x\n", expectedOutput: "nope\n" },
+      ],
+    },
+  };
+}
+
+async function agentLogs(): Promise<string> {
+  return kubectl(["-n", NS, "logs", `ds/${RELEASE}-agent`, "-c", "agent", "--tail=40"]).catch((e) =>
+    String(e),
+  );
+}
+
+async function podsReport(): Promise<string> {
+  const pods = await kubectl(["-n", NS, "get", "pods", "-o", "wide"]).catch((e) => String(e));
+  const events = await kubectl(["-n", NS, "get", "events", "--sort-by=.lastTimestamp"]).catch((e) =>
+    String(e),
+  );
+  return `${pods}\n${events.split("\n").slice(-25).join("\n")}\n--- kubelet:\n${node.tail("kubelet", 20)}`;
+}
