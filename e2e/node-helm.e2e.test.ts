@@ -20,6 +20,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildControlPlaneBinaries, ControlPlane } from "./controlplane/control-plane.ts";
 import { type FrozenPackageSet, frozenPackageSet } from "./node/frozen-package-set.ts";
@@ -320,6 +321,67 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
     }
   });
 
+  it("the agent's pod deleted mid-run: every Execution is judged, none twice", async () => {
+    await inFlight("agent-killed", async () => {
+      await kubectl(["-n", NS, "delete", "pod", "-l", "app.kubernetes.io/component=agent", "--wait=false"]);
+    });
+    await kubectl(["-n", NS, "rollout", "status", `ds/${RELEASE}-agent`, "--timeout=180s"]);
+  }, 420_000);
+
+  it("the leader's pod deleted: the other replica leads, every Execution is judged, none twice", async () => {
+    const leader = await leaseHolder();
+    await inFlight("leader-killed", async () => {
+      await kubectl(["-n", NS, "delete", "pod", leader, "--wait=false"]);
+    });
+    const next = await waitFor(async () => ((await leaseHolder()) !== leader ? leaseHolder() : undefined), {
+      timeoutMs: 60_000,
+      what: "a new leader",
+    });
+    expect(next).not.toBe(leader);
+    await kubectl(["-n", NS, "rollout", "status", `deploy/${RELEASE}-controller`, "--timeout=180s"]);
+  }, 420_000);
+
+  it("helm upgrade to a new image tag with Executions in flight: every one is judged, none twice", async () => {
+    const tag = "0.1.0-e2e-upgrade";
+    for (const c of ["controller", "agent"])
+      await node.ctr([
+        "images",
+        "tag",
+        `ghcr.io/envicutor/envicutor-${c}:0.1.0`,
+        `ghcr.io/envicutor/envicutor-${c}:${tag}`,
+      ]);
+    await inFlight("upgraded", async () => {
+      await helm([
+        "upgrade",
+        RELEASE,
+        join(ROOT, "charts/envicutor"),
+        "--namespace",
+        NS,
+        "-f",
+        join(tmp, "values.yaml"),
+        "--set",
+        `controller.image.tag=${tag}`,
+        "--set",
+        `agent.image.tag=${tag}`,
+        "--wait",
+        "--timeout",
+        "4m",
+      ]);
+    });
+    const images = await kubectl([
+      "-n",
+      NS,
+      "get",
+      "pods",
+      "-o",
+      "jsonpath={.items[*].spec.containers[*].image}",
+    ]);
+    expect(
+      images.split(" ").every((i) => i.endsWith(`:${tag}`)),
+      images,
+    ).toBe(true);
+  }, 420_000);
+
   it("helm uninstall (after the Runtime is deleted) leaves no object of the release", async () => {
     await kubectl(["delete", "runtime", "py-node", "--wait=true", "--timeout=120s"]);
     await kubectl(["delete", "namespace", APP_NS, "--wait=true", "--timeout=120s"]);
@@ -340,6 +402,80 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
     expect(left.trim()).toBe("");
   });
 });
+
+async function leaseHolder(): Promise<string> {
+  const l = await getJson<{ spec: { holderIdentity?: string } }>([
+    "-n",
+    NS,
+    "get",
+    "lease",
+    `${RELEASE}-controller`,
+  ]);
+  return l.spec.holderIdentity ?? "";
+}
+
+/**
+ * Submits Executions that take a few seconds each, does `fault` once one of
+ * them runs, and checks that every one is judged (Accepted) and became
+ * finished exactly once, as a watch of the Executions saw them.
+ */
+async function inFlight(prefix: string, fault: () => Promise<void>, n = 4): Promise<void> {
+  const finishes = new Map<string, number>();
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfigPath);
+  const last = new Map<string, string | undefined>();
+  const watch = await new Watch(kc).watch(
+    `/apis/envicutor.io/v1alpha1/namespaces/${APP_NS}/executions`,
+    {},
+    (_type, obj: { metadata: { name: string } } & ExecutionJson) => {
+      const phase = obj.status?.phase;
+      const done = (p?: string) => p === "Succeeded" || p === "Failed";
+      if (done(phase) && !done(last.get(obj.metadata.name)))
+        finishes.set(obj.metadata.name, (finishes.get(obj.metadata.name) ?? 0) + 1);
+      last.set(obj.metadata.name, phase);
+    },
+    () => undefined,
+  );
+  try {
+    const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+    for (const name of names) await kubectl(["apply", "-f", "-"], JSON.stringify(slowExecution(name)));
+    await waitFor(
+      async () =>
+        (await getJson<{ items: ExecutionJson[] }>(["-n", APP_NS, "get", "executions"])).items.some(
+          (e) => e.status?.phase === "Running",
+        ),
+      { timeoutMs: 60_000, intervalMs: 200, what: `an Execution of ${prefix} running` },
+    );
+    await fault();
+    for (const name of names) {
+      const ex = await waitFor(
+        async () => {
+          const e = await getJson<ExecutionJson>(["-n", APP_NS, "get", "execution", name]);
+          return e.status?.phase === "Succeeded" || e.status?.phase === "Failed" ? e : undefined;
+        },
+        { timeoutMs: 300_000, intervalMs: 500, what: `Execution ${name} finished` },
+      );
+      expect(ex.status?.verdict, `${name}: ${JSON.stringify(ex.status)}`).toBe("Accepted");
+    }
+    await new Promise((r) => setTimeout(r, 2000)); // a late second finish would show by now
+    expect(Object.fromEntries(names.map((nm) => [nm, finishes.get(nm) ?? 0]))).toEqual(
+      Object.fromEntries(names.map((nm) => [nm, 1])),
+    );
+  } finally {
+    watch.abort();
+  }
+}
+
+function slowExecution(name: string) {
+  return {
+    ...execution(name),
+    spec: {
+      runtime: "py-node",
+      files: [{ name: "main.py", content: "import time\ntime.sleep(3)\nprint(input())" }],
+      testCases: [{ stdin: "1\n", expectedOutput: "1\n" }],
+    },
+  };
+}
 
 interface ExecutionJson {
   status?: { phase?: string; verdict?: string; nodeName?: string; tests?: { verdict: string }[] };
