@@ -43,7 +43,21 @@ kube-apiserver takes longer than the bench's budget: no HTTP, JSON or etcd.
 | what | figure | command | notes |
 | --- | --- | --- | --- |
 ${rows.join("\n")}
+${observations(r).join("\n")}
 ${END}`;
+}
+
+/** What the figures say (only what the data supports). */
+function observations(r: R): string[] {
+  const d = r.drainRealApiserver as R | undefined;
+  const i = r.drainInProcess as R | undefined;
+  const out: string[] = [];
+  if (d && d.drainPerSecond < 1000)
+    out.push(
+      "",
+      `- The drain target (1,000/s or more) is not met against kube-apiserver on this machine: ${d.drainPerSecond}/s. The placement loop is not what limits it (${d.schedulerCycles?.count} cycles of ${d.schedulerCycles?.meanMs} ms on average${i ? `; the same loop drains ${i.perSecond}/s in process` : ""}). Each Execution's round trips through the apiserver do: the placement write, the watch event to the agent, the result write and the watch event back, with etcd, the apiserver, the controller, the simulated agents and other work sharing ${d.cores} cores (load average ${d.loadAverage1m}); on average ${busyMean(d)} of the 160 slots were busy.`,
+    );
+  return out;
 }
 
 /** `readme` with its scheduler section replaced (or appended). */
@@ -59,4 +73,9 @@ export function renderSchedulerSection(readme: string, r: R): string {
 export function lastSchedulerSection(): string | undefined {
   if (!existsSync(SCHEDULER_RESULTS)) return undefined;
   return schedulerSection(JSON.parse(readFileSync(SCHEDULER_RESULTS, "utf8")) as R);
+}
+
+function busyMean(d: R): number {
+  const b = (d.slotsBusyPerSecond ?? []) as number[];
+  return b.length ? Math.round(b.reduce((x, y) => x + y, 0) / b.length) : 0;
 }
