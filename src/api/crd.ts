@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { toStructuralSchema } from "./crd-schema.ts";
 import { execution } from "./execution.ts";
 import { GROUP, type Kind, RESOURCES, VERSION } from "./group.ts";
+import { problem } from "./problem.ts";
 import { runtime } from "./runtime.ts";
 import { worker } from "./worker.ts";
 
@@ -73,10 +74,30 @@ const DEFINITIONS: CrdDefinition[] = [
       { name: "Phase", type: "string", jsonPath: ".status.phase" },
       { name: "Verdict", type: "string", jsonPath: ".status.verdict" },
       { name: "Node", type: "string", jsonPath: ".status.nodeName" },
+      { name: "Problem", type: "string", jsonPath: ".spec.problem", priority: 1 },
+      {
+        name: "Done",
+        type: "integer",
+        jsonPath: ".status.progress.completed",
+        description: "Tests judged so far",
+      },
+      { name: "Tests", type: "integer", jsonPath: ".status.progress.total" },
+      { name: "Points", type: "number", jsonPath: ".status.score.points" },
       { name: "Attempts", type: "integer", jsonPath: ".status.attempts", priority: 1 },
       age,
     ],
     selectableFields: [{ jsonPath: ".status.nodeName" }, { jsonPath: ".spec.runtime" }],
+  },
+  {
+    kind: "Problem",
+    schema: problem,
+    description:
+      "Problem is a judge's problem: test cases inline or by reference (a sha256-addressed archive), limits, a checker or interactor, and scored test groups. An Execution names it in spec.problem.",
+    columns: [
+      { name: "Data", type: "string", jsonPath: ".spec.testData.sha256", priority: 1 },
+      { name: "Checker", type: "string", jsonPath: ".spec.checker.comparison" },
+      age,
+    ],
   },
   {
     kind: "Worker",

@@ -8,6 +8,8 @@ import { sourceFile } from "./source-file.ts";
 export const MAX_TOTAL_FILE_BYTES = 1024 * 1024;
 export const MAX_FILES = 16;
 export const MAX_TEST_CASES = 64;
+/** Tests of one Problem; each has a result in the Execution's status. */
+export const MAX_PROBLEM_TESTS = 1000;
 
 export { MAX_FILE_BYTES, type SourceFile, sourceFile } from "./source-file.ts";
 
@@ -40,6 +42,15 @@ export const executionSpec = withRules(
       .max(253)
       .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be the name of a Runtime")
       .describe("Name of the Runtime to run with."),
+    problem: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be the name of a Problem")
+      .optional()
+      .describe(
+        "Name of a Problem in the Execution's namespace: its tests, limits, checker or interactor and scoring judge the submission. Then stdin, expectedOutput, testCases, limits, checker and interactor stay unset.",
+      ),
     files: withRules(
       z
         .array(sourceFile)
@@ -117,6 +128,15 @@ export const executionSpec = withRules(
       check: (s) => !(s.checker !== undefined && s.interactor !== undefined),
     },
     {
+      rule: "!has(self.problem) || !(has(self.stdin) || has(self.expectedOutput) || has(self.testCases) || has(self.limits) || has(self.checker) || has(self.interactor))",
+      message: "with problem set, the Problem gives the tests, limits, checker and interactor",
+      check: (s) =>
+        s.problem === undefined ||
+        [s.stdin, s.expectedOutput, s.testCases, s.limits, s.checker, s.interactor].every(
+          (v) => v === undefined,
+        ),
+    },
+    {
       rule: "self == oldSelf",
       message: "spec is immutable; create a new Execution",
       check: () => true, // a transition rule: only the apiserver sees the old object
@@ -174,6 +194,42 @@ export const testResult = stageResult
   .describe("Result of one test case.");
 export type TestResult = z.infer<typeof testResult>;
 
+export const testProgress = z
+  .object({
+    completed: z.int().min(0).describe("Tests judged (or skipped) so far."),
+    total: z.int().min(0).describe("Tests of the Execution."),
+  })
+  .describe("How far the run is: completed of total tests, updated while it runs.");
+
+export const groupScore = z
+  .object({
+    name: z.string().describe("Group name."),
+    points: z.number().describe("Points earned: all of maxPoints when every test is Accepted, else 0."),
+    maxPoints: z.number().describe("The group's points."),
+    verdict: verdict.optional(),
+    tests: z.int().describe("Tests of the group."),
+    skipped: z.int().optional().describe("Tests not run after the group's first failure."),
+  })
+  .describe("Score of one test group.");
+
+export const score = z
+  .object({
+    points: z.number().describe("Points earned over every group."),
+    maxPoints: z.number().describe("Points of every group."),
+    groups: z.array(groupScore).max(64).describe("Per-group points, in the Problem's order."),
+  })
+  .describe("A Problem's scoring of the submission.");
+export type Score = z.infer<typeof score>;
+
+export const judgedWith = z
+  .object({
+    problem: z.string().optional().describe("The Problem's name."),
+    problemGeneration: z.int().optional().describe("metadata.generation of the Problem judged with."),
+    testDataSha256: z.string().optional().describe("sha256 of the test data judged with."),
+    closureHash: z.string().optional().describe("Nix closure hash of the Runtime generation that ran it."),
+  })
+  .describe("What the result was judged with, to tell results of different test data or Runtimes apart.");
+
 export const EXECUTION_PHASES = ["Pending", "Scheduled", "Running", "Succeeded", "Failed"] as const;
 export type ExecutionPhase = (typeof EXECUTION_PHASES)[number];
 
@@ -201,7 +257,16 @@ export const executionStatus = z
       ),
     verdict: verdict.optional(),
     compile: stageResult.optional().describe("Compile stage result."),
-    tests: z.array(testResult).max(64).optional().describe("Per-test results."),
+    tests: z
+      .array(testResult)
+      .max(MAX_PROBLEM_TESTS)
+      .optional()
+      .describe(
+        "Per-test results. A Problem's tests carry no stdout or stderr: they would show its hidden data.",
+      ),
+    progress: testProgress.optional(),
+    score: score.optional(),
+    judgedWith: judgedWith.optional(),
     message: z.string().max(4096).optional().describe("Human readable summary."),
     scheduledTime: z.string().optional().describe("When it was assigned to a node."),
     startTime: z.string().optional().describe("When the agent started it."),

@@ -19,6 +19,13 @@ export const RESOURCES = {
     shortNames: ["exec"],
     namespaced: true,
   },
+  Problem: {
+    kind: "Problem",
+    plural: "problems",
+    singular: "problem",
+    shortNames: ["prob"],
+    namespaced: true,
+  },
   Worker: { kind: "Worker", plural: "workers", singular: "worker", shortNames: ["wk"], namespaced: false },
 } as const;
 

@@ -3,6 +3,8 @@ import {
   API_VERSION,
   type Execution,
   execution,
+  type Problem,
+  problem,
   RESOURCES,
   type Runtime,
   runtime,
@@ -93,6 +95,14 @@ export const ExecutionResource: ResourceType<Execution> = {
   plural: RESOURCES.Execution.plural,
   namespaced: true,
   validate: fromZod(execution as unknown as z.ZodType<Execution>),
+};
+
+export const ProblemResource: ResourceType<Problem> = {
+  apiVersion: API_VERSION,
+  kind: "Problem",
+  plural: RESOURCES.Problem.plural,
+  namespaced: true,
+  validate: fromZod(problem as unknown as z.ZodType<Problem>),
 };
 
 export const WorkerResource: ResourceType<Worker> = {
