@@ -186,8 +186,6 @@ function values(): string {
 agent:
   slots: 2
   boxIdBase: ${BOX_ID_BASE}
-  # isolate built from source installs its configuration here (not nixpkgs' /etc/isolate).
-  isolateConfig: /usr/local/etc/isolate
   hostPaths:
     stateDir: ${join(tmp, "state")}
   nix:
@@ -233,6 +231,9 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
     ]).catch(async (err) => {
       throw new Error(`${(err as Error).message}\n${await podsReport()}`);
     });
+    // helm --wait counts a DaemonSet ready with maxUnavailable (1) pods missing: wait for the pod itself.
+    await kubectl(["-n", NS, "rollout", "status", `ds/${RELEASE}-agent`, "--timeout=180s"]);
+    await kubectl(["-n", NS, "rollout", "status", `deploy/${RELEASE}-controller`, "--timeout=180s"]);
     console.log(`[e2e] helm install Ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const deploy = await getJson<{ status: { readyReplicas?: number } }>([
       "-n",
@@ -322,8 +323,22 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
   });
 
   it("the agent's pod deleted mid-run: every Execution is judged, none twice", async () => {
-    await inFlight("agent-killed", async () => {
+    await inFlight("agent-stopped", async () => {
       await kubectl(["-n", NS, "delete", "pod", "-l", "app.kubernetes.io/component=agent", "--wait=false"]);
+    });
+    await kubectl(["-n", NS, "rollout", "status", `ds/${RELEASE}-agent`, "--timeout=180s"]);
+    // And without its grace period: kubelet kills it at once.
+    await inFlight("agent-killed", async () => {
+      await kubectl([
+        "-n",
+        NS,
+        "delete",
+        "pod",
+        "-l",
+        "app.kubernetes.io/component=agent",
+        "--grace-period=0",
+        "--force",
+      ]);
     });
     await kubectl(["-n", NS, "rollout", "status", `ds/${RELEASE}-agent`, "--timeout=180s"]);
   }, 420_000);
