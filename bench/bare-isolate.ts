@@ -17,6 +17,13 @@ export interface BareOptions {
   useCg: boolean;
   /** Scratch directory for meta files. */
   workDir: string;
+  /** Run isolate on this CPU only (taskset -c), as the node's slots are pinned in bench/node.ts. */
+  cpu?: number;
+}
+
+/** The isolate command line, behind taskset when the bench pins it to a CPU. */
+function command(o: BareOptions, args: string[]): [string, string[]] {
+  return o.cpu === undefined ? [o.bin, args] : ["taskset", ["-c", String(o.cpu), o.bin, ...args]];
 }
 
 export interface BareFile {
@@ -56,12 +63,12 @@ export class BareBox {
   }
 
   async init(): Promise<void> {
-    const { stdout } = await run(this.o.bin, [...this.base(), "--init"]);
+    const { stdout } = await run(...command(this.o, [...this.base(), "--init"]));
     this.dir = join(stdout.trim(), "box");
   }
 
   async cleanup(): Promise<void> {
-    await run(this.o.bin, [...this.base(), "--cleanup"]);
+    await run(...command(this.o, [...this.base(), "--cleanup"]));
   }
 
   async put(files: BareFile[]): Promise<void> {
@@ -98,7 +105,7 @@ export class BareBox {
       resolveCommand(req.argv[0]!, env.PATH),
       ...req.argv.slice(1),
     ];
-    const child = spawn(this.o.bin, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(...command(this.o, args), { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => {
       stdout += d;

@@ -1,5 +1,6 @@
 // bench/README.md from the results of one run.
 import { writeFileSync } from "node:fs";
+import { lastNodeSection } from "./node-report.ts";
 import { lastSchedulerSection } from "./scheduler-report.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: the results are free-form JSON written by run.ts
@@ -227,10 +228,8 @@ function observations(r: R): string[] {
   return out.length ? out : ["- (none)"];
 }
 
+/** The full bench's report, with the sections of bench:scheduler and bench:node kept. */
 export function writeReport(path: string, results: R): void {
-  const scheduler = lastSchedulerSection();
-  writeFileSync(
-    path,
-    scheduler ? `${renderReport(results).trimEnd()}\n\n${scheduler}\n` : renderReport(results),
-  );
+  const kept = [lastSchedulerSection(), lastNodeSection()].filter((x) => x !== undefined);
+  writeFileSync(path, [renderReport(results).trimEnd(), ...kept].join("\n\n") + "\n");
 }

@@ -32,9 +32,12 @@ const NS = "envicutor-bench";
 const SCALE_NS = "envicutor-bench-scale";
 const REAL_LABEL = "envicutor.io/bench";
 const NODES = ["bench-a", "bench-b", "bench-c"];
-/** Box ids of the bench (agents 600.., bare runs 690..): apart from the e2e tests' ranges. */
-const AGENT_BOX_BASE = 600;
-const BARE_BOX_BASE = 690;
+/**
+ * Box ids of the bench, 800–829 (the VM test has 600–649): agents 800.., 810.., 820.. (slots plus
+ * install concurrency each), bare runs 828 and 829. bench/node.ts uses the same range: run one at a time.
+ */
+const AGENT_BOX_BASE = 800;
+const BARE_BOX_BASE = 828;
 const BUDGET_MS = 9 * 60_000;
 /** isolate's box_root as the agents configure it (ENVICUTOR_ISOLATE_BOX_ROOT's default). */
 const BOX_ROOT = "/var/local/lib/isolate";

@@ -8,7 +8,7 @@ import { ApiError, errText, isConflict, isNotFound, isTooLarge } from "../k8s/er
 import { ExecutionResource, splitKey } from "../k8s/resources.ts";
 import type { ProcessResult } from "../k8s/work-queue.ts";
 import type { Logger } from "../logging.ts";
-import type { ExecutionOutcome, ExecutionRunner } from "./ports.ts";
+import type { ExecutionOutcome, ExecutionRunner, RunTimings } from "./ports.ts";
 import {
   fitOutputs,
   OBJECT_BUDGET_BYTES,
@@ -56,6 +56,15 @@ interface Result {
   deferrals: number;
   /** No write will be tried any more; the Execution is never run again by this agent. */
   abandoned?: boolean;
+  /** When each step of the run ended (epoch ms), logged once the result is written. */
+  hops?: Hops;
+}
+
+/** An Execution's steps on this node (epoch ms): from its watch event to the result written. */
+interface Hops extends RunTimings {
+  seenAt?: number;
+  dequeuedAt?: number;
+  runningWrittenAt?: number;
 }
 
 /**
@@ -91,6 +100,8 @@ export class ExecutionWorker {
   private readonly maxAttempts: number;
   /** key → the object our last write returned and the version it replaced (see latest()). */
   private readonly written = new Map<string, { obj: Execution; baseRv: string | undefined }>();
+  /** uid → when an informer event first showed it assigned here (bounded; for the hop log). */
+  private readonly seenAt = new Map<string, number>();
 
   constructor(opts: ExecutionWorkerOptions) {
     this.client = opts.client;
@@ -113,13 +124,17 @@ export class ExecutionWorker {
   /** Whether an informer event should enqueue this Execution. */
   wants(ex: Execution): boolean {
     const uid = ex.metadata.uid ?? "";
-    return (
+    const wanted =
       ex.status?.nodeName === this.nodeName &&
       !isFinished(ex.status) &&
       !isHandedBack(ex) &&
       !this.running.has(uid) &&
-      !this.results.get(uid)?.abandoned
-    );
+      !this.results.get(uid)?.abandoned;
+    if (wanted && !this.seenAt.has(uid)) {
+      if (this.seenAt.size > 10_000) this.seenAt.clear();
+      this.seenAt.set(uid, Date.now());
+    }
+    return wanted;
   }
 
   /** Aborts every run in progress (shutdown). */
@@ -154,6 +169,7 @@ export class ExecutionWorker {
     signal: AbortSignal,
   ): Promise<ProcessResult | undefined> {
     const log = this.logger.child({ execution: key });
+    const hops: Hops = { seenAt: this.seenAt.get(uid), dequeuedAt: Date.now() };
     const status = ex.status ?? {};
     const generation = status.runtimeGeneration ?? 0;
     const runtime = await this.runtimes.runtimeFor(ex.spec.runtime, generation);
@@ -182,6 +198,7 @@ export class ExecutionWorker {
     let started: Execution;
     try {
       started = await this.writeStatus(ex, start(ex, this.nodeName, new Date()));
+      hops.runningWrittenAt = Date.now();
     } catch (err) {
       if (isConflict(err)) return { requeueAfterMs: 1000 }; // the newer copy comes as an event
       if (isNotFound(err)) return undefined;
@@ -190,7 +207,7 @@ export class ExecutionWorker {
       // Nothing ran yet: the queue retries with its backoff, which is safe.
       throw err;
     }
-    return this.execute(started, runtime, limits, key, uid, signal);
+    return this.execute(started, runtime, limits, key, uid, signal, hops);
   }
 
   private async execute(
@@ -200,6 +217,7 @@ export class ExecutionWorker {
     key: string,
     uid: string,
     signal: AbortSignal,
+    hops: Hops,
   ): Promise<ProcessResult | undefined> {
     const log = this.logger.child({ execution: key });
     const t0 = Date.now();
@@ -210,6 +228,7 @@ export class ExecutionWorker {
         ex.spec,
         { ...runtime, limits, outputCapBytes: this.outputCapFor(ex, Boolean(runtime.spec.compileCommand)) },
         signal,
+        hops,
       );
     } catch (err) {
       if (signal.aborted) return undefined; // shutting down: the controller reschedules after the lease expires
@@ -217,7 +236,7 @@ export class ExecutionWorker {
       return this.fail(key, uid, "AgentError", errText(err));
     }
     log.info({ verdict: outcome.verdict, seconds: (Date.now() - t0) / 1000 }, "execution finished");
-    return this.finish(key, uid, this.keep(uid, { outcome, deferrals: 0 }));
+    return this.finish(key, uid, this.keep(uid, { outcome, deferrals: 0, hops }));
   }
 
   private missingWhy(ex: Execution, generation: number): string {
@@ -295,6 +314,8 @@ export class ExecutionWorker {
         const written = await this.writeStatus(ex, status);
         this.drop(key, uid);
         if (plan.step > 0) log.warn({ step: plan.describe() }, "result written smaller to fit");
+        if (result.hops)
+          log.info({ hops: { ...result.hops, resultWrittenAt: Date.now() } }, "result written");
         this.onFinished?.(written, plan.bare ? undefined : result.outcome);
         return undefined;
       } catch (err) {
@@ -383,6 +404,7 @@ export class ExecutionWorker {
 
   private drop(key: string, uid: string): void {
     this.results.delete(uid);
+    this.seenAt.delete(uid);
     this.written.delete(key);
   }
 

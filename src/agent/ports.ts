@@ -59,8 +59,23 @@ export interface ExecutionOutcome {
 /** An installed Runtime by name (its active generation on this node), for checkers and interactors. */
 export type RuntimeLookup = (name: string) => Promise<Omit<RuntimeForExecution, "limits"> | undefined>;
 
+/** When a run's steps ended (epoch ms), filled in by the runner: the bench's breakdown by hop. */
+export interface RunTimings {
+  /** The boxes were initialised and the program was in them (compiled, or taken from the cache). */
+  readyAt?: number;
+  /** Every test had run. */
+  ranAt?: number;
+  /** The boxes were cleaned up. */
+  cleanedAt?: number;
+}
+
 export interface ExecutionRunner {
-  run(spec: ExecutionSpec, runtime: RuntimeForExecution, signal?: AbortSignal): Promise<ExecutionOutcome>;
+  run(
+    spec: ExecutionSpec,
+    runtime: RuntimeForExecution,
+    signal?: AbortSignal,
+    timings?: RunTimings,
+  ): Promise<ExecutionOutcome>;
   /** Set when nothing can run on this node (no isolate): why. Installs then fail at once, without a Nix build. */
   readonly unavailable?: string;
 }

@@ -6,6 +6,7 @@ import {
   type ExecutionOutcome,
   type ExecutionRunner,
   ReasonedError,
+  type RunTimings,
   type RuntimeForExecution,
   type RuntimeLookup,
 } from "../ports.ts";
@@ -54,6 +55,7 @@ interface Judging {
   subReady: Ready;
   judge?: { program: Program; box: IsolateBox; ready: Ready };
   cap: number;
+  timings: RunTimings;
 }
 
 /**
@@ -79,6 +81,7 @@ export class IsolateExecutor implements ExecutionRunner {
     spec: ExecutionSpec,
     runtime: RuntimeForExecution,
     signal?: AbortSignal,
+    timings: RunTimings = {},
   ): Promise<ExecutionOutcome> {
     if (runtime.spec.allowNetwork && !this.o.sandbox.network)
       throw new ReasonedError(
@@ -92,7 +95,9 @@ export class IsolateExecutor implements ExecutionRunner {
       const boxes = [new IsolateBox(this.settingsFor(runtime), subId!)];
       if (judge) boxes.push(new IsolateBox(this.settingsFor(judge.rt), judgeId!));
       try {
-        return await this.compileAndRun(spec, runtime, boxes, judge, signal);
+        const out = await this.compileAndRun(spec, runtime, boxes, judge, signal, timings);
+        timings.ranAt = Date.now();
+        return out;
       } finally {
         for (const box of boxes)
           await box
@@ -100,6 +105,7 @@ export class IsolateExecutor implements ExecutionRunner {
             .catch((err: unknown) =>
               this.o.logger.error({ err: String(err), box: box.id }, "box cleanup failed"),
             );
+        timings.cleanedAt = Date.now();
       }
     });
   }
@@ -162,7 +168,8 @@ export class IsolateExecutor implements ExecutionRunner {
     rt: RuntimeForExecution,
     boxes: IsolateBox[],
     judge: Program | undefined,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    timings: RunTimings,
   ): Promise<ExecutionOutcome> {
     const cap = rt.outputCapBytes ?? this.o.outputCapBytes;
     const ctx = this.compileContext(cap);
@@ -183,7 +190,7 @@ export class IsolateExecutor implements ExecutionRunner {
       });
     try {
       const compile = subReady.compile ? { compile: subReady.compile } : {};
-      if (!judge) return await this.runTests({ spec, sub, subBox, subReady, cap }, signal);
+      if (!judge) return await this.runTests({ spec, sub, subBox, subReady, cap, timings }, signal);
       const judgeReady = await prepareProgram(boxes[1]!, judge, ctx);
       if (!judgeReady.ok) {
         const why = `${judgeReady.message}${judgeReady.compile.stderr ? `\n${judgeReady.compile.stderr.slice(0, 2048)}` : ""}`;
@@ -192,7 +199,7 @@ export class IsolateExecutor implements ExecutionRunner {
       }
       try {
         const judging = { program: judge, box: boxes[1]!, ready: judgeReady };
-        return await this.runTests({ spec, sub, subBox, subReady, judge: judging, cap }, signal);
+        return await this.runTests({ spec, sub, subBox, subReady, judge: judging, cap, timings }, signal);
       } finally {
         await judgeReady.release();
       }
@@ -216,6 +223,7 @@ export class IsolateExecutor implements ExecutionRunner {
       const started = Date.now();
       const name = tc.name ?? String(i + 1);
       const full = await seedRunBox(j.subBox, sub, j.subReady);
+      j.timings.readyAt ??= Date.now();
       if (full) {
         // What the compiler left does not fit the run's storage: judged, like a compile step that left too much.
         const failed = {

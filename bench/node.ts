@@ -1,0 +1,474 @@
+// `npm run bench:node` (issue 17): one node's cost and speed against bare
+// isolate, in one run. The node (the agent and the boxes it starts) is pinned
+// to CPU 1; etcd, kube-apiserver, kube-controller-manager, the controller and
+// this bench client to CPU 0 (on a 2-core machine this is all the separation
+// there is). Measures CPU per Execution of each process from /proc, latency
+// and its breakdown by hop, and throughput at equal parallelism (2) against
+// bare isolate init-run-cleanup pinned to the same CPU. Appends to
+// bench/node-results.json and rewrites its section of bench/README.md.
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ControlPlane, controlPlaneBinDir } from "../e2e/controlplane/control-plane.ts";
+import { type ManagedProcess, startAgent, startController } from "../e2e/support/processes.ts";
+import { StateDir } from "../src/agent/nix/state-dir.ts";
+import { detectIsolate } from "../src/agent/sandbox/isolate-detect.ts";
+import { type Execution, isFinished } from "../src/api/execution.ts";
+import { API_VERSION } from "../src/api/group.ts";
+import { resolveExecutionLimits } from "../src/api/limits.ts";
+import type { Runtime } from "../src/api/runtime.ts";
+import { KubeClient, loadKubeConfig } from "../src/k8s/client.ts";
+import { errText } from "../src/k8s/errors.ts";
+import { Informer } from "../src/k8s/informer.ts";
+import { ExecutionResource, NodeResource, RuntimeResource, WorkerResource } from "../src/k8s/resources.ts";
+import { BareBox, type BareOptions, bareInterpreted } from "./bare-isolate.ts";
+import { CpuMeter, type CpuSample, childPids, pinArgs } from "./node-cpu.ts";
+import { NODE_RESULTS, writeNodeSection } from "./node-report.ts";
+import { pool, round, summarize } from "./stats.ts";
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, "..");
+const NS = "envicutor-bench-node";
+const NODE = "bench-node";
+/** The bench's isolate boxes: the agent 800..803, bare runs 826..827 (800–829 is the bench's range). */
+const AGENT_BOX_BASE = 800;
+const BARE_BOX_BASE = 826;
+const NODE_CPU = 1;
+const REST_CPU = 0;
+const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
+const LATENCY_RUNS = env("BENCH_LATENCY_RUNS", 60);
+const THROUGHPUT_RUNS = env("BENCH_THROUGHPUT_RUNS", 60);
+const TEST_RUNS = env("BENCH_TEST_RUNS", 20);
+const EXTRA_TESTS = 10;
+const IDLE_MS = 5_000;
+const TRIVIAL_PY = "print(1)\n";
+const ECHO_PY = "print(input())\n";
+
+const started = Date.now();
+const say = (msg: string) =>
+  process.stderr.write(`[bench:node ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const now = () => performance.timeOrigin + performance.now();
+
+const PY_RUNTIME = {
+  language: "python",
+  version: "3.11",
+  packages: ["python3"],
+  sourceFile: "main.py",
+  runCommand: ["python3", "main.py"],
+  env: [{ name: "PYTHONUNBUFFERED", value: "1" }],
+  smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
+} as unknown as Runtime["spec"];
+
+/** What the bench client saw of one Execution (epoch ms, sub-millisecond). */
+interface Seen {
+  posted: number;
+  created?: number;
+  scheduled?: number;
+  running?: number;
+  finished?: number;
+  ex?: Execution;
+}
+
+/** The client's watch: when each Execution was seen Scheduled, Running and finished. */
+class Watcher {
+  readonly informer: Informer<Execution>;
+  readonly seen = new Map<string, Seen>();
+  private readonly waiters = new Map<string, () => void>();
+
+  constructor(client: KubeClient) {
+    this.informer = new Informer(client, ExecutionResource, { namespace: NS });
+    this.informer.on((ev) => {
+      if (ev.type !== "add" && ev.type !== "update") return;
+      const s = this.seen.get(ev.key);
+      if (!s) return;
+      const t = now();
+      const phase = ev.object.status?.phase;
+      if (phase === "Scheduled") s.scheduled ??= t;
+      if (phase === "Running") s.running ??= t;
+      if (isFinished(ev.object.status) && s.finished === undefined) {
+        s.finished = t;
+        s.ex = ev.object;
+        this.waiters.get(ev.key)?.();
+      }
+    });
+  }
+
+  expect(key: string): { seen: Seen; done: Promise<void> } {
+    const seen: Seen = { posted: now() };
+    this.seen.set(key, seen);
+    const done = new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${key} not finished after 60 s`)), 60_000);
+      this.waiters.set(key, () => {
+        clearTimeout(t);
+        this.waiters.delete(key);
+        resolve();
+      });
+    });
+    return { seen, done };
+  }
+}
+
+interface Setup {
+  cp: ControlPlane;
+  client: KubeClient;
+  controller: ManagedProcess;
+  agent: ManagedProcess;
+  watcher: Watcher;
+  meter: CpuMeter;
+  bare: BareBox[];
+  barePy: (box: BareBox, source: string, stdin?: string) => Promise<{ ms: number; stdout: string }>;
+  tmp: string;
+}
+
+async function pin(pid: number, cpu: number): Promise<void> {
+  await run("taskset", pinArgs(pid, cpu));
+}
+
+async function startSystem(tmp: string): Promise<Omit<Setup, "watcher" | "meter" | "bare" | "barePy">> {
+  const logDir = join(tmp, "logs");
+  // Everything this process starts from here inherits CPU 0, except what is moved to the node's CPU.
+  await pin(process.pid, REST_CPU);
+  const cp = new ControlPlane(controlPlaneBinDir(), { crds: join(ROOT, "crds") });
+  const info = await cp.start();
+  const client = new KubeClient(loadKubeConfig(info.kubeconfigPath), { fieldManager: "envicutor-bench" });
+  await client.rest.request("POST", "/api/v1/namespaces", {
+    body: { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } },
+  });
+  await client.create(NodeResource, { metadata: { name: NODE, labels: { "kubernetes.io/hostname": NODE } } });
+  const controller = startController({
+    kubeconfig: info.kubeconfigPath,
+    namespace: NS,
+    identity: "bench-node",
+    logDir,
+  });
+  const packageSet = join(tmp, "pkgs.nix");
+  writeFileSync(packageSet, `{ ... }: import ${join(ROOT, "nix/pkgs")} {}\n`);
+  const agent = startAgent({
+    kubeconfig: info.kubeconfigPath,
+    namespace: NS,
+    nodeName: NODE,
+    stateDir: join(tmp, "state"),
+    logDir,
+    slots: 2,
+    boxIdBase: AGENT_BOX_BASE,
+    env: { ENVICUTOR_PACKAGE_SET: packageSet },
+  });
+  await pin(agent.pid!, NODE_CPU);
+  await waitFor("the Worker", 60_000, async () => (await client.list(WorkerResource)).items.length > 0);
+  return { cp, client, controller, agent, tmp };
+}
+
+async function waitFor(what: string, ms: number, fn: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await fn()) return;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${errText(last)}` : ""}`);
+}
+
+async function installPython(s: Omit<Setup, "watcher" | "meter" | "bare" | "barePy">) {
+  await s.client.create(RuntimeResource, {
+    apiVersion: API_VERSION,
+    kind: "Runtime",
+    metadata: { name: "bench-py" },
+    spec: PY_RUNTIME,
+  } as Runtime);
+  let rt: Runtime | undefined;
+  await waitFor("bench-py Ready", 300_000, async () => {
+    rt = await s.client.get(RuntimeResource, "bench-py");
+    return rt.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+  });
+  const rec = (await new StateDir(join(s.tmp, "state")).read("bench-py", rt!.status!.activeGeneration!))!;
+  return { rec, limits: resolveExecutionLimits(rt!.spec, {}).limits };
+}
+
+let seq = 0;
+/** Creates an Execution and resolves when the client's watch shows it finished. */
+async function submit(s: Setup, spec: Record<string, unknown>): Promise<Seen> {
+  const name = `n-${(seq++).toString().padStart(5, "0")}`;
+  const { seen, done } = s.watcher.expect(`${NS}/${name}`);
+  await s.client.create(ExecutionResource, {
+    apiVersion: API_VERSION,
+    kind: "Execution",
+    metadata: { name, namespace: NS },
+    spec,
+  } as never);
+  seen.created = now();
+  await done;
+  const st = seen.ex?.status;
+  if (st?.verdict !== "Accepted") {
+    const bad = st?.tests?.find((t) => t.verdict !== "Accepted");
+    throw new Error(`${name}: ${st?.phase} ${st?.verdict} ${st?.message}; ${JSON.stringify(bad)}`);
+  }
+  return seen;
+}
+
+const pySpec = (tests = 0) =>
+  tests === 0
+    ? { runtime: "bench-py", files: [{ name: "main.py", content: TRIVIAL_PY }], expectedOutput: "1\n" }
+    : {
+        runtime: "bench-py",
+        files: [{ name: "main.py", content: ECHO_PY }],
+        testCases: Array.from({ length: tests }, (_, i) => ({ stdin: `${i}\n`, expectedOutput: `${i}\n` })),
+      };
+
+/** CPU of each process over `fn`, the bench's reaped children (bare isolate) too, and the wall time. */
+async function measured<T>(s: Setup, fn: () => Promise<T>) {
+  const a = s.meter.sample();
+  const t = now();
+  const out = await fn();
+  const wallMs = now() - t;
+  return { out, wallMs, cpu: CpuMeter.delta(a, s.meter.sample()) };
+}
+
+type Cpu = Record<string, CpuSample>;
+/** Per Execution: (window − idle rate × window) ÷ n, and the raw window ÷ n. */
+function perExecution(cpu: Cpu, wallMs: number, idle: { cpu: Cpu; wallMs: number }, n: number) {
+  const out: Record<string, { selfMs: number; selfRawMs: number; childrenMs: number }> = {};
+  for (const [k, v] of Object.entries(cpu)) {
+    const idleSelf = (idle.cpu[k]!.selfMs / idle.wallMs) * wallMs;
+    out[k] = {
+      selfMs: round((v.selfMs - idleSelf) / n, 2),
+      selfRawMs: round(v.selfMs / n, 2),
+      childrenMs: round(v.childrenMs / n, 2),
+    };
+  }
+  return out;
+}
+
+function agentHops(agent: ManagedProcess): Map<string, Record<string, number>> {
+  const m = new Map<string, Record<string, number>>();
+  for (const e of agent.logEntries((x) => x.msg === "result written"))
+    m.set(String(e.execution), e.hops as Record<string, number>);
+  return m;
+}
+
+/** Median of each hop over the latency runs, from the client's and the agent's timestamps. */
+function hopBreakdown(s: Setup, keys: string[]) {
+  const hops = agentHops(s.agent);
+  const steps: [string, string, string][] = [
+    ["POST → create answered (client)", "posted", "created"],
+    [
+      "created → watch delivered to the agent (controller's placement write, two watches)",
+      "created",
+      "seenAt",
+    ],
+    ["agent: watch event → worker picked it up", "seenAt", "dequeuedAt"],
+    ["agent: Running status write", "dequeuedAt", "runningWrittenAt"],
+    ["agent: box ready (isolate --init, source in)", "runningWrittenAt", "readyAt"],
+    ["agent: run (isolate --run, compare)", "readyAt", "ranAt"],
+    ["agent: box cleaned (isolate --cleanup)", "ranAt", "cleanedAt"],
+    ["agent: result status write", "cleanedAt", "resultWrittenAt"],
+    ["result written → watch delivered to the client", "resultWrittenAt", "finished"],
+  ];
+  const rows = steps.map(([what, from, to]) => {
+    const d: number[] = [];
+    for (const k of keys) {
+      const t = { ...s.watcher.seen.get(k), ...hops.get(k) } as Record<string, number | undefined>;
+      if (t[from] !== undefined && t[to] !== undefined) d.push(t[to]! - t[from]!);
+    }
+    return { hop: what, p50Ms: summarize(d).p50, meanMs: summarize(d).mean, n: d.length };
+  });
+  const sched: number[] = keys.flatMap((k) => {
+    const x = s.watcher.seen.get(k)!;
+    return x.scheduled !== undefined && x.created !== undefined ? [x.scheduled - x.created] : [];
+  });
+  return { rows, createdToClientSawScheduledP50Ms: summarize(sched).p50 };
+}
+
+async function latencyPhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
+  const sys: number[] = [];
+  const bare: number[] = [];
+  const keys: string[] = [];
+  const m = await measured(s, async () => {
+    for (let i = 0; i < LATENCY_RUNS; i++) {
+      const x = await submit(s, pySpec());
+      sys.push(x.finished! - x.posted);
+      keys.push(`${NS}/${x.ex!.metadata.name}`);
+      const b = await s.barePy(s.bare[0]!, TRIVIAL_PY);
+      if (b.stdout !== "1\n") throw new Error(`bare printed ${JSON.stringify(b.stdout)}`);
+      bare.push(b.ms);
+    }
+  });
+  const programCpuMs = keys.reduce(
+    (a, k) => a + (s.watcher.seen.get(k)!.ex!.status?.tests?.[0]?.cpuTimeMillis ?? 0),
+    0,
+  );
+  return {
+    runs: LATENCY_RUNS,
+    systemMs: summarize(sys),
+    bareMs: summarize(bare),
+    p50OverBareMs: round(summarize(sys).p50 - summarize(bare).p50),
+    cpuPerExecution: perExecution(m.cpu, m.wallMs, idle, LATENCY_RUNS),
+    programCpuMsPerExecution: round(programCpuMs / LATENCY_RUNS, 2),
+    hops: hopBreakdown(s, keys),
+  };
+}
+
+/** Agent CPU per extra test case: Executions of 1 test against Executions of 1 + EXTRA_TESTS tests. */
+async function testCasePhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
+  const batch = async (tests: number) => {
+    const m = await measured(s, async () => {
+      for (let i = 0; i < TEST_RUNS; i++) await submit(s, pySpec(tests));
+    });
+    return perExecution(m.cpu, m.wallMs, idle, TEST_RUNS);
+  };
+  const one = await batch(1);
+  const many = await batch(1 + EXTRA_TESTS);
+  const per = (k: string, f: "selfMs" | "childrenMs") => round((many[k]![f] - one[k]![f]) / EXTRA_TESTS, 2);
+  return {
+    executions: TEST_RUNS,
+    extraTests: EXTRA_TESTS,
+    oneTest: one,
+    manyTests: many,
+    agentMsPerExtraTest: per("agent", "selfMs"),
+    agentChildrenMsPerExtraTest: per("agent", "childrenMs"),
+  };
+}
+
+/** THROUGHPUT_RUNS trivial Executions, 2 in flight (the node's 2 slots), against bare isolate ×2 on the node's CPU. */
+async function throughputPhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
+  const m = await measured(s, () => pool(THROUGHPUT_RUNS, 2, () => submit(s, pySpec())));
+  let next = 0;
+  const tBare = now();
+  await Promise.all(
+    s.bare.map(async (box) => {
+      while (next++ < THROUGHPUT_RUNS) await s.barePy(box, TRIVIAL_PY);
+    }),
+  );
+  const bareMs = now() - tBare;
+  const sysPerSecond = THROUGHPUT_RUNS / (m.wallMs / 1000);
+  const barePerSecond = THROUGHPUT_RUNS / (bareMs / 1000);
+  return {
+    executions: THROUGHPUT_RUNS,
+    parallelism: 2,
+    systemSeconds: round(m.wallMs / 1000, 2),
+    systemPerSecond: round(sysPerSecond, 2),
+    bareSeconds: round(bareMs / 1000, 2),
+    barePerSecond: round(barePerSecond, 2),
+    ratio: round(sysPerSecond / barePerSecond, 3),
+    cpuPerExecution: perExecution(m.cpu, m.wallMs, idle, THROUGHPUT_RUNS),
+  };
+}
+
+async function setUpMeasuring(base: Omit<Setup, "watcher" | "meter" | "bare" | "barePy">): Promise<Setup> {
+  const isolate = await detectIsolate("isolate");
+  if (!isolate) throw new Error("isolate not found: bench:node needs it");
+  const { rec, limits } = await installPython(base);
+  const [etcd] = childPids(process.pid, "etcd");
+  const [apiserver] = childPids(process.pid, "kube-apiserver");
+  const [kcm] = childPids(process.pid, "kube-controller");
+  if (!etcd || !apiserver || !kcm)
+    throw new Error("control-plane processes not found among this process's children");
+  const meter = new CpuMeter({
+    agent: base.agent.pid!,
+    "kube-apiserver": apiserver,
+    etcd,
+    controller: base.controller.pid!,
+    "kube-controller-manager": kcm,
+    "bench client": process.pid,
+  });
+  const bareOpts: BareOptions = {
+    bin: isolate.bin,
+    useCg: isolate.useCg,
+    workDir: join(base.tmp, "bare"),
+    cpu: NODE_CPU,
+  };
+  mkdirSync(bareOpts.workDir, { recursive: true });
+  const bare = [BARE_BOX_BASE, BARE_BOX_BASE + 1].map((id) => new BareBox(bareOpts, id));
+  for (const b of bare)
+    if (existsSync(join("/var/local/lib/isolate", String(b.id), "box"))) await b.cleanup();
+  const pyEnv = { ...rec.env, PYTHONUNBUFFERED: "1" };
+  const barePy = (box: BareBox, source: string) =>
+    bareInterpreted(box, [{ name: "main.py", data: source }], {
+      argv: PY_RUNTIME.runCommand,
+      mounts: rec.closure,
+      env: pyEnv,
+      limits: limits.run,
+    });
+  const watcher = new Watcher(base.client);
+  watcher.informer.start();
+  await watcher.informer.waitForSync();
+  return { ...base, watcher, meter, bare, barePy };
+}
+
+async function main(): Promise<void> {
+  if (availableParallelism() < 2) throw new Error("bench:node needs 2 CPUs to pin the node apart");
+  const tmp = mkdtempSync(join(tmpdir(), "envicutor-bench-node-"));
+  let s: Setup | undefined;
+  let base: Awaited<ReturnType<typeof startSystem>> | undefined;
+  try {
+    say("control plane, controller and agent (agent on CPU 1, the rest on CPU 0)");
+    base = await startSystem(tmp);
+    s = await setUpMeasuring(base);
+    say("warm-up");
+    for (let i = 0; i < 5; i++) {
+      await submit(s, pySpec());
+      await s.barePy(s.bare[0]!, TRIVIAL_PY);
+    }
+    await sleep(1000);
+    const idle = await measured(s, () => sleep(IDLE_MS));
+    say(`latency: ${LATENCY_RUNS} sequential Executions, each followed by a bare run`);
+    const latency = await latencyPhase(s, idle);
+    say(`latency: ${JSON.stringify({ sys: latency.systemMs.p50, bare: latency.bareMs.p50 })}`);
+    say(`test cases: ${TEST_RUNS} Executions of 1 test, then ${TEST_RUNS} of ${1 + EXTRA_TESTS}`);
+    const tests = await testCasePhase(s, idle);
+    say(`throughput: ${THROUGHPUT_RUNS} Executions 2 in flight, then bare ×2`);
+    const throughput = await throughputPhase(s, idle);
+    say(`throughput: ${throughput.systemPerSecond}/s vs bare ${throughput.barePerSecond}/s`);
+    const result = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cores: availableParallelism(),
+      cpu: cpus()[0]?.model ?? "unknown",
+      loadAverage1mAtEnd: round(loadavg()[0]!, 2),
+      commit:
+        process.env.BENCH_COMMIT ??
+        (await run("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).then(
+          (r) => r.stdout.trim(),
+          () => "unknown",
+        )),
+      pinning: { node: NODE_CPU, rest: REST_CPU },
+      goJudge: await run("which", ["go-judge"]).then(
+        () => "found",
+        () => "not on this machine",
+      ),
+      idle: { seconds: round(idle.wallMs / 1000, 2), cpuMs: idle.cpu },
+      latency,
+      tests,
+      throughput,
+    };
+    const all = existsSync(NODE_RESULTS) ? (JSON.parse(readFileSync(NODE_RESULTS, "utf8")) as unknown[]) : [];
+    all.push(result);
+    writeFileSync(NODE_RESULTS, `${JSON.stringify(all.slice(-2), null, 2)}\n`);
+    writeNodeSection(join(import.meta.dirname, "README.md"));
+    say("wrote bench/node-results.json and the node section of bench/README.md");
+  } finally {
+    if (s)
+      for (const b of s.bare)
+        if (existsSync(join("/var/local/lib/isolate", String(b.id), "box")))
+          await b.cleanup().catch(() => undefined);
+    await s?.watcher.informer.stop().catch(() => undefined);
+    await base?.agent.stop(10_000).catch(() => undefined);
+    await base?.controller.stop(10_000).catch(() => undefined);
+    await base?.cp.stop().catch(() => undefined);
+    if (!process.env.BENCH_KEEP) rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    say(`bench:node failed: ${errText(err)}`);
+    process.exit(1);
+  },
+);
