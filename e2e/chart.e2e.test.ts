@@ -193,7 +193,8 @@ describe("helm template with the defaults", () => {
     expect(env.ENVICUTOR_NIX_SUBSTITUTERS).toBe("https://cache.nixos.org");
     expect(env.ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS).toMatch(/^cache\.nixos\.org-1:/);
     expect(env.ENVICUTOR_SLOTS, "0 slots = the agent's own default (CPU count)").toBeUndefined();
-    expect(env.ISOLATE_CONFIG_FILE).toBe("/etc/isolate");
+    // Where isolate built from source (images/Containerfile) reads it.
+    expect(env.ISOLATE_CONFIG_FILE).toBe("/usr/local/etc/isolate");
     // Networked Runtimes are off unless the platform turns them on; boxes' networks live in the pod's own.
     expect(env.ENVICUTOR_NETWORK_ENABLED).toBe("false");
     expect(env.ENVICUTOR_NETWORK_RESOLVER).toBeUndefined();
