@@ -11,6 +11,7 @@ import { agentView } from "./execution-view.ts";
 import { ExecutionWorker } from "./execution-worker.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import type { ExecutionOutcome, ExecutionRunner, RuntimeInstaller } from "./ports.ts";
+import type { ProblemResolver } from "./problem/problem-run.ts";
 import { RuntimeSync } from "./runtime-sync.ts";
 import { SpecStore } from "./spec-store.ts";
 import { WorkerReporter } from "./worker-reporter.ts";
@@ -32,6 +33,8 @@ export interface AgentDeps {
   };
   onInstallResult?: (result: "success" | "failure", seconds: number, reason?: string) => void;
   onExecutionFinished?: (ex: Execution, outcome: ExecutionOutcome | undefined) => void;
+  /** Reads Problems and holds their test data for Executions that name one. */
+  problems?: ProblemResolver;
 }
 
 /**
@@ -98,6 +101,7 @@ export class Agent {
       logger: logger.child({ loop: "execute" }),
       getExecution: (key) => executionInformer.get(key) as Execution | undefined,
       onFinished: deps.onExecutionFinished,
+      ...(deps.problems ? { problems: deps.problems } : {}),
     });
 
     const installs = this.operator.controller({

@@ -39,6 +39,8 @@ export const agentConfigSchema = z.object({
   ENVICUTOR_OUTPUT_CAP_BYTES: intFromEnv(64 * 1024, 1),
   /** Bytes of compiled programs the node keeps (compile cache, LRU); 0 turns the cache off. */
   ENVICUTOR_COMPILE_CACHE_BYTES: intFromEnv(1024 * 1024 * 1024),
+  /** Bytes of Problems' test data the node keeps (extracted archives, LRU); at least one set's size. */
+  ENVICUTOR_TEST_DATA_CACHE_BYTES: intFromEnv(8 * 1024 * 1024 * 1024, 1),
   ENVICUTOR_LEASE_DURATION_SECONDS: intFromEnv(20, 2),
   ENVICUTOR_METRICS_PORT: intFromEnv(8081),
   ENVICUTOR_METRICS_HOST: z.string().default("0.0.0.0"),
@@ -74,6 +76,8 @@ export interface AgentConfig {
   sandboxExtraDirs: string[];
   outputCapBytes: number;
   compileCacheBytes: number;
+  /** Bytes of extracted test data the node keeps (LRU). */
+  testDataCacheBytes: number;
   leaseDurationSeconds: number;
   metricsPort: number;
   metricsHost: string;
@@ -128,6 +132,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     sandboxExtraDirs: e.ENVICUTOR_SANDBOX_EXTRA_DIRS,
     outputCapBytes: e.ENVICUTOR_OUTPUT_CAP_BYTES,
     compileCacheBytes: e.ENVICUTOR_COMPILE_CACHE_BYTES,
+    testDataCacheBytes: e.ENVICUTOR_TEST_DATA_CACHE_BYTES,
     leaseDurationSeconds: e.ENVICUTOR_LEASE_DURATION_SECONDS,
     metricsPort: e.ENVICUTOR_METRICS_PORT,
     metricsHost: e.ENVICUTOR_METRICS_HOST,

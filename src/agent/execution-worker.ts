@@ -9,6 +9,8 @@ import { ExecutionResource, splitKey } from "../k8s/resources.ts";
 import type { ProcessResult } from "../k8s/work-queue.ts";
 import type { Logger } from "../logging.ts";
 import type { ExecutionOutcome, ExecutionRunner, RunTimings } from "./ports.ts";
+import { hideTestOutput, type ProblemResolver, problemResult, resolveFor } from "./problem/problem-run.ts";
+import type { ResolvedProblem } from "./problem/resolve-problem.ts";
 import {
   fitOutputs,
   OBJECT_BUDGET_BYTES,
@@ -45,6 +47,8 @@ export interface ExecutionWorkerOptions {
   newerWaitMs?: number;
   /** Wait before retry n (0-based) of a status write that failed transiently. */
   retryDelayMs?: (n: number) => number;
+  /** Reads an Execution's Problem and holds its test data; Executions naming a Problem fail without it. */
+  problems?: ProblemResolver;
 }
 
 /** What the program's run produced, kept until a status write takes it. */
@@ -56,6 +60,8 @@ interface Result {
   deferrals: number;
   /** No write will be tried any more; the Execution is never run again by this agent. */
   abandoned?: boolean;
+  /** Status fields besides finish()'s: score, progress, what it was judged with. */
+  extra?: Partial<ExecutionStatus>;
   /** When each step of the run ended (epoch ms), logged once the result is written. */
   hops?: Hops;
 }
@@ -102,6 +108,9 @@ export class ExecutionWorker {
   private readonly written = new Map<string, { obj: Execution; baseRv: string | undefined }>();
   /** uid → when an informer event first showed it assigned here (bounded; for the hop log). */
   private readonly seenAt = new Map<string, number>();
+  private readonly problems: ProblemResolver | undefined;
+  /** uid → the Problem (and test data) held while its Execution runs here. */
+  private readonly held = new Map<string, ResolvedProblem>();
 
   constructor(opts: ExecutionWorkerOptions) {
     this.client = opts.client;
@@ -115,6 +124,7 @@ export class ExecutionWorker {
     this.newerWaitMs = opts.newerWaitMs ?? NEWER_WAIT_MS;
     this.retryDelayMs = opts.retryDelayMs;
     this.maxAttempts = opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    this.problems = opts.problems;
   }
 
   get busy(): number {
@@ -155,6 +165,8 @@ export class ExecutionWorker {
       return await this.runOne(cached, key, uid, abort.signal);
     } finally {
       this.running.delete(uid);
+      this.held.get(uid)?.release();
+      this.held.delete(uid);
     }
   }
 
@@ -174,7 +186,10 @@ export class ExecutionWorker {
     const generation = status.runtimeGeneration ?? 0;
     const runtime = await this.runtimes.runtimeFor(ex.spec.runtime, generation);
     if (!runtime) return this.giveBack(ex, key, uid, "RuntimeUnavailable", this.missingWhy(ex, generation));
-    const { limits, violations } = resolveExecutionLimits(runtime.spec, ex.spec);
+    const problem = ex.spec.problem ? await resolveFor(this.problems, ex, signal) : undefined;
+    if (problem && "reason" in problem) return this.fail(key, uid, problem.reason, problem.message);
+    if (problem) this.held.set(uid, problem);
+    const { limits, violations } = resolveExecutionLimits(runtime.spec, problem?.spec ?? ex.spec);
     if (violations.length > 0)
       return this.fail(key, uid, "LimitOutOfBounds", violations.map((v) => v.message).join("; "));
     if (this.ranHere.has(uid)) {
@@ -197,7 +212,8 @@ export class ExecutionWorker {
     this.startedHere.add(uid);
     let started: Execution;
     try {
-      started = await this.writeStatus(ex, start(ex, this.nodeName, new Date()));
+      const progress = problem ? { progress: { completed: 0, total: problem.plan.tests.length } } : {};
+      started = await this.writeStatus(ex, { ...start(ex, this.nodeName, new Date()), ...progress });
       hops.runningWrittenAt = Date.now();
     } catch (err) {
       if (isConflict(err)) return { requeueAfterMs: 1000 }; // the newer copy comes as an event
@@ -223,12 +239,17 @@ export class ExecutionWorker {
     const t0 = Date.now();
     this.ranHere.add(uid);
     let outcome: ExecutionOutcome;
+    const problem = this.held.get(uid);
+    if (problem) problem.plan.onProgress = this.progressWriter(key);
+    // A Problem's tests keep no output: it would show the hidden inputs and answers.
+    const cap = problem ? 0 : this.outputCapFor(ex, Boolean(runtime.spec.compileCommand));
     try {
       outcome = await this.runner.run(
-        ex.spec,
-        { ...runtime, limits, outputCapBytes: this.outputCapFor(ex, Boolean(runtime.spec.compileCommand)) },
+        problem?.spec ?? ex.spec,
+        { ...runtime, limits, outputCapBytes: cap },
         signal,
         hops,
+        problem?.plan,
       );
     } catch (err) {
       if (signal.aborted) return undefined; // shutting down: the controller reschedules after the lease expires
@@ -236,7 +257,9 @@ export class ExecutionWorker {
       return this.fail(key, uid, "AgentError", errText(err));
     }
     log.info({ verdict: outcome.verdict, seconds: (Date.now() - t0) / 1000 }, "execution finished");
-    return this.finish(key, uid, this.keep(uid, { outcome, deferrals: 0, hops }));
+    const extra = problemResult(problem, runtime.closureHash);
+    if (problem) outcome = hideTestOutput(outcome);
+    return this.finish(key, uid, this.keep(uid, { outcome, deferrals: 0, hops, extra }));
   }
 
   private missingWhy(ex: Execution, generation: number): string {
@@ -309,7 +332,7 @@ export class ExecutionWorker {
         this.drop(key, uid);
         return undefined;
       }
-      const status = plan.status(ex, result, this.budget);
+      const status = { ...plan.status(ex, result, this.budget), ...(result.outcome ? result.extra : {}) };
       try {
         const written = await this.writeStatus(ex, status);
         this.drop(key, uid);
@@ -410,6 +433,20 @@ export class ExecutionWorker {
 
   private retryDelay(n: number): number {
     return this.retryDelayMs?.(n) ?? backoffDelay(n, { baseMs: 200, maxMs: 5_000, jitter: 0.2 });
+  }
+
+  /** Writes status.progress at most once a second while a Problem's tests run; a failed write is skipped. */
+  private progressWriter(key: string): (completed: number, total: number) => Promise<void> {
+    let last = 0;
+    return async (completed, total) => {
+      if (completed >= total || Date.now() - last < 1000) return; // the result says the rest
+      last = Date.now();
+      const ex = this.latest(key);
+      if (!ex || ex.status?.nodeName !== this.nodeName || isFinished(ex.status)) return;
+      await this.writeStatus(ex, { ...ex.status, progress: { completed, total } }).catch((err: unknown) =>
+        this.logger.debug({ execution: key, err: errText(err) }, "progress not written"),
+      );
+    };
   }
 
   /** A conditional write (the copy's resourceVersion); remembers what it wrote for latest(). */

@@ -12,9 +12,11 @@ import { executorMetrics } from "./executor/metrics.ts";
 import { createNixMetrics } from "./nix/metrics.ts";
 import { NixInstaller } from "./nix/nix-installer.ts";
 import type { ExecutionRunner } from "./ports.ts";
+import { resolveProblem } from "./problem/resolve-problem.ts";
 import { unmountStaleBoxStorage } from "./sandbox/box-storage.ts";
 import { setUpSandbox } from "./sandbox/setup.ts";
 import { SandboxUnavailable } from "./sandbox-unavailable.ts";
+import { TestDataCache, testDataCacheMetrics } from "./testdata/test-data-cache.ts";
 
 const AGENT_VERSION = "0.1.0";
 
@@ -72,6 +74,11 @@ async function main(): Promise<void> {
   if (leftovers.length) logger.info({ leftovers }, "removed half-finished installs from a previous run");
 
   const client = new KubeClient(loadKubeConfig(config.kubeconfig), { fieldManager: "envicutor-agent" });
+  const testData = new TestDataCache(
+    join(config.stateDir, "test-data"),
+    config.testDataCacheBytes,
+    testDataCacheMetrics(registry),
+  );
   agent = new Agent({
     config,
     client,
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
     registry,
     installer,
     runner,
+    problems: (ex, signal) => resolveProblem(client, testData, ex, signal),
     facts: {
       agentVersion: AGENT_VERSION,
       nixVersion: await installer.nixVersion().catch(() => "unknown"),

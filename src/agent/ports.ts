@@ -1,6 +1,7 @@
 import type { Verdict } from "../api/common.ts";
 import type { ExecutionSpec, StageResult, TestResult } from "../api/execution.ts";
 import type { RuntimeLimits, RuntimeSpec } from "../api/runtime.ts";
+import type { TestPlan } from "./problem/test-plan.ts";
 
 /**
  * What the agent's loops need from Nix and from the sandbox. The real
@@ -75,6 +76,7 @@ export interface ExecutionRunner {
     runtime: RuntimeForExecution,
     signal?: AbortSignal,
     timings?: RunTimings,
+    plan?: TestPlan,
   ): Promise<ExecutionOutcome>;
   /** Set when nothing can run on this node (no isolate): why. Installs then fail at once, without a Nix build. */
   readonly unavailable?: string;

@@ -9,15 +9,15 @@ export const JUDGE_IO = { input: "judge-io/input", output: "judge-io/output", an
 
 /** The test a checker judges: its input, a copy of the submission's stdout, the expected answer. */
 export interface CheckedTest {
-  input: string;
+  input: string | Buffer;
   output: Buffer;
   answer: string;
 }
 
 /** The files of a test in a judge program's box, readable by it. */
-export function judgeFiles(t: { input: string; output?: Buffer; answer: string }): BoxFile[] {
+export function judgeFiles(t: { input: string | Buffer; output?: Buffer; answer: string }): BoxFile[] {
   return [
-    { path: JUDGE_IO.input, data: Buffer.from(t.input, "utf8") },
+    { path: JUDGE_IO.input, data: typeof t.input === "string" ? Buffer.from(t.input, "utf8") : t.input },
     ...(t.output ? [{ path: JUDGE_IO.output, data: t.output }] : []),
     { path: JUDGE_IO.answer, data: Buffer.from(t.answer, "utf8") },
   ];

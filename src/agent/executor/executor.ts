@@ -10,6 +10,7 @@ import {
   type RuntimeForExecution,
   type RuntimeLookup,
 } from "../ports.ts";
+import type { PlannedTest, TestPlan } from "../problem/test-plan.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
 import { outputMatches } from "../sandbox/compare.ts";
 import { IsolateBox, type SandboxSettings } from "../sandbox/isolate-box.ts";
@@ -46,6 +47,19 @@ export interface ExecutorOptions {
 }
 
 type Ready = Extract<Prepared, { ok: true }>;
+/** A test's input and answer, read when its turn comes. */
+type LoadedTest = { stdin: Buffer | string; expectedOutput?: string };
+
+/** An Execution's own tests: its testCases, or its single stdin. */
+function ownTests(spec: ExecutionSpec): PlannedTest[] {
+  const cases: TestCase[] = spec.testCases ?? [
+    {
+      stdin: spec.stdin ?? "",
+      ...(spec.expectedOutput !== undefined ? { expectedOutput: spec.expectedOutput } : {}),
+    },
+  ];
+  return cases.map((tc, i) => ({ name: tc.name ?? String(i + 1), load: async () => tc }));
+}
 
 /** One Execution's programs, compiled and ready, and the boxes they run in. */
 interface Judging {
@@ -55,6 +69,8 @@ interface Judging {
   subReady: Ready;
   judge?: { program: Program; box: IsolateBox; ready: Ready };
   cap: number;
+  /** A Problem's tests and groups; the spec's own test cases when unset. */
+  plan?: TestPlan | undefined;
   timings: RunTimings;
 }
 
@@ -82,6 +98,7 @@ export class IsolateExecutor implements ExecutionRunner {
     runtime: RuntimeForExecution,
     signal?: AbortSignal,
     timings: RunTimings = {},
+    plan?: TestPlan,
   ): Promise<ExecutionOutcome> {
     if (runtime.spec.allowNetwork && !this.o.sandbox.network)
       throw new ReasonedError(
@@ -95,7 +112,7 @@ export class IsolateExecutor implements ExecutionRunner {
       const boxes = [new IsolateBox(this.settingsFor(runtime), subId!)];
       if (judge) boxes.push(new IsolateBox(this.settingsFor(judge.rt), judgeId!));
       try {
-        const out = await this.compileAndRun(spec, runtime, boxes, judge, signal, timings);
+        const out = await this.compileAndRun(spec, runtime, boxes, judge, signal, timings, plan);
         timings.ranAt = Date.now();
         return out;
       } finally {
@@ -170,6 +187,7 @@ export class IsolateExecutor implements ExecutionRunner {
     judge: Program | undefined,
     signal: AbortSignal | undefined,
     timings: RunTimings,
+    plan: TestPlan | undefined,
   ): Promise<ExecutionOutcome> {
     const cap = rt.outputCapBytes ?? this.o.outputCapBytes;
     const ctx = this.compileContext(cap);
@@ -190,7 +208,7 @@ export class IsolateExecutor implements ExecutionRunner {
       });
     try {
       const compile = subReady.compile ? { compile: subReady.compile } : {};
-      if (!judge) return await this.runTests({ spec, sub, subBox, subReady, cap, timings }, signal);
+      if (!judge) return await this.runTests({ spec, sub, subBox, subReady, cap, timings, plan }, signal);
       const judgeReady = await prepareProgram(boxes[1]!, judge, ctx);
       if (!judgeReady.ok) {
         const why = `${judgeReady.message}${judgeReady.compile.stderr ? `\n${judgeReady.compile.stderr.slice(0, 2048)}` : ""}`;
@@ -199,7 +217,10 @@ export class IsolateExecutor implements ExecutionRunner {
       }
       try {
         const judging = { program: judge, box: boxes[1]!, ready: judgeReady };
-        return await this.runTests({ spec, sub, subBox, subReady, judge: judging, cap, timings }, signal);
+        return await this.runTests(
+          { spec, sub, subBox, subReady, judge: judging, cap, timings, plan },
+          signal,
+        );
       } finally {
         await judgeReady.release();
       }
@@ -211,17 +232,17 @@ export class IsolateExecutor implements ExecutionRunner {
   private async runTests(j: Judging, signal?: AbortSignal): Promise<ExecutionOutcome> {
     const { spec, sub } = j;
     const compile = j.subReady.compile ? { compile: j.subReady.compile } : {};
-    const cases: TestCase[] = spec.testCases ?? [
-      {
-        stdin: spec.stdin ?? "",
-        ...(spec.expectedOutput !== undefined ? { expectedOutput: spec.expectedOutput } : {}),
-      },
-    ];
+    const cases = j.plan?.tests ?? ownTests(spec);
     const tests: TestResult[] = [];
-    for (const [i, tc] of cases.entries()) {
+    for (const [i, planned] of cases.entries()) {
       if (signal?.aborted) throw new Error("aborted");
+      if (j.plan?.skip(i)) {
+        await j.plan.progress(i + 1);
+        continue;
+      }
       const started = Date.now();
-      const name = tc.name ?? String(i + 1);
+      const name = planned.name;
+      const tc = await planned.load();
       const full = await seedRunBox(j.subBox, sub, j.subReady);
       j.timings.readyAt ??= Date.now();
       if (full) {
@@ -235,6 +256,8 @@ export class IsolateExecutor implements ExecutionRunner {
       }
       const test = spec.interactor ? await this.interactiveTest(j, tc, name) : await this.test(j, tc, name);
       tests.push(test);
+      j.plan?.record(i, test);
+      await j.plan?.progress(i + 1);
       this.o.metrics?.stageDuration.observe({ stage: "run" }, (Date.now() - started) / 1000);
       // A judge that failed once fails for the rest: the Execution could not be judged.
       if (test.judge && test.verdict === "InternalError") break;
@@ -248,7 +271,7 @@ export class IsolateExecutor implements ExecutionRunner {
   }
 
   /** One test run alone, then judged by comparison or by the checker program. */
-  private async test(j: Judging, tc: TestCase, name: string): Promise<TestResult> {
+  private async test(j: Judging, tc: LoadedTest, name: string): Promise<TestResult> {
     const limits = j.sub.rt.limits.run;
     const r = await j.subBox.run({
       argv: [...j.sub.rt.spec.runCommand, ...j.sub.args],
@@ -285,7 +308,7 @@ export class IsolateExecutor implements ExecutionRunner {
   }
 
   /** One test with the interactor: both boxes at once, connected by pipes. */
-  private async interactiveTest(j: Judging, tc: TestCase, name: string): Promise<TestResult> {
+  private async interactiveTest(j: Judging, tc: LoadedTest, name: string): Promise<TestResult> {
     const inter = j.judge!;
     const files = judgeFiles({ input: tc.stdin ?? "", answer: tc.expectedOutput ?? "" });
     const full = await seedRunBox(inter.box, inter.program, inter.ready, files);

@@ -1,0 +1,47 @@
+import type { Execution, ExecutionStatus } from "../../api/execution.ts";
+import { errText } from "../../k8s/errors.ts";
+import { type ExecutionOutcome, ReasonedError } from "../ports.ts";
+import type { ResolvedProblem } from "./resolve-problem.ts";
+
+/** Reads an Execution's Problem and holds its test data (resolveProblem with the agent's client and cache). */
+export type ProblemResolver = (ex: Execution, signal?: AbortSignal) => Promise<ResolvedProblem>;
+
+/** The resolved Problem, or the reason and message the Execution fails with. */
+export async function resolveFor(
+  resolver: ProblemResolver | undefined,
+  ex: Execution,
+  signal?: AbortSignal,
+): Promise<ResolvedProblem | { reason: string; message: string }> {
+  if (!resolver) return { reason: "ProblemUnsupported", message: "this agent does not judge Problems" };
+  try {
+    return await resolver(ex, signal);
+  } catch (err) {
+    return {
+      reason: err instanceof ReasonedError ? err.reason : "ProblemUnavailable",
+      message: errText(err),
+    };
+  }
+}
+
+/** A Problem's results carry no output of the submission's tests (it would show hidden inputs). */
+export function hideTestOutput(o: ExecutionOutcome): ExecutionOutcome {
+  return {
+    ...o,
+    tests: o.tests.map(({ stdout: _o, stderr: _e, stdoutTruncated: _ot, stderrTruncated: _et, ...t }) => t),
+  };
+}
+
+/** What a finished run adds to the status: the score and progress of a Problem, and what it was judged with. */
+export function problemResult(
+  problem: ResolvedProblem | undefined,
+  closureHash: string | undefined,
+): Partial<ExecutionStatus> {
+  const judgedWith = {
+    ...problem?.judgedWith,
+    ...(closureHash !== undefined ? { closureHash } : {}),
+  };
+  const seen = Object.keys(judgedWith).length > 0 ? { judgedWith } : {};
+  if (!problem) return seen;
+  const total = problem.plan.tests.length;
+  return { ...seen, score: problem.plan.score(), progress: { completed: total, total } };
+}

@@ -1,0 +1,72 @@
+import type { Execution, ExecutionSpec, ExecutionStatus } from "../../api/execution.ts";
+import type { KubeClient } from "../../k8s/client.ts";
+import { errText } from "../../k8s/errors.ts";
+import { ProblemResource } from "../../k8s/resources.ts";
+import { ReasonedError } from "../ports.ts";
+import type { TestDataCache } from "../testdata/test-data-cache.ts";
+import { fileTests, inlineTests, TestPlan } from "./test-plan.ts";
+
+/** An Execution of a Problem, ready to run: the spec it is judged by, its tests and scoring. */
+export interface ResolvedProblem {
+  /** The Execution's source and Runtime with the Problem's limits, checker or interactor. */
+  spec: ExecutionSpec;
+  plan: TestPlan;
+  judgedWith: NonNullable<ExecutionStatus["judgedWith"]>;
+  /** Lets the node's cache evict the test data again. */
+  release: () => void;
+}
+
+/**
+ * Reads the Problem an Execution names (in its namespace) and holds its test
+ * data: inline, or fetched into the node's cache. Failures carry the reason
+ * the Execution fails with: ProblemNotFound, TestDataUnavailable, ProblemInvalid.
+ */
+export async function resolveProblem(
+  client: KubeClient,
+  cache: TestDataCache | undefined,
+  ex: Execution,
+  signal?: AbortSignal,
+): Promise<ResolvedProblem> {
+  const name = ex.spec.problem!;
+  const ns = ex.metadata.namespace ?? "default";
+  const problem = await client.tryGet(ProblemResource, name, ns).catch((err: unknown) => {
+    throw new ReasonedError("ProblemNotFound", `reading Problem ${ns}/${name}: ${errText(err)}`);
+  });
+  if (!problem) throw new ReasonedError("ProblemNotFound", `Problem ${ns}/${name} does not exist`);
+  const p = problem.spec;
+  const spec: ExecutionSpec = {
+    ...ex.spec,
+    outputComparison: p.outputComparison,
+    ...(p.limits ? { limits: p.limits } : {}),
+    ...(p.checker ? { checker: p.checker } : {}),
+    ...(p.interactor ? { interactor: p.interactor } : {}),
+  };
+  const judgedWith = {
+    problem: name,
+    ...(problem.metadata.generation !== undefined ? { problemGeneration: problem.metadata.generation } : {}),
+    ...(p.testData ? { testDataSha256: p.testData.sha256 } : {}),
+  };
+  if (!p.testData) return { spec, plan: planOf(inlineTests(p), p.groups), judgedWith, release: () => {} };
+  if (!cache) throw new ReasonedError("TestDataUnavailable", "this node keeps no test data cache");
+  const held = await cache.acquire(p.testData, signal).catch((err: unknown) => {
+    throw new ReasonedError("TestDataUnavailable", errText(err));
+  });
+  try {
+    return { spec, plan: planOf(fileTests(held.tests), p.groups), judgedWith, release: held.release };
+  } catch (err) {
+    held.release();
+    throw err;
+  }
+}
+
+function planOf(
+  tests: ConstructorParameters<typeof TestPlan>[0],
+  groups: ConstructorParameters<typeof TestPlan>[1],
+) {
+  if (tests.length === 0) throw new ReasonedError("ProblemInvalid", "the Problem's test data holds no test");
+  try {
+    return new TestPlan(tests, groups);
+  } catch (err) {
+    throw new ReasonedError("ProblemInvalid", errText(err));
+  }
+}

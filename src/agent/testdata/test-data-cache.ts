@@ -1,0 +1,212 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { TestData } from "../../api/problem.ts";
+import { getOrCreate } from "../../k8s/metrics.ts";
+import { extractTestFiles, TEST_FILE_PATTERN } from "./tar-extract.ts";
+
+export interface TestDataCacheMetrics {
+  lookups: Counter<"result">;
+  evictions: Counter;
+  bytes: Gauge;
+  fetchSeconds: Histogram;
+}
+
+export function testDataCacheMetrics(registry: Registry): TestDataCacheMetrics {
+  const registers = [registry];
+  const m = <M>(name: string, create: (name: string) => M) => getOrCreate(registry, name, () => create(name));
+  return {
+    lookups: m(
+      "envicutor_agent_test_data_cache_lookups_total",
+      (name) =>
+        new Counter({
+          name,
+          help: "Test data lookups, by result (hit or miss).",
+          labelNames: ["result"],
+          registers,
+        }),
+    ),
+    evictions: m(
+      "envicutor_agent_test_data_cache_evictions_total",
+      (name) => new Counter({ name, help: "Test sets dropped to stay within the cache's size.", registers }),
+    ),
+    bytes: m(
+      "envicutor_agent_test_data_cache_bytes",
+      (name) => new Gauge({ name, help: "Bytes of extracted test data on this node.", registers }),
+    ),
+    fetchSeconds: m(
+      "envicutor_agent_test_data_fetch_seconds",
+      (name) =>
+        new Histogram({
+          name,
+          help: "Time to fetch, hash and extract one test set.",
+          buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+          registers,
+        }),
+    ),
+  };
+}
+
+/** One test of a set on disk: its input and, when the set has one, its answer. */
+export interface TestFiles {
+  name: string;
+  input: string;
+  answer?: string;
+}
+
+/** A test set held for one Execution; release() lets the cache evict it again. */
+export interface HeldTestSet {
+  sha256: string;
+  tests: TestFiles[];
+  release: () => void;
+}
+
+interface Entry {
+  bytes: number;
+  holds: number;
+}
+
+const byName = new Intl.Collator("en", { numeric: true }).compare;
+
+/**
+ * The node's test data: each archive fetched once, its sha256 checked, its
+ * tests extracted to `<dir>/<sha256>/` (a rename makes a set appear whole or
+ * not at all), bounded by bytes with least-recently-used eviction. A set held
+ * by a running Execution is never evicted. Sets found on disk at start are
+ * kept (oldest first in the LRU order).
+ */
+export class TestDataCache {
+  private readonly entries = new Map<string, Entry>(); // insertion order = LRU order
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private total = 0;
+  private ready?: Promise<void>;
+
+  private readonly dir: string;
+  private readonly maxBytes: number;
+  private readonly metrics: TestDataCacheMetrics | undefined;
+
+  constructor(dir: string, maxBytes: number, metrics?: TestDataCacheMetrics) {
+    this.dir = dir;
+    this.maxBytes = maxBytes;
+    this.metrics = metrics;
+  }
+
+  /** The set's tests, fetched first if this node does not have them. */
+  async acquire(ref: TestData, signal?: AbortSignal): Promise<HeldTestSet> {
+    this.ready ??= this.load();
+    await this.ready;
+    const sha = ref.sha256;
+    let entry = this.entries.get(sha);
+    this.metrics?.lookups.inc({ result: entry ? "hit" : "miss" });
+    if (!entry) {
+      let fetching = this.inFlight.get(sha);
+      if (!fetching) {
+        fetching = this.fetch(ref, signal).finally(() => this.inFlight.delete(sha));
+        this.inFlight.set(sha, fetching);
+      }
+      await fetching;
+      entry = this.entries.get(sha);
+      if (!entry) throw new Error(`test data ${sha} was evicted while being fetched`);
+    }
+    this.entries.delete(sha); // most recently used last
+    this.entries.set(sha, entry);
+    entry.holds++;
+    let released = false;
+    const tests = await listTests(join(this.dir, sha));
+    return {
+      sha256: sha,
+      tests,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.holds--;
+        this.evict();
+      },
+    };
+  }
+
+  private async load(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    for (const name of await readdir(this.dir)) {
+      const path = join(this.dir, name);
+      if (!/^[0-9a-f]{64}$/.test(name)) {
+        await rm(path, { recursive: true, force: true }); // an interrupted fetch
+        continue;
+      }
+      let bytes = 0;
+      for (const f of await readdir(path)) bytes += (await stat(join(path, f))).size;
+      this.entries.set(name, { bytes, holds: 0 });
+      this.total += bytes;
+    }
+    this.evict();
+  }
+
+  private async fetch(ref: TestData, signal?: AbortSignal): Promise<void> {
+    const t0 = performance.now();
+    const tmp = join(this.dir, `.tmp-${randomBytes(6).toString("hex")}`);
+    await mkdir(join(tmp, "tests"), { recursive: true, mode: 0o700 });
+    try {
+      const archive = join(tmp, "archive.tar");
+      // The archive (tar headers and padding besides the tests) is deleted once extracted.
+      const sha = await download(ref.url, archive, 2 * this.maxBytes + 1024 * 1024, signal);
+      if (sha !== ref.sha256)
+        throw new Error(`test data from ${ref.url} has sha256 ${sha}, not ${ref.sha256}`);
+      const bytes = await extractTestFiles(archive, join(tmp, "tests"));
+      if (bytes > this.maxBytes)
+        throw new Error(`test data of ${bytes} bytes exceeds the cache's ${this.maxBytes}`);
+      await rename(join(tmp, "tests"), join(this.dir, ref.sha256));
+      this.entries.set(ref.sha256, { bytes, holds: 0 });
+      this.total += bytes;
+      this.evict(ref.sha256);
+      this.metrics?.fetchSeconds.observe((performance.now() - t0) / 1000);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Drops the least recently used sets nobody holds until the cache fits (never `keep`). */
+  private evict(keep?: string): void {
+    for (const [sha, e] of this.entries) {
+      if (this.total <= this.maxBytes) break;
+      if (e.holds > 0 || sha === keep) continue;
+      this.entries.delete(sha);
+      this.total -= e.bytes;
+      this.metrics?.evictions.inc();
+      void rm(join(this.dir, sha), { recursive: true, force: true });
+    }
+    this.metrics?.bytes.set(this.total);
+  }
+}
+
+/** Streams the body to `to`, hashing as it goes; refuses more than maxBytes. */
+async function download(url: string, to: string, maxBytes: number, signal?: AbortSignal): Promise<string> {
+  const res = await fetch(url, signal ? { signal } : {});
+  if (!res.ok || !res.body) throw new Error(`fetching test data from ${url}: HTTP ${res.status}`);
+  const hash = createHash("sha256");
+  const out = await open(to, "wx", 0o600);
+  let n = 0;
+  try {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      n += chunk.byteLength;
+      if (n > maxBytes) throw new Error(`test data from ${url} exceeds ${maxBytes} bytes`);
+      hash.update(chunk);
+      await out.write(chunk);
+    }
+  } finally {
+    await out.close();
+  }
+  return hash.digest("hex");
+}
+
+async function listTests(dir: string): Promise<TestFiles[]> {
+  const names = new Set(await readdir(dir));
+  const tests: TestFiles[] = [];
+  for (const f of [...names].sort(byName)) {
+    const m = TEST_FILE_PATTERN.exec(f);
+    if (m?.[2] !== "in") continue;
+    const ans = `${m[1]}.ans`;
+    tests.push({ name: m[1]!, input: join(dir, f), ...(names.has(ans) ? { answer: join(dir, ans) } : {}) });
+  }
+  return tests;
+}
