@@ -55,6 +55,8 @@ export interface ExecutionOutcome {
   compile?: StageResult;
   tests: TestResult[];
   message?: string;
+  /** The verdict is InternalError because a checker or interactor failed, not the sandbox. */
+  judgeError?: boolean;
 }
 
 /** An installed Runtime by name (its active generation on this node), for checkers and interactors. */

@@ -36,6 +36,8 @@ export interface RunOutcome {
   compile?: StageResult;
   tests: TestResult[];
   message?: string;
+  /** A checker or interactor failed (crash, limits, no compile): reason JudgeError, not the sandbox's InternalError. */
+  judgeError?: boolean;
 }
 
 const MESSAGE_MAX = 4096;
@@ -248,7 +250,7 @@ export function finish(
   failMessage?: string,
 ): ExecutionStatus {
   const judged = outcome !== undefined && outcome.verdict !== "InternalError";
-  const reason = outcome ? outcome.verdict : (failReason ?? "Failed");
+  const reason = outcome ? (outcome.judgeError ? "JudgeError" : outcome.verdict) : (failReason ?? "Failed");
   const message = text(outcome ? outcomeMessage(outcome) : (failMessage ?? "the execution failed"));
   const { conditions } = withConditions(
     exec,

@@ -107,7 +107,7 @@ export class IsolateExecutor implements ExecutionRunner {
       );
     const judge = await this.judgeProgramFor(spec, runtime);
     if (typeof judge === "string")
-      return this.done(runtime, { verdict: "InternalError", tests: [], message: judge });
+      return this.done(runtime, { verdict: "InternalError", tests: [], message: judge, judgeError: true });
     return this.o.pool.withMany(judge ? 2 : 1, async ([subId, judgeId]) => {
       const boxes = [new IsolateBox(this.settingsFor(runtime), subId!)];
       if (judge) boxes.push(new IsolateBox(this.settingsFor(judge.rt), judgeId!));
@@ -213,7 +213,7 @@ export class IsolateExecutor implements ExecutionRunner {
       if (!judgeReady.ok) {
         const why = `${judgeReady.message}${judgeReady.compile.stderr ? `\n${judgeReady.compile.stderr.slice(0, 2048)}` : ""}`;
         const message = `judge error: the ${judge.role} did not compile: ${why}`;
-        return this.done(rt, { verdict: "InternalError", ...compile, tests: [], message });
+        return this.done(rt, { verdict: "InternalError", ...compile, tests: [], message, judgeError: true });
       }
       try {
         const judging = { program: judge, box: boxes[1]!, ready: judgeReady };
@@ -265,7 +265,7 @@ export class IsolateExecutor implements ExecutionRunner {
     const failed = tests.find((t) => t.verdict !== "Accepted");
     const judgeError =
       failed?.verdict === "InternalError" && failed.judge
-        ? { message: `test ${failed.name}: ${failed.message}` }
+        ? { message: `test ${failed.name}: ${failed.message}`, judgeError: true }
         : {};
     return this.done(sub.rt, { verdict: failed?.verdict ?? "Accepted", ...compile, tests, ...judgeError });
   }
