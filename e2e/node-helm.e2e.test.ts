@@ -15,9 +15,9 @@
 // isolate (this machine's isolate, copied into the test's agent image).
 // README "Install on a cluster" follows these steps.
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { KubeConfig, Watch } from "@kubernetes/client-node";
@@ -33,7 +33,14 @@ const NODE = "envicutor-e2e-node";
 const NS = "envicutor-system";
 const RELEASE = "envicutor";
 const APP_NS = "envicutor-node-e2e";
-const NODE_IP = "192.0.2.2"; // eth0 (TEST-NET-1); kubelet refuses a loopback node IP
+/** The IPv4 address of the interface with the default route (here eth0's 192.0.2.2): kubelet refuses a loopback node IP. */
+const NODE_IP = (() => {
+  const routes = existsSync("/proc/net/route")
+    ? readFileSync("/proc/net/route", "utf8").split("\n").slice(1)
+    : [];
+  const dev = routes.map((l) => l.split(/\s+/)).find((f) => f[1] === "00000000")?.[0] ?? "";
+  return networkInterfaces()[dev]?.find((a) => a.family === "IPv4" && !a.internal)?.address ?? "";
+})();
 const POD_CIDR = "10.234.0.0/24";
 const BOX_ID_BASE = 700; // ids 700-707: taken by no other e2e file
 
@@ -53,7 +60,7 @@ async function missing(): Promise<string[]> {
     out.push("umoci (apt-get install umoci)");
   const node = await run("bash", [join(ROOT, "e2e/node/build-node.sh"), "--check"]).catch(() => undefined);
   if (!node) out.push("kubelet, containerd, runc (run scripts/setup.sh: e2e/node/build-node.sh)");
-  if (!existsSync(`/sys/class/net/eth0`)) out.push(`a network interface with ${NODE_IP} (eth0)`);
+  if (!NODE_IP) out.push("a network interface with an IPv4 address other than loopback (the node's IP)");
   if (out.length) console.warn(`!!! node-helm e2e SKIPPED — missing: ${out.join("; ")}`);
   return out;
 }
