@@ -22,7 +22,12 @@ import type { Problem } from "../src/api/problem.ts";
 import type { Runtime } from "../src/api/runtime.ts";
 import { validRuntime } from "../src/api/test-fixtures.ts";
 import { KubeClient } from "../src/k8s/client.ts";
-import { ExecutionResource, ProblemResource, RuntimeResource } from "../src/k8s/resources.ts";
+import {
+  ConfigMapResource,
+  ExecutionResource,
+  ProblemResource,
+  RuntimeResource,
+} from "../src/k8s/resources.ts";
 import {
   createNode,
   deleteNode,
@@ -289,6 +294,40 @@ describe.skipIf(isolateMissing)("Problems through the control plane", () => {
     expect(held.tests).toHaveLength(100);
     expect((await stat(held.tests[0]!.input)).size).toBe(BODY + 2);
   }, 300_000);
+
+  it("a small set from a ConfigMap, a built-in comparison, no groups: 100 points for all three tests", async () => {
+    await client.create(ConfigMapResource, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "small-set", namespace: NS },
+      data: {
+        "1.in": "1\naaa",
+        "1.ans": "3\n",
+        "2.in": "2\naaaaa",
+        "2.ans": "5",
+        "3.in": "3\n",
+        "3.ans": "0\n",
+      },
+    } as never);
+    await client.create(
+      ProblemResource,
+      problem("count-small", { testData: { configMap: "small-set" }, outputComparison: "Tokens" }),
+    );
+    await create("count-small-right", {
+      runtime: RT,
+      problem: "count-small",
+      files: [file("main.c", submission(-1))],
+    });
+    const ex = await complete("count-small-right", 120_000);
+    expect(ex.status?.verdict).toBe("Accepted");
+    expect(ex.status?.tests?.map((t) => t.name)).toEqual(["1", "2", "3"]);
+    expect(ex.status?.score).toEqual({
+      points: 100,
+      maxPoints: 100,
+      groups: [{ name: "all", points: 100, maxPoints: 100, verdict: "Accepted", tests: 3 }],
+    });
+    expect(ex.status?.judgedWith?.testDataSha256).toMatch(/^[0-9a-f]{64}$/);
+  }, 180_000);
 
   it("an Execution of a missing Problem fails with ProblemNotFound", async () => {
     await create("no-problem", { runtime: RT, problem: "nope", files: [file("main.c", submission(0))] });

@@ -30,6 +30,7 @@ describe("Problem schema", () => {
     );
     expect(p.spec.groups?.[0]?.stopAtFirstFailure).toBe(true);
     expect(p.spec.outputComparison).toBe("IgnoreTrailingWhitespace");
+    expect(problem.safeParse(prob({ testData: { configMap: "small-set" } })).success).toBe(true);
   });
 
   it.each([
@@ -41,6 +42,12 @@ describe("Problem schema", () => {
     ],
     ["a bad hash", { testData: { url: "https://x/y", sha256: "ABC" } }, /64 lowercase hex/],
     ["a file URL", { testData: { url: "file:///etc/passwd", sha256: sha } }, /http or https/],
+    ["a URL without its sha256", { testData: { url: "https://x/y" } }, /needs its sha256/],
+    [
+      "a URL and a ConfigMap",
+      { testData: { url: "https://x/y", sha256: sha, configMap: "c" } },
+      /exactly one of url and configMap/,
+    ],
     [
       "groups not taking every inline test",
       { testCases: [{ stdin: "" }, { stdin: "" }], groups: [{ name: "a", tests: 1, points: 1 }] },

@@ -17,20 +17,45 @@ const SHA256_PATTERN = /^[0-9a-f]{64}$/;
  * fetched by each node once and kept if its sha256 is the one given. Tests
  * run in the order of their names, numbers compared as numbers (1, 2, 10).
  */
-export const testData = z
-  .object({
+export const testData = withRules(
+  z.object({
     url: z
       .string()
       .min(1)
       .max(2048)
       .regex(/^https?:\/\/[^\s]+$/, "must be an http or https URL")
-      .describe("Where the archive is served (http or https)."),
+      .optional()
+      .describe("Where the archive is served (http or https); sha256 is then required."),
     sha256: z
       .string()
       .regex(SHA256_PATTERN, "must be 64 lowercase hex digits")
+      .optional()
       .describe("sha256 of the archive, lowercase hex: the node refuses any other bytes."),
-  })
-  .describe("A content-addressed tar archive of NN.in / NN.ans files.");
+    configMap: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be the name of a ConfigMap")
+      .optional()
+      .describe(
+        "A small set instead: a ConfigMap in the Problem's namespace whose keys are NN.in and NN.ans (data or binaryData). Its content's sha256 keys the node's cache.",
+      ),
+  }),
+  [
+    {
+      rule: "has(self.url) != has(self.configMap)",
+      message: "set exactly one of url and configMap",
+      check: (d) => (d.url !== undefined) !== (d.configMap !== undefined),
+    },
+    {
+      rule: "has(self.url) == has(self.sha256)",
+      message: "an archive by url needs its sha256 (and only an archive has one)",
+      check: (d) => (d.url !== undefined) === (d.sha256 !== undefined),
+    },
+  ],
+).describe(
+  "Test data by reference: a content-addressed tar archive of NN.in / NN.ans files, or a ConfigMap.",
+);
 export type TestData = z.infer<typeof testData>;
 
 export const testGroup = z

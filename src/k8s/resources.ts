@@ -132,6 +132,20 @@ export const LeaseResource: ResourceType<Lease> = {
   validate: shallow,
 };
 
+/** v1 ConfigMap: a Problem's small test set. */
+export interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+  binaryData?: Record<string, string>;
+}
+
+export const ConfigMapResource: ResourceType<ConfigMap> = {
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  plural: "configmaps",
+  namespaced: true,
+  validate: shallow,
+};
+
 /** v1 Node, only the parts we read. */
 export interface Node extends KubeObject {
   spec?: { unschedulable?: boolean; [key: string]: unknown };

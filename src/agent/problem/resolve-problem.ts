@@ -1,9 +1,10 @@
 import type { Execution, ExecutionSpec, ExecutionStatus } from "../../api/execution.ts";
+import type { TestData } from "../../api/problem.ts";
 import type { KubeClient } from "../../k8s/client.ts";
 import { errText } from "../../k8s/errors.ts";
-import { ProblemResource } from "../../k8s/resources.ts";
+import { ConfigMapResource, ProblemResource } from "../../k8s/resources.ts";
 import { ReasonedError } from "../ports.ts";
-import type { TestDataCache } from "../testdata/test-data-cache.ts";
+import type { HeldTestSet, TestDataCache } from "../testdata/test-data-cache.ts";
 import { fileTests, inlineTests, TestPlan } from "./test-plan.ts";
 
 /** An Execution of a Problem, ready to run: the spec it is judged by, its tests and scoring. */
@@ -44,19 +45,42 @@ export async function resolveProblem(
   const judgedWith = {
     problem: name,
     ...(problem.metadata.generation !== undefined ? { problemGeneration: problem.metadata.generation } : {}),
-    ...(p.testData ? { testDataSha256: p.testData.sha256 } : {}),
   };
   if (!p.testData) return { spec, plan: planOf(inlineTests(p), p.groups), judgedWith, release: () => {} };
   if (!cache) throw new ReasonedError("TestDataUnavailable", "this node keeps no test data cache");
-  const held = await cache.acquire(p.testData, signal).catch((err: unknown) => {
+  const held = await holdTestData(client, cache, ns, p.testData, signal).catch((err: unknown) => {
     throw new ReasonedError("TestDataUnavailable", errText(err));
   });
   try {
-    return { spec, plan: planOf(fileTests(held.tests), p.groups), judgedWith, release: held.release };
+    const withData = { ...judgedWith, testDataSha256: held.sha256 };
+    return {
+      spec,
+      plan: planOf(fileTests(held.tests), p.groups),
+      judgedWith: withData,
+      release: held.release,
+    };
   } catch (err) {
     held.release();
     throw err;
   }
+}
+
+/** An archive by URL, or a ConfigMap of the Problem's namespace (its data and binaryData keys are the files). */
+async function holdTestData(
+  client: KubeClient,
+  cache: TestDataCache,
+  ns: string,
+  ref: TestData,
+  signal?: AbortSignal,
+): Promise<HeldTestSet> {
+  if (ref.url && ref.sha256) return cache.acquire({ url: ref.url, sha256: ref.sha256 }, signal);
+  const cm = await client.tryGet(ConfigMapResource, ref.configMap!, ns);
+  if (!cm) throw new Error(`ConfigMap ${ns}/${ref.configMap} does not exist`);
+  const files = [
+    ...Object.entries(cm.data ?? {}).map(([name, v]) => ({ name, data: Buffer.from(v, "utf8") })),
+    ...Object.entries(cm.binaryData ?? {}).map(([name, v]) => ({ name, data: Buffer.from(v, "base64") })),
+  ];
+  return cache.acquireFiles(files);
 }
 
 function planOf(

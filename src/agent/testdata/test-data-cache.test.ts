@@ -100,6 +100,21 @@ describe("TestDataCache", () => {
     expect(await readdir(dir)).toEqual([ref.sha256]);
   });
 
+  it("keeps a ConfigMap's files under the sha256 of their names and contents, and refuses other names", async () => {
+    const cache = new TestDataCache(join(tmp, "cache-f"), 1 << 20);
+    const files = [
+      { name: "1.in", data: Buffer.from("x") },
+      { name: "1.ans", data: Buffer.from("y") },
+    ];
+    const a = await cache.acquireFiles(files);
+    const b = await cache.acquireFiles([...files].reverse());
+    expect(b.sha256).toBe(a.sha256);
+    expect(a.tests).toEqual([{ name: "1", input: expect.any(String), answer: expect.any(String) }]);
+    await expect(cache.acquireFiles([{ name: "../x.in", data: Buffer.from("") }])).rejects.toThrow(
+      /not a test file/,
+    );
+  });
+
   it("reads archives made by tar -cf", async () => {
     const src = join(tmp, "src");
     await mkdir(src);
@@ -108,9 +123,14 @@ describe("TestDataCache", () => {
     const path = join(tmp, "gnu.tar");
     await promisify(execFile)("tar", ["-cf", path, "-C", tmp, "src"]);
     const { createHash } = await import("node:crypto");
-    const sha256 = createHash("sha256").update(await readFile(path)).digest("hex");
+    const sha256 = createHash("sha256")
+      .update(await readFile(path))
+      .digest("hex");
     served.set("/gnu.tar", path);
-    const held = await new TestDataCache(join(tmp, "cache-e"), 1 << 20).acquire({ url: `${base}/gnu.tar`, sha256 });
+    const held = await new TestDataCache(join(tmp, "cache-e"), 1 << 20).acquire({
+      url: `${base}/gnu.tar`,
+      sha256,
+    });
     expect(held.tests.map((x) => x.name)).toEqual(["01"]);
     expect(await readFile(held.tests[0]!.answer!, "utf8")).toBe("3\n");
   });

@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { TestData } from "../../api/problem.ts";
 import { getOrCreate } from "../../k8s/metrics.ts";
 import { extractTestFiles, TEST_FILE_PATTERN } from "./tar-extract.ts";
 
@@ -62,6 +61,9 @@ export interface HeldTestSet {
   release: () => void;
 }
 
+/** Writes a set's test files into `tests` (scratch space in `tmp`). */
+type Fill = (tmp: string, tests: string) => Promise<void>;
+
 interface Entry {
   bytes: number;
   holds: number;
@@ -92,17 +94,33 @@ export class TestDataCache {
     this.metrics = metrics;
   }
 
-  /** The set's tests, fetched first if this node does not have them. */
-  async acquire(ref: TestData, signal?: AbortSignal): Promise<HeldTestSet> {
+  /** An archive's tests, fetched first if this node does not have them. */
+  acquire(ref: { url: string; sha256: string }, signal?: AbortSignal): Promise<HeldTestSet> {
+    return this.hold(ref.sha256, (tmp, tests) => this.fillFromArchive(ref, tmp, tests, signal));
+  }
+
+  /** A small set's tests (a ConfigMap's), keyed by the sha256 of their names and contents. */
+  acquireFiles(files: { name: string; data: Buffer }[]): Promise<HeldTestSet> {
+    const bad = files.find((f) => !TEST_FILE_PATTERN.test(f.name));
+    if (bad)
+      return Promise.reject(new Error(`${JSON.stringify(bad.name)} is not a test file (NN.in or NN.ans)`));
+    const hash = createHash("sha256").update("envicutor-test-files-v1\n");
+    for (const f of [...files].sort((a, b) => (a.name < b.name ? -1 : 1)))
+      hash.update(`${f.name}\n${f.data.length}\n`).update(f.data);
+    return this.hold(hash.digest("hex"), async (_tmp, tests) => {
+      for (const f of files) await writeFile(join(tests, f.name), f.data, { flag: "wx", mode: 0o600 });
+    });
+  }
+
+  private async hold(sha: string, fill: Fill): Promise<HeldTestSet> {
     this.ready ??= this.load();
     await this.ready;
-    const sha = ref.sha256;
     let entry = this.entries.get(sha);
     this.metrics?.lookups.inc({ result: entry ? "hit" : "miss" });
     if (!entry) {
       let fetching = this.inFlight.get(sha);
       if (!fetching) {
-        fetching = this.fetch(ref, signal).finally(() => this.inFlight.delete(sha));
+        fetching = this.fetch(sha, fill).finally(() => this.inFlight.delete(sha));
         this.inFlight.set(sha, fetching);
       }
       await fetching;
@@ -142,23 +160,34 @@ export class TestDataCache {
     this.evict();
   }
 
-  private async fetch(ref: TestData, signal?: AbortSignal): Promise<void> {
+  private async fillFromArchive(
+    ref: { url: string; sha256: string },
+    tmp: string,
+    tests: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const archive = join(tmp, "archive.tar");
+    // The archive (tar headers and padding besides the tests) is deleted once extracted.
+    const sha = await download(ref.url, archive, 2 * this.maxBytes + 1024 * 1024, signal);
+    if (sha !== ref.sha256) throw new Error(`test data from ${ref.url} has sha256 ${sha}, not ${ref.sha256}`);
+    await extractTestFiles(archive, tests);
+  }
+
+  private async fetch(sha: string, fill: Fill): Promise<void> {
     const t0 = performance.now();
     const tmp = join(this.dir, `.tmp-${randomBytes(6).toString("hex")}`);
-    await mkdir(join(tmp, "tests"), { recursive: true, mode: 0o700 });
+    const tests = join(tmp, "tests");
+    await mkdir(tests, { recursive: true, mode: 0o700 });
     try {
-      const archive = join(tmp, "archive.tar");
-      // The archive (tar headers and padding besides the tests) is deleted once extracted.
-      const sha = await download(ref.url, archive, 2 * this.maxBytes + 1024 * 1024, signal);
-      if (sha !== ref.sha256)
-        throw new Error(`test data from ${ref.url} has sha256 ${sha}, not ${ref.sha256}`);
-      const bytes = await extractTestFiles(archive, join(tmp, "tests"));
+      await fill(tmp, tests);
+      let bytes = 0;
+      for (const f of await readdir(tests)) bytes += (await stat(join(tests, f))).size;
       if (bytes > this.maxBytes)
         throw new Error(`test data of ${bytes} bytes exceeds the cache's ${this.maxBytes}`);
-      await rename(join(tmp, "tests"), join(this.dir, ref.sha256));
-      this.entries.set(ref.sha256, { bytes, holds: 0 });
+      await rename(tests, join(this.dir, sha));
+      this.entries.set(sha, { bytes, holds: 0 });
       this.total += bytes;
-      this.evict(ref.sha256);
+      this.evict(sha);
       this.metrics?.fetchSeconds.observe((performance.now() - t0) / 1000);
     } finally {
       await rm(tmp, { recursive: true, force: true });
