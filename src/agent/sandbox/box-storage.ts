@@ -1,6 +1,6 @@
 import { chown, mkdir, readFile, rmdir, statfs } from "node:fs/promises";
 import { join } from "node:path";
-import { execa } from "execa";
+import { runCommand } from "./run-command.ts";
 
 export interface StorageLimits {
   storageKiB: number;
@@ -55,7 +55,8 @@ export class BoxStorage {
       "nosuid",
       "nodev",
     ].join(",");
-    await execa("mount", ["-t", "tmpfs", "-o", options, "envicutor-box", this.root], { timeout: 10_000 });
+    const res = await runCommand("mount", ["-t", "tmpfs", "-o", options, "envicutor-box", this.root], 10_000);
+    if (res.exitCode !== 0) throw new Error(`cannot mount the box's storage at ${this.root}: ${res.stderr}`);
     this.mounted = limits;
     for (const dir of [this.boxDir, this.tmpDir, this.shmDir]) {
       await mkdir(dir, { mode: 0o700 });
@@ -100,9 +101,9 @@ export class BoxStorage {
 
 /** Unmounts a filesystem; lazily when something still holds it (a box process that outlived isolate). */
 async function unmountTree(path: string): Promise<void> {
-  const res = await execa("umount", [path], { reject: false, timeout: 10_000 });
+  const res = await runCommand("umount", [path], 10_000);
   if (res.exitCode === 0) return;
-  const lazy = await execa("umount", ["-l", path], { reject: false, timeout: 10_000 });
+  const lazy = await runCommand("umount", ["-l", path], 10_000);
   if (lazy.exitCode !== 0) throw new Error(`cannot unmount ${path}: ${res.stderr || lazy.stderr}`.trim());
 }
 
