@@ -6,7 +6,7 @@
 //
 // Box ids 770..799 belong to this file alone.
 import { execFile } from "node:child_process";
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, parseAllDocuments } from "yaml";
 import { type TarMember, writeTar } from "../src/agent/testdata/tar-fixture.ts";
 import { TestDataCache } from "../src/agent/testdata/test-data-cache.ts";
 import type { Execution } from "../src/api/execution.ts";
@@ -328,6 +329,28 @@ describe.skipIf(isolateMissing)("Problems through the control plane", () => {
     });
     expect(ex.status?.judgedWith?.testDataSha256).toMatch(/^[0-9a-f]{64}$/);
   }, 180_000);
+
+  it("examples/problems: the a-plus-b Problem's groups give 100 points, or 40 with int overflowing in the large group", async () => {
+    const [prob] = parseAllDocuments(
+      readFileSync(join(ROOT, "examples/problems/a-plus-b-groups.yaml"), "utf8"),
+    );
+    const sub = parse(readFileSync(join(ROOT, "examples/problems/a-plus-b-submission.yaml"), "utf8"));
+    const p = prob!.toJS() as Problem;
+    await client.create(ProblemResource, { ...p, metadata: { name: p.metadata.name, namespace: NS } });
+    const source = sub.spec.files[0].content as string;
+    const spec = (content: string) => ({ ...sub.spec, runtime: RT, files: [file("main.c", content)] });
+    await create("a-plus-b-right", spec(source));
+    await create("a-plus-b-int", spec(source.replaceAll("long long", "int").replaceAll("%lld", "%d")));
+    const [right, int] = [await complete("a-plus-b-right", 120_000), await complete("a-plus-b-int", 120_000)];
+    expect([right.status?.verdict, right.status?.score?.points]).toEqual(["Accepted", 100]);
+    expect([int.status?.verdict, int.status?.score?.points]).toEqual(["WrongAnswer", 40]);
+    expect(int.status?.tests?.map((t) => [t.name, t.verdict])).toEqual([
+      ["small-1", "Accepted"],
+      ["small-2", "Accepted"],
+      ["large-1", "WrongAnswer"],
+    ]);
+    expect(int.status?.score?.groups[1]).toMatchObject({ name: "large", points: 0, skipped: 1 });
+  }, 300_000);
 
   it("an Execution of a missing Problem fails with ProblemNotFound", async () => {
     await create("no-problem", { runtime: RT, problem: "nope", files: [file("main.c", submission(0))] });

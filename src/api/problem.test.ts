@@ -1,4 +1,7 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { execution } from "./execution.ts";
 import { API_VERSION } from "./group.ts";
 import { problem } from "./problem.ts";
@@ -82,4 +85,18 @@ describe("Execution of a Problem", () => {
       /the Problem gives the tests/,
     );
   });
+});
+
+describe("examples/problems", () => {
+  const dir = join(import.meta.dirname, "..", "..", "examples", "problems");
+  const docs = readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), "utf8")).map((d) => [f, d.toJS()] as const));
+  it.each(docs.map(([f, o]) => [`${f}: ${o.kind} ${o.metadata.name}`, o] as const))(
+    "%s is valid",
+    (_n, o) => {
+      const r = (o.kind === "Problem" ? problem : execution).safeParse(o);
+      expect(r.error?.issues ?? []).toEqual([]);
+    },
+  );
 });
