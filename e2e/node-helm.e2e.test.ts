@@ -73,7 +73,9 @@ let helmBin: string;
 let pkgs: FrozenPackageSet;
 
 async function kubectl(args: string[], input?: string): Promise<string> {
-  const child = run(cp.kubectlPath, [`--kubeconfig=${cp.kubeconfigPath}`, ...args], { maxBuffer: 64 << 20 });
+  // Its discovery cache in the test's directory, not ~/.kube/cache.
+  const kubeArgs = [`--kubeconfig=${cp.kubeconfigPath}`, `--cache-dir=${join(tmp, "kube-cache")}`, ...args];
+  const child = run(cp.kubectlPath, kubeArgs, { maxBuffer: 64 << 20 });
   if (input !== undefined) child.child.stdin?.end(input);
   try {
     return (await child).stdout;

@@ -377,6 +377,8 @@ export class ControlPlane {
       `--controllers=${controllers.join(",")}`,
       `--root-ca-file=${join(pki, "ca.crt")}`,
       `--service-account-private-key-file=${join(pki, "sa.key")}`,
+      // The attach-detach controller would make /usr/libexec/kubernetes/... otherwise.
+      `--flex-volume-plugin-dir=${join(this.dir, "flexvolume")}`,
     ];
   }
 

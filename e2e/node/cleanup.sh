@@ -48,6 +48,22 @@ done
 ip link del "$bridge" 2>/dev/null
 nft delete table ip "$table" 2>/dev/null
 
+# Outside the directory: what kubelet and the CNI library write to fixed paths.
+# The CNI network is named like the cgroup root; a pod's results are
+# <network>-<container>-eth0 and cni-loopback-<container>-lo.
+for f in /var/lib/cni/results/"$cg"-*; do
+  [[ -e "$f" ]] || continue
+  id="${f#/var/lib/cni/results/"$cg"-}"
+  rm -f "$f" "/var/lib/cni/results/cni-loopback-${id%-eth0}-lo"
+done
+find /var/log/containers -maxdepth 1 -lname "$dir/*" -delete 2>/dev/null
+# The ones this node made (DIR/made-paths), from a fixed list only.
+while read -r p; do
+  case "$p" in
+  /var/lib/kubelet | /var/log/containers | /usr/libexec/kubernetes | /var/lib/cni) rm -rf "$p" ;;
+  esac
+done <"$dir/made-paths" 2>/dev/null
+
 # The kernel settings kubelet sets to its liking (protectKernelDefaults: false), as they were.
 if [[ -f "$dir/sysctls" ]]; then
   while read -r key value; do sysctl -q -w "$key=$value" >/dev/null 2>&1; done <"$dir/sysctls"

@@ -16,6 +16,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   writeFileSync,
 } from "node:fs";
@@ -29,6 +30,14 @@ const CLEANUP_SCRIPT = join(HERE, "cleanup.sh");
 const CNI_BIN = "/usr/lib/cni";
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Paths kubelet and the CNI library write to whatever their configuration says
+ * (device plugins' socket, the container-log symlinks, the flexvolume dir, the
+ * CNI results cache). cleanup.sh removes the ones this node made, and only
+ * this node's entries of those that were there before.
+ */
+const HOST_PATHS = ["/var/lib/kubelet", "/var/log/containers", "/usr/libexec/kubernetes", "/var/lib/cni"];
 
 /** Kernel settings kubelet changes to what it expects; cleanup.sh puts them back. */
 const KUBELET_SYSCTLS = [
@@ -102,6 +111,7 @@ export class KubeNode {
   readonly nftTable = `envicutor_node_${this.id}`;
   private readonly procs = new Map<string, ChildProcess>();
   private watchdog: ChildProcess | undefined;
+  private madePaths: string[] = [];
   private stopped = false;
 
   private readonly o: NodeOptions;
@@ -134,7 +144,7 @@ export class KubeNode {
   async start(images: ImageArchive[]): Promise<void> {
     this.startWatchdog();
     try {
-      this.saveSysctls();
+      this.recordHostState();
       this.makeCgroupRoot();
       this.writeConfigs();
       this.nftDnat();
@@ -183,6 +193,11 @@ export class KubeNode {
     for (const h of cgroupHierarchies())
       if (existsSync(join(h, this.cgroupRoot))) left.push(join(h, this.cgroupRoot));
     if (existsSync(`/sys/class/net/${this.bridge}`)) left.push(`link ${this.bridge}`);
+    for (const p of this.madePaths) if (existsSync(p)) left.push(p);
+    const results = "/var/lib/cni/results";
+    if (existsSync(results))
+      for (const f of readdirSync(results))
+        if (f.startsWith(`${this.cgroupRoot}-`)) left.push(join(results, f));
     return left;
   }
 
@@ -196,12 +211,15 @@ export class KubeNode {
     this.watchdog.unref();
   }
 
-  private saveSysctls(): void {
+  /** What cleanup.sh must put back or remove: kubelet's sysctls as they are, the host paths not there yet. */
+  private recordHostState(): void {
     const lines = KUBELET_SYSCTLS.map((k) => {
       const v = readFileSync(`/proc/sys/${k.replaceAll(".", "/")}`, "utf8").trim();
       return `${k} ${v}`;
     });
     writeFileSync(join(this.dir, "sysctls"), `${lines.join("\n")}\n`);
+    this.madePaths = HOST_PATHS.filter((p) => !existsSync(p));
+    writeFileSync(join(this.dir, "made-paths"), this.madePaths.map((p) => `${p}\n`).join(""));
   }
 
   /** kubelet wants its cgroupRoot to exist in every hierarchy; cpuset needs its cpus and mems filled in. */
@@ -242,9 +260,7 @@ export class KubeNode {
     writeFileSync(join(d, "containerd.toml"), containerdConfig(d, this.o.bin));
     writeFileSync(
       join(d, "cni/net.d/10-envicutor.conflist"),
-      JSON.stringify(
-        cniConfig(`envicutor-node-${this.id}`, this.bridge, this.o.podCidr, join(d, "cni/ipam")),
-      ),
+      JSON.stringify(cniConfig(this.cgroupRoot, this.bridge, this.o.podCidr, join(d, "cni/ipam"))),
     );
     writeFileSync(join(d, "kubelet.kubeconfig"), kubeletKubeconfig(this.o.server, this.o.token), {
       mode: 0o600,
