@@ -22,6 +22,7 @@ import { API_VERSION } from "../src/api/group.ts";
 import type { Problem } from "../src/api/problem.ts";
 import type { Runtime } from "../src/api/runtime.ts";
 import { validRuntime } from "../src/api/test-fixtures.ts";
+import { REJUDGE_OF_LABEL, rejudge } from "../src/cli/rejudge.ts";
 import { KubeClient } from "../src/k8s/client.ts";
 import {
   ConfigMapResource,
@@ -350,6 +351,27 @@ describe.skipIf(isolateMissing)("Problems through the control plane", () => {
       ["large-1", "WrongAnswer"],
     ]);
     expect(int.status?.score?.groups[1]).toMatchObject({ name: "large", points: 0, skipped: 1 });
+  }, 300_000);
+
+  it("rejudging a Problem's Executions after it changed: new Executions, the new points, the new generation", async () => {
+    const p = await client.get(ProblemResource, "a-plus-b", NS);
+    p.spec.groups = p.spec.groups!.map((g) => ({ ...g, points: 50 }));
+    await client.replace(ProblemResource, p);
+    const names = await rejudge(kubeConfig(), { namespace: NS, problem: "a-plus-b" });
+    expect(names).toHaveLength(2);
+    const results = await Promise.all(names.map((n) => complete(n, 120_000)));
+    const byOld = Object.fromEntries(
+      results.map((r) => [
+        r.metadata.labels?.[REJUDGE_OF_LABEL],
+        [r.status?.verdict, r.status?.score?.points],
+      ]),
+    );
+    expect(byOld).toEqual({ "a-plus-b-right": ["Accepted", 100], "a-plus-b-int": ["WrongAnswer", 50] });
+    const old = await client.get(ExecutionResource, "a-plus-b-int", NS);
+    expect(results[0]!.status?.judgedWith?.problemGeneration).toBe(
+      (old.status?.judgedWith?.problemGeneration ?? 0) + 1,
+    );
+    expect(results[0]!.status?.judgedWith?.closureHash).toBe(old.status?.judgedWith?.closureHash);
   }, 300_000);
 
   it("an Execution of a missing Problem fails with ProblemNotFound", async () => {

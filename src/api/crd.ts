@@ -86,7 +86,11 @@ const DEFINITIONS: CrdDefinition[] = [
       { name: "Attempts", type: "integer", jsonPath: ".status.attempts", priority: 1 },
       age,
     ],
-    selectableFields: [{ jsonPath: ".status.nodeName" }, { jsonPath: ".spec.runtime" }],
+    selectableFields: [
+      { jsonPath: ".status.nodeName" },
+      { jsonPath: ".spec.runtime" },
+      { jsonPath: ".spec.problem" },
+    ],
   },
   {
     kind: "Problem",

@@ -4,16 +4,21 @@
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { doctor } from "./doctor.ts";
+import { rejudge } from "./rejudge.ts";
 import { formatReport } from "./report.ts";
 import { runAndWait } from "./run-command.ts";
 import { readStdin, stdinSource } from "./stdin.ts";
 
 const USAGE = `Usage: envicutor run FILE --runtime RUNTIME [--stdin FILE | --tests DIR] [options]
        envicutor doctor [--isolate PATH] [--network]
+       envicutor rejudge (EXECUTION | --problem PROBLEM) [-n NS]
 
 run: creates an Execution, waits for it and prints the verdicts.
 doctor: checks what the agent needs on this node (isolate and its cgroup mode,
   kernel namespaces, Nix, ...); exit status 1 when a check fails.
+rejudge: creates a new Execution with the spec of EXECUTION, or of every
+  Execution of PROBLEM (not rejudges themselves), and prints their names; each
+  runs against the Problem's and the Runtime's current state (status.judgedWith).
 
 Options:
   -r, --runtime NAME     Runtime to run with (required)
@@ -45,19 +50,25 @@ async function main(argv: string[]): Promise<number> {
       keep: { type: "boolean", default: false },
       isolate: { type: "string" },
       network: { type: "boolean", default: false },
+      problem: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   const [command, file] = positionals;
   if (command === "doctor" && !values.help)
     return doctor({ ...(values.isolate ? { isolateBin: values.isolate } : {}), network: values.network });
+  if (command === "rejudge" && !values.help && (file || values.problem)) {
+    const kc = loadConfig(values.kubeconfig);
+    const namespace = values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
+    const target = file ? { execution: file } : { problem: values.problem! };
+    for (const name of await rejudge(kc, { namespace, ...target })) console.log(`${namespace}/${name}`);
+    return 0;
+  }
   if (values.help || command !== "run" || !file || !values.runtime || (values.stdin && values.tests)) {
     console.error(USAGE);
     return values.help ? 0 : 2;
   }
-  const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadConfig(values.kubeconfig);
   const namespace = values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
   const stdin = await readStdin(stdinSource(values.stdin, !!values.tests, !!process.stdin.isTTY));
   const result = await runAndWait(
@@ -76,6 +87,13 @@ async function main(argv: string[]): Promise<number> {
   );
   console.log(formatReport(result));
   return result.status?.verdict === "Accepted" ? 0 : 1;
+}
+
+function loadConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
 }
 
 main(process.argv.slice(2)).then(
