@@ -102,8 +102,78 @@ export function assessRuntime(
   const generation = runtime.metadata.generation ?? 1;
   const prev = runtime.status ?? {};
   const eligible = eligibleNodes(runtime, nodes).sort((a, b) => a.name.localeCompare(b.name));
-  const installed: { node: string; hash: string | undefined }[] = [];
-  const failures: { node: string; reason: string; message: string }[] = [];
+  const { installed, failures } = tallyInstalls(runtime, eligible, generation);
+  const closure = closureAgreement(prev, generation, installed);
+  const { activeGeneration, activeClosureHash, activated } = activation(
+    prev,
+    generation,
+    eligible.length > 0 && installed.length === eligible.length && closure.distinct === 1,
+    closure.majority,
+  );
+  const view: Runtime = { ...runtime, status: { ...prev, activeGeneration, activeClosureHash } };
+  const facts: RuntimeFacts = {
+    runtime,
+    generation,
+    eligible,
+    installed,
+    failures,
+    ...closure,
+    activeGeneration,
+    serving: eligible.filter((n) => nodeServesRuntime(view, n)),
+  };
+  const activeMismatch = activeMismatchNodes(runtime, eligible, activeGeneration, activeClosureHash);
+  const mismatchNodes = [...new Set([...closure.currentMismatch, ...activeMismatch])].sort();
+  const ready = activeGeneration !== undefined && facts.serving.length > 0;
+  const g = { observedGeneration: generation };
+  const conds: ConditionInput[] = [
+    { type: RuntimeConditions.Ready, ...readyCondition(facts), ...g },
+    { type: RuntimeConditions.ClosureMismatch, ...closureMismatchCondition(mismatchNodes), ...g },
+  ];
+  const { conditions } = setConditions(prev.conditions, conds, now);
+  const status = nextStatus(prev, facts, activeClosureHash, conditions);
+  return {
+    status,
+    changed: !statusEqual(prev, status),
+    ready,
+    ...(activated ? { activated } : {}),
+    failedNodes: failures.map((f) => f.node),
+    mismatchNodes,
+  };
+}
+
+interface InstalledNode {
+  node: string;
+  hash: string | undefined;
+}
+
+interface InstallFailure {
+  node: string;
+  reason: string;
+  message: string;
+}
+
+/** Everything the Ready checks look at, computed once. */
+interface RuntimeFacts {
+  runtime: Runtime;
+  generation: number;
+  eligible: NodeView[];
+  installed: InstalledNode[];
+  failures: InstallFailure[];
+  majority: string | undefined;
+  currentMismatch: string[];
+  activeGeneration: number | undefined;
+  serving: NodeView[];
+}
+
+type ConditionBody = Omit<ConditionInput, "type" | "observedGeneration">;
+
+function tallyInstalls(
+  runtime: Runtime,
+  eligible: readonly NodeView[],
+  generation: number,
+): { installed: InstalledNode[]; failures: InstallFailure[] } {
+  const installed: InstalledNode[] = [];
+  const failures: InstallFailure[] = [];
   for (const n of eligible) {
     const e = installEntry(n.worker, runtime, generation);
     if (e?.phase === "Installed") installed.push({ node: n.name, hash: e.closureHash });
@@ -114,11 +184,19 @@ export function assessRuntime(
         message: (e.message ?? "install failed").slice(0, 2048),
       });
   }
+  return { installed, failures };
+}
 
-  // Closure agreement of the current generation: the most common hash is the reference.
+/** Closure agreement of the current generation: which hash is the reference, and who differs from it. */
+function closureAgreement(
+  prev: RuntimeStatus,
+  generation: number,
+  installed: readonly InstalledNode[],
+): { majority: string | undefined; currentMismatch: string[]; distinct: number } {
   const counts = new Map<string | undefined, number>();
   for (const i of installed) counts.set(i.hash, (counts.get(i.hash) ?? 0) + 1);
-  // The reference is the active closure when this generation is active, else the most common one.
+  // The active closure stays the reference while this generation is active, so
+  // a later node with another hash is the one flagged, not the active ones.
   const majority =
     prev.activeGeneration === generation &&
     prev.activeClosureHash !== undefined &&
@@ -127,127 +205,154 @@ export function assessRuntime(
       : [...counts.entries()].sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(String(b[0])))[0]?.[0];
   const currentMismatch =
     counts.size > 1 ? installed.filter((i) => i.hash !== majority).map((i) => i.node) : [];
+  return { majority, currentMismatch, distinct: counts.size };
+}
 
-  let activeGeneration = prev.activeGeneration;
-  let activeClosureHash = prev.activeClosureHash;
-  let activated: RuntimeAssessment["activated"];
-  const fullyInstalled = eligible.length > 0 && installed.length === eligible.length && counts.size === 1;
-  if (fullyInstalled && (activeGeneration !== generation || activeClosureHash !== majority)) {
-    activeGeneration = generation;
-    activeClosureHash = majority;
-    activated = { generation, ...(majority !== undefined ? { closureHash: majority } : {}) };
+/** Switches the active generation only once every eligible node agrees on one closure. */
+function activation(
+  prev: RuntimeStatus,
+  generation: number,
+  fullyInstalled: boolean,
+  majority: string | undefined,
+): Pick<RuntimeStatus, "activeGeneration" | "activeClosureHash"> & Pick<RuntimeAssessment, "activated"> {
+  if (fullyInstalled && (prev.activeGeneration !== generation || prev.activeClosureHash !== majority)) {
+    return {
+      activeGeneration: generation,
+      activeClosureHash: majority,
+      activated: { generation, ...(majority !== undefined ? { closureHash: majority } : {}) },
+    };
   }
+  return { activeGeneration: prev.activeGeneration, activeClosureHash: prev.activeClosureHash };
+}
 
-  // Nodes serving the active generation, and nodes whose active-generation closure differs.
-  const view: Runtime = { ...runtime, status: { ...prev, activeGeneration, activeClosureHash } };
-  const serving = eligible.filter((n) => nodeServesRuntime(view, n));
-  const activeMismatch =
-    activeGeneration === undefined
-      ? []
-      : eligible
-          .filter((n) => {
-            const e = installEntry(n.worker, runtime, activeGeneration);
-            return (
-              e?.phase === "Installed" &&
-              activeClosureHash !== undefined &&
-              e.closureHash !== activeClosureHash
-            );
-          })
-          .map((n) => n.name);
-  const mismatchNodes = [...new Set([...currentMismatch, ...activeMismatch])].sort();
-  const ready = activeGeneration !== undefined && serving.length > 0;
+/** Nodes whose closure of the active generation differs from activeClosureHash. */
+function activeMismatchNodes(
+  runtime: Runtime,
+  eligible: readonly NodeView[],
+  activeGeneration: number | undefined,
+  activeClosureHash: string | undefined,
+): string[] {
+  if (activeGeneration === undefined) return [];
+  return eligible
+    .filter((n) => {
+      const e = installEntry(n.worker, runtime, activeGeneration);
+      return (
+        e?.phase === "Installed" && activeClosureHash !== undefined && e.closureHash !== activeClosureHash
+      );
+    })
+    .map((n) => n.name);
+}
 
-  const g = { observedGeneration: generation };
-  const conds: ConditionInput[] = [];
-  if (ready) {
-    const all = activeGeneration === generation && installed.length === eligible.length;
-    conds.push({
-      type: RuntimeConditions.Ready,
-      status: "True",
-      reason: all ? RuntimeReasons.AllNodesInstalled : RuntimeReasons.RolloutInProgress,
-      message: all
-        ? `generation ${generation} is installed on all ${eligible.length} eligible node(s)`
-        : `generation ${activeGeneration} is active on ${serving.length}/${eligible.length} eligible node(s); generation ${generation} installed on ${installed.length}/${eligible.length}${failures.length ? `, failed on ${failures.length}` : ""}`,
-      ...g,
-    });
-  } else if (eligible.length === 0) {
-    conds.push({
-      type: RuntimeConditions.Ready,
-      status: "False",
-      reason: RuntimeReasons.NoEligibleNodes,
-      message: runtime.spec.nodeSelector
-        ? `no live node with an agent matches nodeSelector ${JSON.stringify(runtime.spec.nodeSelector)}`
-        : "no live node with an agent",
-      ...g,
-    });
-  } else if (currentMismatch.length > 0 && installed.length === eligible.length) {
-    conds.push({
-      type: RuntimeConditions.Ready,
-      status: "False",
-      reason: RuntimeReasons.ClosureMismatch,
-      message: `nodes built different closures for generation ${generation}: ${listNodes(currentMismatch)} differ from ${majority ?? "(none)"}`,
-      ...g,
-    });
-  } else if (failures.length > 0) {
-    conds.push({
-      type: RuntimeConditions.Ready,
-      status: "False",
-      reason: RuntimeReasons.InstallFailed,
-      message: `install failed on ${failures.length}/${eligible.length} node(s): ${failures
-        .slice(0, 3)
-        .map((f) => `${f.node}: ${f.message.slice(0, 200)}`)
-        .join("; ")}`,
-      ...g,
-    });
-  } else {
-    conds.push({
-      type: RuntimeConditions.Ready,
-      status: "False",
-      reason: RuntimeReasons.Installing,
-      message: `installed on ${installed.length}/${eligible.length} eligible node(s)`,
-      ...g,
-    });
+/**
+ * Ready as a chain of named checks: the first that applies wins, so the order
+ * is the precedence (serving beats everything; Installing is the fallback).
+ */
+const readyChecks: ((f: RuntimeFacts) => ConditionBody | undefined)[] = [
+  servingActiveGeneration,
+  noEligibleNodes,
+  closuresDisagree,
+  installFailed,
+];
+
+function readyCondition(f: RuntimeFacts): ConditionBody {
+  for (const check of readyChecks) {
+    const c = check(f);
+    if (c) return c;
   }
-  conds.push(
-    mismatchNodes.length > 0
-      ? {
-          type: RuntimeConditions.ClosureMismatch,
-          status: "True",
-          reason: RuntimeReasons.ClosureMismatch,
-          message: `nodes with a different Nix closure (they take no work): ${listNodes(mismatchNodes)}`,
-          ...g,
-        }
-      : {
-          type: RuntimeConditions.ClosureMismatch,
-          status: "False",
-          reason: RuntimeReasons.ClosuresEqual,
-          message: "every node that installed it built the same closure",
-          ...g,
-        },
-  );
+  return installing(f);
+}
 
-  const { conditions } = setConditions(prev.conditions, conds, now);
+function servingActiveGeneration(f: RuntimeFacts): ConditionBody | undefined {
+  if (f.activeGeneration === undefined || f.serving.length === 0) return undefined;
+  const n = f.eligible.length;
+  const all = f.activeGeneration === f.generation && f.installed.length === n;
+  const failed = f.failures.length ? `, failed on ${f.failures.length}` : "";
+  return {
+    status: "True",
+    reason: all ? RuntimeReasons.AllNodesInstalled : RuntimeReasons.RolloutInProgress,
+    message: all
+      ? `generation ${f.generation} is installed on all ${n} eligible node(s)`
+      : `generation ${f.activeGeneration} is active on ${f.serving.length}/${n} eligible node(s); generation ${f.generation} installed on ${f.installed.length}/${n}${failed}`,
+  };
+}
+
+function noEligibleNodes(f: RuntimeFacts): ConditionBody | undefined {
+  if (f.eligible.length > 0) return undefined;
+  const selector = f.runtime.spec.nodeSelector;
+  return {
+    status: "False",
+    reason: RuntimeReasons.NoEligibleNodes,
+    message: selector
+      ? `no live node with an agent matches nodeSelector ${JSON.stringify(selector)}`
+      : "no live node with an agent",
+  };
+}
+
+/** Only once every node has reported: a mismatch among some is not yet a verdict. */
+function closuresDisagree(f: RuntimeFacts): ConditionBody | undefined {
+  if (f.currentMismatch.length === 0 || f.installed.length !== f.eligible.length) return undefined;
+  return {
+    status: "False",
+    reason: RuntimeReasons.ClosureMismatch,
+    message: `nodes built different closures for generation ${f.generation}: ${listNodes(f.currentMismatch)} differ from ${f.majority ?? "(none)"}`,
+  };
+}
+
+function installFailed(f: RuntimeFacts): ConditionBody | undefined {
+  if (f.failures.length === 0) return undefined;
+  const sample = f.failures
+    .slice(0, 3)
+    .map((x) => `${x.node}: ${x.message.slice(0, 200)}`)
+    .join("; ");
+  return {
+    status: "False",
+    reason: RuntimeReasons.InstallFailed,
+    message: `install failed on ${f.failures.length}/${f.eligible.length} node(s): ${sample}`,
+  };
+}
+
+function installing(f: RuntimeFacts): ConditionBody {
+  return {
+    status: "False",
+    reason: RuntimeReasons.Installing,
+    message: `installed on ${f.installed.length}/${f.eligible.length} eligible node(s)`,
+  };
+}
+
+function closureMismatchCondition(mismatchNodes: string[]): ConditionBody {
+  return mismatchNodes.length > 0
+    ? {
+        status: "True",
+        reason: RuntimeReasons.ClosureMismatch,
+        message: `nodes with a different Nix closure (they take no work): ${listNodes(mismatchNodes)}`,
+      }
+    : {
+        status: "False",
+        reason: RuntimeReasons.ClosuresEqual,
+        message: "every node that installed it built the same closure",
+      };
+}
+
+function nextStatus(
+  prev: RuntimeStatus,
+  f: RuntimeFacts,
+  activeClosureHash: string | undefined,
+  conditions: Condition[],
+): RuntimeStatus {
   const status: RuntimeStatus = {
     ...prev,
-    observedGeneration: generation,
-    eligibleNodes: eligible.length,
-    installedNodes: installed.length,
-    failedNodes: failures.length,
+    observedGeneration: f.generation,
+    eligibleNodes: f.eligible.length,
+    installedNodes: f.installed.length,
+    failedNodes: f.failures.length,
     conditions,
   };
-  if (activeGeneration !== undefined) status.activeGeneration = activeGeneration;
+  if (f.activeGeneration !== undefined) status.activeGeneration = f.activeGeneration;
   if (activeClosureHash !== undefined) status.activeClosureHash = activeClosureHash;
   else delete status.activeClosureHash;
-  if (failures.length) status.failures = failures.slice(0, 10);
+  if (f.failures.length) status.failures = f.failures.slice(0, 10);
   else delete status.failures;
-  return {
-    status,
-    changed: !statusEqual(prev, status),
-    ready,
-    ...(activated ? { activated } : {}),
-    failedNodes: failures.map((f) => f.node),
-    mismatchNodes,
-  };
+  return status;
 }
 
 function listNodes(nodes: string[]): string {
