@@ -92,6 +92,37 @@ const toResult = (r: InstallRecord): NixInstalledRuntime => ({
   installedAt: r.installedAt,
 });
 
+/** One install in progress: its request, partial directory and shared deadline. */
+interface InstallRun {
+  req: InstallRequest;
+  packageSet: string;
+  partial: string;
+  signal: AbortSignal | undefined;
+  remaining: () => number;
+}
+
+function installRecord(
+  run: InstallRun,
+  built: Pick<InstallRecord, "storePaths" | "closure" | "env"> & { envPath: string | undefined },
+): InstallRecord {
+  const { req } = run;
+  return {
+    version: 1,
+    runtimeName: req.runtimeName,
+    generation: req.generation,
+    uid: req.uid,
+    packages: [...req.packages],
+    packageSet: run.packageSet,
+    packageSetName: req.packageSet || DEFAULT_PACKAGE_SET,
+    ...(built.envPath ? { envPath: built.envPath } : {}),
+    storePaths: built.storePaths,
+    closure: built.closure,
+    closureHash: closureHash(built.closure),
+    env: built.env,
+    installedAt: new Date().toISOString(),
+  };
+}
+
 export class NixInstaller implements RuntimeInstaller {
   readonly state: StateDir;
   private readonly opts: NixInstallerOptions;
@@ -166,6 +197,44 @@ export class NixInstaller implements RuntimeInstaller {
     signal: AbortSignal | undefined,
   ): Promise<{ result: NixInstalledRuntime; fresh: boolean }> {
     const log = this.opts.logger?.child({ runtime: req.runtimeName, generation: req.generation });
+    const existing = await this.existingInstall(req, packageSet);
+    if (existing) {
+      log?.debug("already installed");
+      return { result: toResult(existing), fresh: false };
+    }
+
+    const stale = await this.state.cleanPartial(req.runtimeName, req.generation);
+    if (stale.length) log?.warn({ stale }, "removed leftovers of an interrupted install");
+
+    // One deadline for the whole install: every step gets only what is left of it.
+    const deadline = Date.now() + (this.opts.timeoutMs ?? 15 * 60_000);
+    const partial = await this.state.createPartial(req.runtimeName, req.generation);
+    const run: InstallRun = {
+      req,
+      packageSet,
+      partial,
+      signal,
+      remaining: () => Math.max(1, deadline - Date.now()),
+    };
+    try {
+      log?.info({ packages: req.packages, packageSet }, "installing");
+      const storePaths = await this.buildOutputs(run);
+      await this.rootOutputs(run, storePaths);
+      const closure = parseStorePaths(
+        (await this.nix("nix-store", ["-qR", ...storePaths], run.remaining(), signal)).stdout,
+      );
+      const { env, envPath } = await this.environment(run, storePaths);
+      const record = installRecord(run, { storePaths, closure, env, envPath });
+      await this.state.commit(partial, record);
+      log?.info({ storePaths, closureHash: record.closureHash, paths: closure.length }, "installed");
+      return { result: toResult(record), fresh: true };
+    } catch (err) {
+      throw await this.abandon(run, err, log);
+    }
+  }
+
+  /** A committed install of exactly this request whose store paths are still valid. */
+  private async existingInstall(req: InstallRequest, packageSet: string): Promise<InstallRecord | undefined> {
     const existing = await this.state.read(req.runtimeName, req.generation);
     if (
       existing &&
@@ -174,103 +243,87 @@ export class NixInstaller implements RuntimeInstaller {
       existing.packages.join("\0") === req.packages.join("\0") &&
       (await this.valid([...existing.storePaths, ...(existing.envPath ? [existing.envPath] : [])]))
     ) {
-      log?.debug("already installed");
-      return { result: toResult(existing), fresh: false };
+      return existing;
     }
+    return undefined;
+  }
 
-    const stale = await this.state.cleanPartial(req.runtimeName, req.generation);
-    if (stale.length) log?.warn({ stale }, "removed leftovers of an interrupted install");
-
-    const deadline = Date.now() + (this.opts.timeoutMs ?? 15 * 60_000);
-    const remaining = () => Math.max(1, deadline - Date.now());
-    const partial = await this.state.createPartial(req.runtimeName, req.generation);
-    try {
-      log?.info({ packages: req.packages, packageSet }, "installing");
-      const build = await this.nix(
-        "nix-build",
-        [
-          packageSet,
-          ...req.packages.flatMap((p) => ["-A", p]),
-          "--out-link",
-          join(partial, "result"),
-          ...this.nixOptionArgs(),
-        ],
-        remaining(),
-        signal,
+  private async buildOutputs(run: InstallRun): Promise<string[]> {
+    const build = await this.nix(
+      "nix-build",
+      [
+        run.packageSet,
+        ...run.req.packages.flatMap((p) => ["-A", p]),
+        "--out-link",
+        join(run.partial, "result"),
+        ...this.nixOptionArgs(),
+      ],
+      run.remaining(),
+      run.signal,
+    );
+    const storePaths = parseBuildOutputs(build.stdout);
+    if (storePaths.length === 0 || !storePaths.every(isStorePath)) {
+      throw new NixInstallError(
+        "NixError",
+        `nix-build printed no store paths: ${build.stdout.slice(0, 300)}`,
       );
-      const storePaths = parseBuildOutputs(build.stdout);
-      if (storePaths.length === 0 || !storePaths.every(isStorePath)) {
-        throw new NixInstallError(
-          "NixError",
-          `nix-build printed no store paths: ${build.stdout.slice(0, 300)}`,
-        );
-      }
-
-      // One root per output under its final name, then drop nix-build's result* links.
-      for (const [i, p] of storePaths.entries()) {
-        await this.nix(
-          "nix-store",
-          ["--add-root", join(partial, String(i)), "--realise", p],
-          remaining(),
-          signal,
-        );
-      }
-      for (const e of await readdir(partial)) {
-        if (e.startsWith("result")) await rm(join(partial, e), { force: true });
-      }
-
-      const closure = parseStorePaths(
-        (await this.nix("nix-store", ["-qR", ...storePaths], remaining(), signal)).stdout,
-      );
-      let envPath: string | undefined;
-      const env = await computeEnv(storePaths, {
-        runSetupHooks: async (paths, base) => {
-          const r = await runSetupHooksInSandbox({
-            packageSetLocation: packageSet,
-            storePaths: paths,
-            base,
-            outLink: join(partial, "env"),
-            shellLink: join(partial, "result-shell"),
-            hookTimeoutMs: Math.min(this.opts.hookTimeoutMs ?? 10_000, remaining()),
-            timeoutMs: remaining(),
-            nixBuild: this.bin("nix-build"),
-            nixOptionArgs: this.nixOptionArgs(),
-            ...(this.opts.shellAttribute ? { shellAttribute: this.opts.shellAttribute } : {}),
-            ...(this.opts.killGraceMs ? { killGraceMs: this.opts.killGraceMs } : {}),
-            ...(signal ? { signal } : {}),
-          });
-          envPath = r.envPath;
-          return r.env;
-        },
-      });
-      const record: InstallRecord = {
-        version: 1,
-        runtimeName: req.runtimeName,
-        generation: req.generation,
-        uid: req.uid,
-        packages: [...req.packages],
-        packageSet,
-        packageSetName: req.packageSet || DEFAULT_PACKAGE_SET,
-        ...(envPath ? { envPath } : {}),
-        storePaths,
-        closure,
-        closureHash: closureHash(closure),
-        env,
-        installedAt: new Date().toISOString(),
-      };
-      await this.state.commit(partial, record);
-      log?.info({ storePaths, closureHash: record.closureHash, paths: closure.length }, "installed");
-      return { result: toResult(record), fresh: true };
-    } catch (err) {
-      await rm(partial, { recursive: true, force: true });
-      // no empty directory for a Runtime that never installed
-      await rmdir(this.state.runtimeDir(req.runtimeName)).catch(() => undefined);
-      if (err instanceof NixInstallError) {
-        log?.warn({ reason: err.reason, detail: err.detail || undefined }, err.message);
-        throw err;
-      }
-      throw new NixInstallError("NixError", err instanceof Error ? err.message : String(err));
     }
+    return storePaths;
+  }
+
+  /** One root per output under its final name, then drop nix-build's result* links. */
+  private async rootOutputs(run: InstallRun, storePaths: string[]): Promise<void> {
+    for (const [i, p] of storePaths.entries()) {
+      await this.nix(
+        "nix-store",
+        ["--add-root", join(run.partial, String(i)), "--realise", p],
+        run.remaining(),
+        run.signal,
+      );
+    }
+    for (const e of await readdir(run.partial)) {
+      if (e.startsWith("result")) await rm(join(run.partial, e), { force: true });
+    }
+  }
+
+  private async environment(
+    run: InstallRun,
+    storePaths: string[],
+  ): Promise<{ env: InstallRecord["env"]; envPath: string | undefined }> {
+    let envPath: string | undefined;
+    const env = await computeEnv(storePaths, {
+      runSetupHooks: async (paths, base) => {
+        const r = await runSetupHooksInSandbox({
+          packageSetLocation: run.packageSet,
+          storePaths: paths,
+          base,
+          outLink: join(run.partial, "env"),
+          shellLink: join(run.partial, "result-shell"),
+          hookTimeoutMs: Math.min(this.opts.hookTimeoutMs ?? 10_000, run.remaining()),
+          timeoutMs: run.remaining(),
+          nixBuild: this.bin("nix-build"),
+          nixOptionArgs: this.nixOptionArgs(),
+          ...(this.opts.shellAttribute ? { shellAttribute: this.opts.shellAttribute } : {}),
+          ...(this.opts.killGraceMs ? { killGraceMs: this.opts.killGraceMs } : {}),
+          ...(run.signal ? { signal: run.signal } : {}),
+        });
+        envPath = r.envPath;
+        return r.env;
+      },
+    });
+    return { env, envPath };
+  }
+
+  /** Removes the partial install and returns the error to throw, classified. */
+  private async abandon(run: InstallRun, err: unknown, log: Logger | undefined): Promise<NixInstallError> {
+    await rm(run.partial, { recursive: true, force: true });
+    // no empty directory for a Runtime that never installed
+    await rmdir(this.state.runtimeDir(run.req.runtimeName)).catch(() => undefined);
+    if (err instanceof NixInstallError) {
+      log?.warn({ reason: err.reason, detail: err.detail || undefined }, err.message);
+      return err;
+    }
+    return new NixInstallError("NixError", err instanceof Error ? err.message : String(err));
   }
 
   /** Runs a Nix command; a failure becomes a classified NixInstallError. */
