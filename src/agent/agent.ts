@@ -37,6 +37,8 @@ export interface AgentDeps {
   problems?: ProblemResolver;
 }
 
+type AgentInformers = ReturnType<Agent["createInformers"]>;
+
 /**
  * The node agent: reports its node (Worker + heartbeat Lease), installs the
  * Runtimes meant for it, and runs the Executions assigned to it. Two
@@ -63,16 +65,7 @@ export class Agent {
       metricsPort: c.metricsPort,
       metricsHost: c.metricsHost,
     });
-    const runtimeInformer = this.operator.informer(RuntimeResource);
-    const nodeInformer = this.operator.informer(NodeResource, {
-      fieldSelector: `metadata.name=${c.nodeName}`,
-    });
-    // This node's Executions only; finished ones shrink to name and phase.
-    const executionInformer = this.operator.informer(ExecutionResource, {
-      fieldSelector: `status.nodeName=${c.nodeName}`,
-      transform: agentView,
-    });
-
+    const informers = this.createInformers();
     this.reporter = new WorkerReporter({ client, nodeName: c.nodeName, logger });
     this.heartbeat = new Heartbeat({
       client,
@@ -81,71 +74,109 @@ export class Agent {
       durationSeconds: c.leaseDurationSeconds,
       logger,
     });
-    this.runtimes = new RuntimeSync({
+    this.runtimes = this.createRuntimeSync(informers);
+    this.executions = this.createExecutionWorker(informers);
+    this.recoverKeys = this.startInstallLoop(informers);
+    this.startExecutionLoop(informers);
+    this.registerSlotMetrics();
+    this.registerHealthChecks();
+  }
+
+  private createInformers() {
+    const c = this.d.config;
+    return {
+      runtime: this.operator.informer(RuntimeResource),
+      node: this.operator.informer(NodeResource, { fieldSelector: `metadata.name=${c.nodeName}` }),
+      // This node's Executions only; finished ones shrink to name and phase.
+      execution: this.operator.informer(ExecutionResource, {
+        fieldSelector: `status.nodeName=${c.nodeName}`,
+        transform: agentView,
+      }),
+    };
+  }
+
+  private createRuntimeSync(inf: AgentInformers): RuntimeSync {
+    const { config: c, logger } = this.d;
+    return new RuntimeSync({
       nodeName: c.nodeName,
       packageSets: c.packageSets,
-      installer: deps.installer,
-      runner: deps.runner,
+      installer: this.d.installer,
+      runner: this.d.runner,
       reporter: this.reporter,
       specs: new SpecStore(c.stateDir),
       logger: logger.child({ loop: "install" }),
-      getRuntime: (name) => runtimeInformer.get(name) as Runtime | undefined,
-      nodeLabels: () => nodeInformer.get(c.nodeName)?.metadata.labels,
-      onInstallResult: deps.onInstallResult,
+      getRuntime: (name) => inf.runtime.get(name) as Runtime | undefined,
+      nodeLabels: () => inf.node.get(c.nodeName)?.metadata.labels,
+      onInstallResult: this.d.onInstallResult,
     });
-    this.executions = new ExecutionWorker({
-      client,
-      nodeName: c.nodeName,
-      runner: deps.runner,
-      runtimes: this.runtimes,
-      logger: logger.child({ loop: "execute" }),
-      getExecution: (key) => executionInformer.get(key) as Execution | undefined,
-      onFinished: deps.onExecutionFinished,
-      ...(deps.problems ? { problems: deps.problems } : {}),
-    });
+  }
 
+  private createExecutionWorker(inf: AgentInformers): ExecutionWorker {
+    const d = this.d;
+    return new ExecutionWorker({
+      client: d.client,
+      nodeName: d.config.nodeName,
+      runner: d.runner,
+      runtimes: this.runtimes,
+      logger: d.logger.child({ loop: "execute" }),
+      getExecution: (key) => inf.execution.get(key) as Execution | undefined,
+      onFinished: d.onExecutionFinished,
+      ...(d.problems ? { problems: d.problems } : {}),
+    });
+  }
+
+  /** Returns how start() enqueues the Runtimes recovered from disk. */
+  private startInstallLoop(inf: AgentInformers): (keys: string[]) => void {
     const installs = this.operator.controller({
       name: "runtime-install",
-      concurrency: c.installConcurrency,
+      concurrency: this.d.config.installConcurrency,
       resyncPeriodMs: 60_000,
       reconcile: (name) => this.runtimes.reconcile(name),
     });
-    installs.watchPrimary(runtimeInformer);
+    installs.watchPrimary(inf.runtime);
     // A label change of this node can add or remove every Runtime.
-    installs.watch(nodeInformer, () => runtimeInformer.keys());
-    runtimeInformer.on((ev) => {
+    installs.watch(inf.node, () => inf.runtime.keys());
+    inf.runtime.on((ev) => {
       if (ev.type !== "invalid") this.runtimes.runtimeChanged(ev.key);
     });
+    return (keys) => {
+      for (const k of keys) installs.enqueue(k);
+    };
+  }
 
+  private startExecutionLoop(inf: AgentInformers): void {
     const runs = this.operator.controller({
       name: "execution-run",
-      concurrency: c.slots,
+      concurrency: this.d.config.slots,
       resyncPeriodMs: 30_000,
       reconcile: (key) => this.executions.process(key),
     });
-    runs.watch(executionInformer, (ev) =>
+    runs.watch(inf.execution, (ev) =>
       ev.type !== "invalid" && ev.type !== "delete" && this.executions.wants(ev.object as Execution)
         ? [ev.key]
         : [],
     );
-    this.recoverKeys = (keys) => {
-      for (const k of keys) installs.enqueue(k);
-    };
+  }
 
+  private registerSlotMetrics(): void {
+    const { config: c, registry } = this.d;
     const busy = new Gauge({
       name: "envicutor_agent_slots_busy",
       help: "Sandbox slots running an Execution",
-      registers: [deps.registry],
+      registers: [registry],
     });
     new Gauge({
       name: "envicutor_agent_slots",
       help: "Sandbox slots of this agent",
-      registers: [deps.registry],
+      registers: [registry],
     }).set(c.slots);
     busy.set(0);
     const tick = setInterval(() => busy.set(this.executions.busy), 1000);
     tick.unref();
+  }
 
+  private registerHealthChecks(): void {
+    const c = this.d.config;
     this.operator.health.addLiveCheck("heartbeat", () => {
       const age = Date.now() - this.heartbeat.lastRenewed;
       return (
