@@ -123,8 +123,21 @@ const NIX_TIMED_OUT = /timed out after \d+ seconds/;
 export async function runSetupHooksInSandbox(
   o: HookSandboxOptions,
 ): Promise<{ env: Record<string, string>; envPath: string }> {
+  const build = hookBuilder(o);
+  try {
+    await buildShell(o, build);
+    const envPath = await buildEnv(o, build);
+    return { env: parseHookOutput(await readEnvFile(envPath)), envPath };
+  } finally {
+    await rm(o.shellLink, { force: true });
+  }
+}
+
+type HookBuild = (extra: string[]) => Promise<RunResult>;
+
+/** nix-build of HOOK_EXPR with this request's arguments; every call shares one deadline. */
+function hookBuilder(o: HookSandboxOptions): HookBuild {
   const deadline = Date.now() + o.timeoutMs;
-  const shellAttribute = o.shellAttribute ?? "bash";
   const exprArgs = [
     "-E",
     HOOK_EXPR,
@@ -142,76 +155,81 @@ export async function runSetupHooksInSandbox(
     BUILDER_SCRIPT,
     "--argstr",
     "shellAttribute",
-    shellAttribute,
+    o.shellAttribute ?? "bash",
   ];
-  const build = (extra: string[]) =>
+  return (extra) =>
     runCommand(o.nixBuild, [...exprArgs, ...o.nixOptionArgs, ...extra], {
       timeoutMs: Math.max(1, deadline - Date.now()),
       killGraceMs: o.killGraceMs ?? 5_000,
       ...(o.signal ? { signal: o.signal } : {}),
     });
+}
 
+/** The shell first, so a package set without one fails with its own message, not the hooks'. */
+async function buildShell(o: HookSandboxOptions, build: HookBuild): Promise<void> {
+  const shell = await build(["-A", "shell", "--out-link", o.shellLink]);
+  checkRun(shell, o.timeoutMs);
+  if (shell.exitCode === 0) return;
+  const cause = classifyNixFailure(shell.stderr, shell.exitCode);
+  throw new NixInstallError(
+    cause.reason === "UnknownPackage" ? "NixError" : cause.reason,
+    `the package set has no usable ${JSON.stringify(o.shellAttribute ?? "bash")} to run setup hooks with: ${cause.message}`,
+    cause.detail,
+  );
+}
+
+/** Runs the hooks in Nix's build sandbox; returns the store path of their environment file. */
+async function buildEnv(o: HookSandboxOptions, build: HookBuild): Promise<string> {
+  const seconds = String(Math.max(1, Math.ceil(o.hookTimeoutMs / 1000)));
+  const env = await build([
+    "-A",
+    "env",
+    "--out-link",
+    o.outLink,
+    // The only build of this step is the hooks': Nix's own limits apply to them alone.
+    "--option",
+    "timeout",
+    seconds,
+    "--option",
+    "max-silent-time",
+    seconds,
+    // A tiny local build even where packages must be substituted (max-jobs 0).
+    "--option",
+    "max-jobs",
+    "1",
+  ]);
+  checkRun(env, o.timeoutMs);
+  if (env.exitCode !== 0) throw envBuildFailure(env, seconds);
+  const envPath = env.stdout.trim().split("\n").pop() ?? "";
+  if (!/^\/nix\/store\/[a-z0-9]{32}-envicutor-env$/.test(envPath)) {
+    throw new NixInstallError(
+      "NixError",
+      `nix-build printed no environment path: ${env.stdout.slice(0, 300)}`,
+    );
+  }
+  return envPath;
+}
+
+function envBuildFailure(env: RunResult, seconds: string): NixInstallError {
+  if (NIX_TIMED_OUT.test(env.stderr)) {
+    return new NixInstallError(
+      "Timeout",
+      `a package's setup hook did not finish within ${seconds}s (stopped by Nix in its build sandbox)`,
+      env.stderr,
+    );
+  }
+  const cause = classifyNixFailure(env.stderr, env.exitCode);
+  return new NixInstallError("NixError", `setup hooks failed: ${cause.message}`, cause.detail);
+}
+
+async function readEnvFile(envPath: string): Promise<Buffer> {
   try {
-    const shell = await build(["-A", "shell", "--out-link", o.shellLink]);
-    checkRun(shell, o.timeoutMs);
-    if (shell.exitCode !== 0) {
-      const cause = classifyNixFailure(shell.stderr, shell.exitCode);
-      throw new NixInstallError(
-        cause.reason === "UnknownPackage" ? "NixError" : cause.reason,
-        `the package set has no usable ${JSON.stringify(shellAttribute)} to run setup hooks with: ${cause.message}`,
-        cause.detail,
-      );
-    }
-
-    const seconds = String(Math.max(1, Math.ceil(o.hookTimeoutMs / 1000)));
-    const env = await build([
-      "-A",
-      "env",
-      "--out-link",
-      o.outLink,
-      // The only build of this step is the hooks': Nix's own limits apply to them alone.
-      "--option",
-      "timeout",
-      seconds,
-      "--option",
-      "max-silent-time",
-      seconds,
-      // A tiny local build even where packages must be substituted (max-jobs 0).
-      "--option",
-      "max-jobs",
-      "1",
-    ]);
-    checkRun(env, o.timeoutMs);
-    if (env.exitCode !== 0) {
-      if (NIX_TIMED_OUT.test(env.stderr)) {
-        throw new NixInstallError(
-          "Timeout",
-          `a package's setup hook did not finish within ${seconds}s (stopped by Nix in its build sandbox)`,
-          env.stderr,
-        );
-      }
-      const cause = classifyNixFailure(env.stderr, env.exitCode);
-      throw new NixInstallError("NixError", `setup hooks failed: ${cause.message}`, cause.detail);
-    }
-    const envPath = env.stdout.trim().split("\n").pop() ?? "";
-    if (!/^\/nix\/store\/[a-z0-9]{32}-envicutor-env$/.test(envPath)) {
-      throw new NixInstallError(
-        "NixError",
-        `nix-build printed no environment path: ${env.stdout.slice(0, 300)}`,
-      );
-    }
-    let bytes: Buffer;
-    try {
-      bytes = await readStoreFile(envPath, envPath, MAX_HOOK_ENV_BYTES);
-    } catch (err) {
-      throw new NixInstallError(
-        "NixError",
-        `setup hooks left no readable environment: ${(err as Error).message}`,
-      );
-    }
-    return { env: parseHookOutput(bytes), envPath };
-  } finally {
-    await rm(o.shellLink, { force: true });
+    return await readStoreFile(envPath, envPath, MAX_HOOK_ENV_BYTES);
+  } catch (err) {
+    throw new NixInstallError(
+      "NixError",
+      `setup hooks left no readable environment: ${(err as Error).message}`,
+    );
   }
 }
 
