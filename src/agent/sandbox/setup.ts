@@ -49,51 +49,17 @@ const FIRST_ID = 60000;
  * Runtimes as failed with reason SandboxUnavailable rather than pretending.
  */
 export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | undefined> {
-  let info = await detectIsolate(o.isolateBin);
-  if (!info) {
+  const detected = await detectIsolate(o.isolateBin);
+  if (!detected) {
     o.logger.error(
       { bin: o.isolateBin },
       "isolate not found: Executions and smoke tests cannot run on this node",
     );
     return undefined;
   }
-  let cgRoot = "/sys/fs/cgroup";
-  if (info.useCg && info.major >= 2 && info.cgroupMode === "v2" && o.writeConfig !== false) {
-    // isolate 2.x needs a delegated subtree; without one it runs without --cg rather than not at all.
-    try {
-      cgRoot = prepareCgroupV2Subtree();
-    } catch (err) {
-      o.logger.warn({ err: String(err) }, "no usable cgroup v2 subtree for isolate");
-      info = { ...info, useCg: false };
-    }
-  }
-  if (!info.useCg) {
-    o.logger.warn(
-      { isolate: info.version, cgroupMode: info.cgroupMode },
-      "isolate cannot use cgroups here: memory is limited by address space, and OOM kills are not reported as such",
-    );
-  }
-  if (o.writeConfig !== false) {
-    const changed = writeIfChanged(
-      o.isolateConfigPath,
-      renderIsolateConfig({
-        major: info.major,
-        boxRoot: o.boxRoot,
-        cgRoot,
-        firstUid: FIRST_ID,
-        firstGid: FIRST_ID,
-        numBoxes: Math.max(1000, o.boxIdBase + o.boxCount),
-      }),
-    );
-    if (changed) o.logger.info({ path: o.isolateConfigPath }, "wrote isolate configuration");
-  }
-  const workDir = join(o.stateDir, "sandbox");
-  // A crashed agent may have left box filesystems mounted here: unmount before removing anything.
-  mkdirSync(workDir, { recursive: true, mode: 0o700 });
-  const stale = await unmountStaleBoxStorage(workDir);
-  if (stale > 0) o.logger.warn({ count: stale }, "unmounted box filesystems left by a previous run");
-  rmSync(workDir, { recursive: true, force: true });
-  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  const { info, cgRoot } = chooseCgroupRoot(o, detected);
+  if (o.writeConfig !== false) writeIsolateConfig(o, info, cgRoot);
+  const workDir = await freshWorkDir(o);
   const devDir = join(workDir, "dev");
   await prepareBoxDevices(devDir);
   const keyrings = await keyctlAvailable();
@@ -111,16 +77,7 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
   };
   const pool = new BoxPool(o.boxIdBase, o.boxCount);
   const networkUnavailable = await setUpNetwork(o, settings, pool.ids());
-  for (const id of pool.ids()) {
-    await new IsolateBox(settings, id).cleanup();
-    // isolate 1.x leaves an empty <box_root>/<id> behind when there was no box to clean; rmdir
-    // removes only an empty directory and never follows a link.
-    try {
-      rmdirSync(join(o.boxRoot, String(id)));
-    } catch {
-      // not there (isolate 2.x), or not empty: isolate's business
-    }
-  }
+  await cleanBoxes(o, settings, pool);
   o.logger.info(
     {
       isolate: info.version,
@@ -137,6 +94,71 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
     protections: sandboxProtections(info, { keyrings, network: settings.network !== undefined }),
     ...(networkUnavailable ? { networkUnavailable } : {}),
   };
+}
+
+function chooseCgroupRoot(
+  o: SandboxSetupOptions,
+  detected: IsolateInfo,
+): { info: IsolateInfo; cgRoot: string } {
+  let info = detected;
+  let cgRoot = "/sys/fs/cgroup";
+  if (info.useCg && info.major >= 2 && info.cgroupMode === "v2" && o.writeConfig !== false) {
+    // isolate 2.x needs a delegated subtree; without one it runs without --cg rather than not at all.
+    try {
+      cgRoot = prepareCgroupV2Subtree();
+    } catch (err) {
+      o.logger.warn({ err: String(err) }, "no usable cgroup v2 subtree for isolate");
+      info = { ...info, useCg: false };
+    }
+  }
+  if (!info.useCg) {
+    o.logger.warn(
+      { isolate: info.version, cgroupMode: info.cgroupMode },
+      "isolate cannot use cgroups here: memory is limited by address space, and OOM kills are not reported as such",
+    );
+  }
+  return { info, cgRoot };
+}
+
+function writeIsolateConfig(o: SandboxSetupOptions, info: IsolateInfo, cgRoot: string): void {
+  const changed = writeIfChanged(
+    o.isolateConfigPath,
+    renderIsolateConfig({
+      major: info.major,
+      boxRoot: o.boxRoot,
+      cgRoot,
+      firstUid: FIRST_ID,
+      firstGid: FIRST_ID,
+      numBoxes: Math.max(1000, o.boxIdBase + o.boxCount),
+    }),
+  );
+  if (changed) o.logger.info({ path: o.isolateConfigPath }, "wrote isolate configuration");
+}
+
+/** The sandbox scratch directory, emptied of whatever a previous run left. */
+async function freshWorkDir(o: SandboxSetupOptions): Promise<string> {
+  const workDir = join(o.stateDir, "sandbox");
+  // A crashed agent may have left box filesystems mounted here: unmount before removing anything.
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  const stale = await unmountStaleBoxStorage(workDir);
+  if (stale > 0) o.logger.warn({ count: stale }, "unmounted box filesystems left by a previous run");
+  rmSync(workDir, { recursive: true, force: true });
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  return workDir;
+}
+
+/** Every box of this agent's range, since a crash may have left some in use. */
+async function cleanBoxes(o: SandboxSetupOptions, settings: SandboxSettings, pool: BoxPool): Promise<void> {
+  for (const id of pool.ids()) {
+    await new IsolateBox(settings, id).cleanup();
+    // isolate 1.x leaves an empty <box_root>/<id> behind when there was no box to clean; rmdir
+    // removes only an empty directory and never follows a link.
+    try {
+      rmdirSync(join(o.boxRoot, String(id)));
+    } catch {
+      // not there (isolate 2.x), or not empty: isolate's business
+    }
+  }
 }
 
 /** Prepares the networked boxes' namespaces when the platform allows networked Runtimes; why not otherwise. */
