@@ -1,5 +1,5 @@
 // The node section of bench/README.md (issue 17) from bench/node-results.json:
-// the last two runs of `npm run bench:node`, side by side.
+// the last runs, up to six of `npm run bench:node`, side by side.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -94,13 +94,16 @@ export function nodeSection(runs: R[]): string {
   );
   const hopHead = `| hop of one Execution (p50 over ${runs[0]?.latency.runs} sequential runs) | ${runs.map((_, i) => `run ${i + 1}`).join(" | ")} |`;
   const hopSep = `| --- | ${runs.map(() => "---").join(" | ")} |`;
-  const hopRows = ((runs[0]?.latency.hops.rows ?? []) as R[]).map(
-    (h, j) => `| ${h.hop} | ${runs.map((r) => `${r.latency.hops.rows[j].p50Ms} ms`).join(" | ")} |`,
-  );
+  const names = [...new Set(runs.flatMap((r) => (r.latency.hops.rows as R[]).map((h) => h.hop as string)))];
+  const hop = (r: R, name: string) => {
+    const h = (r.latency.hops.rows as R[]).find((x) => x.hop === name);
+    return h && h.n > 0 ? `${h.p50Ms} ms (n=${h.n})` : "–";
+  };
+  const hopRows = names.map((name) => `| ${name} | ${runs.map((r) => hop(r, name)).join(" | ")} |`);
   return `${START}
 ## One node against bare isolate (issue 17)
 
-Command: ${CMD} (\`node bench/node.ts\`; raw numbers: [\`node-results.json\`](node-results.json), the last two runs).
+Command: ${CMD} (\`node bench/node.ts\`; raw numbers: [\`node-results.json\`](node-results.json), the last runs, up to six).
 The agent (and every isolate it starts) runs on CPU 1; etcd, kube-apiserver,
 kube-controller-manager, the controller and the bench client on CPU 0
 (\`taskset\`). This machine has 2 cores, so that is the best separation it

@@ -57,6 +57,7 @@ async function main(): Promise<void> {
             }
           : {}),
         runtimes: async (name) => agent?.runtimes.activeRuntime(name),
+        cleanUpInBackground: true,
         ...(sandbox.networkUnavailable ? { networkUnavailable: sandbox.networkUnavailable } : {}),
       })
     : new SandboxUnavailable(`isolate (${config.isolateBin}) is not installed on node ${config.nodeName}`);
@@ -108,7 +109,8 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 20_000);
     force.unref();
     await agent.stop().catch((err: unknown) => logger.error({ err: errText(err) }, "error while stopping"));
-    // Runs are aborted and their boxes cleaned by now; what is still mounted (the devices' tmpfs) goes too.
+    // Runs are aborted and their boxes cleaned by now (the background clean-ups too); what is still mounted (the devices' tmpfs) goes too.
+    if (runner instanceof IsolateExecutor) await runner.idle();
     if (sandbox) {
       await unmountStaleBoxStorage(sandbox.settings.workDir).catch((err: unknown) =>
         logger.error({ err: errText(err) }, "could not unmount box filesystems"),

@@ -44,6 +44,11 @@ export interface ExecutorOptions {
   compileCache?: CompileCache;
   /** Other installed Runtimes (a checker's or interactor's); only the Execution's own when unset. */
   runtimes?: RuntimeLookup;
+  /**
+   * Clean the boxes up after run() resolves, not before (the agent: the result is written
+   * meanwhile, off the critical path); their ids go back to the pool once clean. idle() waits.
+   */
+  cleanUpInBackground?: boolean;
 }
 
 type Ready = Extract<Prepared, { ok: true }>;
@@ -88,6 +93,7 @@ export class IsolateExecutor implements ExecutionRunner {
   private readonly o: ExecutorOptions;
   /** Compilers run by this executor (tests check compile-once and cache hits). */
   compiles = 0;
+  private readonly cleaning = new Set<Promise<void>>();
 
   constructor(opts: ExecutorOptions) {
     this.o = opts;
@@ -108,23 +114,41 @@ export class IsolateExecutor implements ExecutionRunner {
     const judge = await this.judgeProgramFor(spec, runtime);
     if (typeof judge === "string")
       return this.done(runtime, { verdict: "InternalError", tests: [], message: judge, judgeError: true });
-    return this.o.pool.withMany(judge ? 2 : 1, async ([subId, judgeId]) => {
-      const boxes = [new IsolateBox(this.settingsFor(runtime), subId!)];
-      if (judge) boxes.push(new IsolateBox(this.settingsFor(judge.rt), judgeId!));
-      try {
-        const out = await this.compileAndRun(spec, runtime, boxes, judge, signal, timings, plan);
-        timings.ranAt = Date.now();
-        return out;
-      } finally {
-        for (const box of boxes)
-          await box
-            .cleanup()
-            .catch((err: unknown) =>
-              this.o.logger.error({ err: String(err), box: box.id }, "box cleanup failed"),
-            );
-        timings.cleanedAt = Date.now();
-      }
-    });
+    const ids = await this.o.pool.acquireMany(judge ? 2 : 1);
+    const boxes = [new IsolateBox(this.settingsFor(runtime), ids[0]!)];
+    if (judge) boxes.push(new IsolateBox(this.settingsFor(judge.rt), ids[1]!));
+    try {
+      const out = await this.compileAndRun(spec, runtime, boxes, judge, signal, timings, plan);
+      timings.ranAt = Date.now();
+      return out;
+    } finally {
+      const done = this.cleanUp(boxes, timings);
+      if (this.o.cleanUpInBackground) this.track(done);
+      else await done;
+    }
+  }
+
+  /** Resolves once no box clean-up runs in the background (see cleanUpInBackground). */
+  async idle(): Promise<void> {
+    while (this.cleaning.size > 0) await Promise.all([...this.cleaning]);
+  }
+
+  /** Cleans the boxes up, then gives their ids back to the pool (whatever the clean-up's outcome). */
+  private async cleanUp(boxes: IsolateBox[], timings: RunTimings): Promise<void> {
+    for (const box of boxes)
+      await box
+        .cleanup()
+        .catch((err: unknown) =>
+          this.o.logger.error({ err: String(err), box: box.id }, "box cleanup failed"),
+        );
+    timings.cleanedAt = Date.now();
+    for (const box of boxes) this.o.pool.release(box.id);
+  }
+
+  private track(p: Promise<void>): void {
+    const safe = p.catch((err: unknown) => this.o.logger.error({ err: String(err) }, "box cleanup failed"));
+    this.cleaning.add(safe);
+    void safe.finally(() => this.cleaning.delete(safe));
   }
 
   /** The checker or interactor program, with its Runtime and limits; a judge error's message when it cannot run. */
