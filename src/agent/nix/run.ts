@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 
 export interface RunOptions {
   /** Kill the whole process group after this long. */
@@ -32,89 +32,120 @@ export interface RunResult {
  */
 export function runCommand(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
-  const max = opts.maxOutputBytes ?? 1024 * 1024;
+  if (opts.signal?.aborted) return Promise.resolve(abortedBeforeStart());
   return new Promise((resolve, reject) => {
-    if (opts.signal?.aborted) {
-      resolve({
-        stdout: "",
-        stderr: "",
-        exitCode: undefined,
-        signal: undefined,
-        timedOut: false,
-        aborted: true,
-        durationMs: 0,
-      });
-      return;
-    }
     const child = spawn(cmd, args, {
       detached: true,
       stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
     });
-    let stdout = "";
-    let stderr = "";
-    const keep = (acc: string, chunk: Buffer) => {
-      const s = acc + chunk.toString("utf8");
-      return s.length > max ? s.slice(s.length - max) : s;
-    };
-    child.stdout?.on("data", (c: Buffer) => {
-      stdout = keep(stdout, c);
-    });
-    child.stderr?.on("data", (c: Buffer) => {
-      stderr = keep(stderr, c);
-    });
+    const output = captureOutput(child, opts.maxOutputBytes ?? 1024 * 1024);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
-
-    let timedOut = false;
-    let aborted = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const killGroup = (sig: NodeJS.Signals) => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, sig);
-      } catch {
-        // group already gone
-      }
-    };
-    const stop = () => {
-      killGroup("SIGTERM");
-      killTimer = setTimeout(() => killGroup("SIGKILL"), opts.killGraceMs ?? 5_000);
-      killTimer.unref();
-    };
-    const timer =
-      opts.timeoutMs !== undefined
-        ? setTimeout(() => {
-            timedOut = true;
-            stop();
-          }, opts.timeoutMs)
-        : undefined;
-    const onAbort = () => {
-      aborted = true;
-      stop();
-    };
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-
+    const guard = watchdog(child, opts);
     child.on("error", (err) => {
-      if (timer) clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
+      guard.detach();
       reject(err);
     });
     child.on("close", (code, sig) => {
-      if (timer) clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      opts.signal?.removeEventListener("abort", onAbort);
-      // Whatever is left of the group (a builder helper that ignored SIGTERM).
-      if (timedOut || aborted) killGroup("SIGKILL");
+      guard.finish();
       resolve({
-        stdout,
-        stderr,
+        ...output(),
         exitCode: code ?? undefined,
         signal: sig ?? undefined,
-        timedOut,
-        aborted,
+        timedOut: guard.timedOut,
+        aborted: guard.aborted,
         durationMs: Date.now() - started,
       });
     });
   });
+}
+
+function abortedBeforeStart(): RunResult {
+  return {
+    stdout: "",
+    stderr: "",
+    exitCode: undefined,
+    signal: undefined,
+    timedOut: false,
+    aborted: true,
+    durationMs: 0,
+  };
+}
+
+/** Keeps the last `max` characters of each stream, so a chatty build cannot grow the agent's heap. */
+function captureOutput(child: ChildProcess, max: number): () => { stdout: string; stderr: string } {
+  let stdout = "";
+  let stderr = "";
+  const keep = (acc: string, chunk: Buffer) => {
+    const s = acc + chunk.toString("utf8");
+    return s.length > max ? s.slice(s.length - max) : s;
+  };
+  child.stdout?.on("data", (c: Buffer) => {
+    stdout = keep(stdout, c);
+  });
+  child.stderr?.on("data", (c: Buffer) => {
+    stderr = keep(stderr, c);
+  });
+  return () => ({ stdout, stderr });
+}
+
+interface Watchdog {
+  readonly timedOut: boolean;
+  readonly aborted: boolean;
+  /** Stops watching (the child never started). */
+  detach(): void;
+  /** Stops watching after the child closed, and kills what is left of its group if it was stopped. */
+  finish(): void;
+}
+
+/** Stops the child's process group on timeout or abort: SIGTERM, then SIGKILL after the grace. */
+function watchdog(child: ChildProcess, opts: RunOptions): Watchdog {
+  let timedOut = false;
+  let aborted = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const killGroup = (sig: NodeJS.Signals) => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      // group already gone
+    }
+  };
+  const stop = () => {
+    killGroup("SIGTERM");
+    killTimer = setTimeout(() => killGroup("SIGKILL"), opts.killGraceMs ?? 5_000);
+    killTimer.unref();
+  };
+  const timer =
+    opts.timeoutMs !== undefined
+      ? setTimeout(() => {
+          timedOut = true;
+          stop();
+        }, opts.timeoutMs)
+      : undefined;
+  const onAbort = () => {
+    aborted = true;
+    stop();
+  };
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const detach = () => {
+    if (timer) clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  };
+  return {
+    get timedOut() {
+      return timedOut;
+    },
+    get aborted() {
+      return aborted;
+    },
+    detach,
+    finish() {
+      detach();
+      if (killTimer) clearTimeout(killTimer);
+      // Whatever is left of the group (a builder helper that ignored SIGTERM).
+      if (timedOut || aborted) killGroup("SIGKILL");
+    },
+  };
 }
