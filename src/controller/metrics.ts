@@ -16,7 +16,12 @@ const BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
 /** Controller metrics; `runtimes` feeds the Runtimes-by-Ready gauge at scrape time. */
 export function controllerMetrics(registry: Registry, runtimes: () => Runtime[]): ControllerMetrics {
-  const registers = [registry];
+  // Registration order is the exposition order: keep runtimes, queue, then counters.
+  registerRuntimesGauge(registry, runtimes);
+  return { ...schedulingMetrics(registry), ...controllerActionCounters(registry) };
+}
+
+function registerRuntimesGauge(registry: Registry, runtimes: () => Runtime[]): void {
   getOrCreate(
     registry,
     "envicutor_runtimes",
@@ -25,7 +30,7 @@ export function controllerMetrics(registry: Registry, runtimes: () => Runtime[])
         name: "envicutor_runtimes",
         help: "Runtimes by the status of their Ready condition.",
         labelNames: ["ready"],
-        registers,
+        registers: [registry],
         collect() {
           const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
           for (const rt of runtimes()) {
@@ -36,6 +41,13 @@ export function controllerMetrics(registry: Registry, runtimes: () => Runtime[])
         },
       }),
   );
+}
+
+/** The scheduling queue and how long Executions take to be placed and to finish. */
+function schedulingMetrics(
+  registry: Registry,
+): Pick<ControllerMetrics, "pendingExecutions" | "timeToSchedule" | "timeToComplete"> {
+  const registers = [registry];
   return {
     pendingExecutions: getOrCreate(
       registry,
@@ -70,6 +82,15 @@ export function controllerMetrics(registry: Registry, runtimes: () => Runtime[])
           registers,
         }),
     ),
+  };
+}
+
+/** What the controller did to Executions itself: failed, requeued, or deleted them. */
+function controllerActionCounters(
+  registry: Registry,
+): Pick<ControllerMetrics, "failed" | "rescheduled" | "deletedByTtl"> {
+  const registers = [registry];
+  return {
     failed: getOrCreate(
       registry,
       "envicutor_executions_failed_by_controller_total",
