@@ -145,87 +145,8 @@ export class Gateway {
 
   private buildRoutes(): Route[] {
     const c = this.core;
-    return [
-      {
-        method: "GET",
-        path: /^\/api\/v2\/runtimes$/,
-        api: "piston",
-        name: "runtimes",
-        handle: () => piston.listRuntimes(c),
-      },
-      {
-        method: "POST",
-        path: /^\/api\/v2\/execute$/,
-        api: "piston",
-        name: "execute",
-        handle: async (x) => piston.execute(c, x.tenant, await x.body(), x.signal),
-      },
-      {
-        method: "GET",
-        path: /^\/languages\/?$/,
-        api: "judge0",
-        name: "languages",
-        handle: () => judge0.languages(c),
-      },
-      {
-        method: "GET",
-        path: /^\/languages\/([^/]+)$/,
-        api: "judge0",
-        name: "language",
-        handle: (_x, m) => judge0.language(c, m[1]!),
-      },
-      {
-        method: "GET",
-        path: /^\/statuses\/?$/,
-        api: "judge0",
-        name: "statuses",
-        handle: () => judge0.statuses(),
-      },
-      {
-        method: "GET",
-        path: /^\/system_info\/?$/,
-        api: "judge0",
-        name: "system_info",
-        handle: () => judge0.systemInfo(),
-      },
-      {
-        method: "GET",
-        path: /^\/config_info\/?$/,
-        api: "judge0",
-        name: "config_info",
-        handle: () => judge0.configInfo(c),
-      },
-      {
-        method: "POST",
-        path: /^\/submissions\/batch\/?$/,
-        api: "judge0",
-        name: "batch_create",
-        created: true,
-        handle: async (x) => judge0.createBatch(c, x.tenant, await x.body(), x.url, x.signal),
-      },
-      {
-        method: "GET",
-        path: /^\/submissions\/batch\/?$/,
-        api: "judge0",
-        name: "batch_get",
-        handle: (x) => judge0.getBatch(c, x.tenant, x.url),
-      },
-      {
-        method: "POST",
-        path: /^\/submissions\/?$/,
-        api: "judge0",
-        name: "submission_create",
-        created: true,
-        handle: async (x) => judge0.createSubmission(c, x.tenant, await x.body(), x.url, x.signal),
-      },
-      {
-        method: "GET",
-        path: /^\/submissions\/([^/]+)$/,
-        api: "judge0",
-        name: "submission_get",
-        handle: (x, m) => judge0.getSubmission(c, x.tenant, decodeURIComponent(m[1]!), x.url),
-      },
-    ];
+    // First match wins, and /submissions/batch must come before /submissions/<token>.
+    return [...pistonRoutes(c), ...judge0InfoRoutes(c), ...judge0SubmissionRoutes(c)];
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -320,4 +241,99 @@ export class Gateway {
     const body = api === "piston" ? { message: e.message } : (e.fields ?? { error: e.message });
     this.reply(res, e.status, body, e.headers);
   }
+}
+
+function pistonRoutes(c: GatewayCore): Route[] {
+  return [
+    {
+      method: "GET",
+      path: /^\/api\/v2\/runtimes$/,
+      api: "piston",
+      name: "runtimes",
+      handle: () => piston.listRuntimes(c),
+    },
+    {
+      method: "POST",
+      path: /^\/api\/v2\/execute$/,
+      api: "piston",
+      name: "execute",
+      handle: async (x) => piston.execute(c, x.tenant, await x.body(), x.signal),
+    },
+  ];
+}
+
+/** Judge0's read-only catalogue: languages, statuses, system and config info. */
+function judge0InfoRoutes(c: GatewayCore): Route[] {
+  return [
+    {
+      method: "GET",
+      path: /^\/languages\/?$/,
+      api: "judge0",
+      name: "languages",
+      handle: () => judge0.languages(c),
+    },
+    {
+      method: "GET",
+      path: /^\/languages\/([^/]+)$/,
+      api: "judge0",
+      name: "language",
+      handle: (_x, m) => judge0.language(c, m[1]!),
+    },
+    {
+      method: "GET",
+      path: /^\/statuses\/?$/,
+      api: "judge0",
+      name: "statuses",
+      handle: () => judge0.statuses(),
+    },
+    {
+      method: "GET",
+      path: /^\/system_info\/?$/,
+      api: "judge0",
+      name: "system_info",
+      handle: () => judge0.systemInfo(),
+    },
+    {
+      method: "GET",
+      path: /^\/config_info\/?$/,
+      api: "judge0",
+      name: "config_info",
+      handle: () => judge0.configInfo(c),
+    },
+  ];
+}
+
+function judge0SubmissionRoutes(c: GatewayCore): Route[] {
+  return [
+    {
+      method: "POST",
+      path: /^\/submissions\/batch\/?$/,
+      api: "judge0",
+      name: "batch_create",
+      created: true,
+      handle: async (x) => judge0.createBatch(c, x.tenant, await x.body(), x.url, x.signal),
+    },
+    {
+      method: "GET",
+      path: /^\/submissions\/batch\/?$/,
+      api: "judge0",
+      name: "batch_get",
+      handle: (x) => judge0.getBatch(c, x.tenant, x.url),
+    },
+    {
+      method: "POST",
+      path: /^\/submissions\/?$/,
+      api: "judge0",
+      name: "submission_create",
+      created: true,
+      handle: async (x) => judge0.createSubmission(c, x.tenant, await x.body(), x.url, x.signal),
+    },
+    {
+      method: "GET",
+      path: /^\/submissions\/([^/]+)$/,
+      api: "judge0",
+      name: "submission_get",
+      handle: (x, m) => judge0.getSubmission(c, x.tenant, decodeURIComponent(m[1]!), x.url),
+    },
+  ];
 }
