@@ -14,7 +14,7 @@ import { ExecutionScheduler } from "./execution-scheduler.ts";
 import { schedulingView } from "./execution-view.ts";
 import { HandBackReconciler } from "./hand-back-reconciler.ts";
 import { InvalidExecutionReconciler } from "./invalid-execution-reconciler.ts";
-import { controllerMetrics } from "./metrics.ts";
+import { type ControllerMetrics, controllerMetrics } from "./metrics.ts";
 import { NodeLiveness } from "./node-liveness.ts";
 import { NodeLossReconciler } from "./node-loss-reconciler.ts";
 import { RuntimeReconciler } from "./runtime-reconciler.ts";
@@ -33,87 +33,24 @@ export class ControllerManager {
   readonly scheduler: ExecutionScheduler;
   private readonly log: Logger;
 
-  constructor(opts: {
-    client: KubeClient;
-    config: ManagerConfig;
-    logger: Logger;
-    registry?: Registry;
-    onLostLeadership?: () => void;
-  }) {
+  constructor(opts: ManagerOptions) {
     const { client, config: cfg, logger } = opts;
     this.log = logger;
-    this.operator = new Operator({
-      client,
-      logger,
-      registry: opts.registry,
-      metricsPort: cfg.metricsPort,
-      ...(cfg.leaderElect
-        ? {
-            leaderElection: {
-              namespace: cfg.namespace,
-              name: cfg.leaseName,
-              identity: cfg.identity,
-              leaseDurationMs: cfg.leaseDurationMs,
-              renewDeadlineMs: cfg.renewDeadlineMs,
-              retryPeriodMs: cfg.retryPeriodMs,
-            },
-          }
-        : {}),
-      onLostLeadership: opts.onLostLeadership,
-    });
+    this.operator = createOperator(opts);
     const op = this.operator;
-    const runtimes = op.informer(RuntimeResource);
-    // Only what scheduling and TTLs read is cached: not files, stdin, test data or results.
-    const executions = op.informer(ExecutionResource, { transform: schedulingView });
-    const workers = op.informer(WorkerResource);
-    const nodes = op.informer(NodeResource);
-    const leases = op.informer(LeaseResource, { namespace: cfg.namespace });
+    const inf = createInformers(op, cfg);
+    const { leases, nodes, workers } = inf;
     this.liveness = new NodeLiveness({ leases, nodes, workers, client, namespace: cfg.namespace });
-    const metrics = controllerMetrics(op.registry, () => runtimes.list());
-    const events = op.eventRecorder({ controller: "envicutor.io/controller", instance: cfg.identity });
-
-    const rtr = new RuntimeReconciler({ client, runtimes, workers, liveness: this.liveness, events, logger });
-    const runtimeController = op
-      .controller({
-        name: "runtime",
-        reconcile: (k) => rtr.reconcile(k),
-        concurrency: cfg.runtimeConcurrency,
-        resyncPeriodMs: cfg.resyncPeriodMs,
-      })
-      .watchPrimary(runtimes)
-      .watch(workers, rtr.mapWorker)
-      .watch(nodes, rtr.mapNode)
-      // Leases renew constantly; only liveness flips matter (NodeLiveness turns those, and silent expiry, into calls).
-      .watch(leases, () => []);
-    this.liveness.onChange(() => {
-      for (const k of rtr.allKeys()) runtimeController.enqueue(k);
-    });
-
-    const execDeps = { client, executions, events, metrics, logger };
-    this.scheduler = ExecutionScheduler.setUp(
-      op,
-      { ...execDeps, runtimes, workers, nodes, liveness: this.liveness },
-      {
-        maxAttempts: cfg.maxAttempts,
-        maxRunningPerNamespace: cfg.maxRunningPerNamespace,
-        namespaceCaps: cfg.namespaceCaps,
-      },
-    );
-    NodeLossReconciler.setUp(op, { ...execDeps, liveness: this.liveness }, cfg.maxAttempts);
-    HandBackReconciler.setUp(op, execDeps, cfg.maxAttempts);
-    InvalidExecutionReconciler.setUp(op, execDeps);
-
-    const ttl = new TtlReconciler({
+    const shared: Shared = {
       client,
-      executions,
-      defaultTtlSeconds: cfg.defaultTtlSeconds,
-      metrics,
       logger,
-    });
-    op.controller({ name: "ttl", reconcile: (k) => ttl.reconcile(k), concurrency: 2 }).watch(
-      executions,
-      ttl.map,
-    );
+      cfg,
+      liveness: this.liveness,
+      metrics: controllerMetrics(op.registry, () => inf.runtimes.list()),
+      events: op.eventRecorder({ controller: "envicutor.io/controller", instance: cfg.identity }),
+    };
+    setUpRuntimeController(op, inf, shared);
+    this.scheduler = setUpExecutionControllers(op, inf, shared);
   }
 
   isLeader(): boolean {
@@ -129,4 +66,117 @@ export class ControllerManager {
     await this.operator.stop();
     this.liveness.stop();
   }
+}
+
+interface ManagerOptions {
+  client: KubeClient;
+  config: ManagerConfig;
+  logger: Logger;
+  registry?: Registry;
+  onLostLeadership?: () => void;
+}
+
+type Informers = ReturnType<typeof createInformers>;
+
+/** What every reconciler of the manager shares. */
+interface Shared {
+  client: KubeClient;
+  logger: Logger;
+  cfg: ManagerConfig;
+  liveness: NodeLiveness;
+  metrics: ControllerMetrics;
+  events: ReturnType<Operator["eventRecorder"]>;
+}
+
+function createOperator(opts: ManagerOptions): Operator {
+  const { client, config: cfg, logger } = opts;
+  return new Operator({
+    client,
+    logger,
+    registry: opts.registry,
+    metricsPort: cfg.metricsPort,
+    ...(cfg.leaderElect
+      ? {
+          leaderElection: {
+            namespace: cfg.namespace,
+            name: cfg.leaseName,
+            identity: cfg.identity,
+            leaseDurationMs: cfg.leaseDurationMs,
+            renewDeadlineMs: cfg.renewDeadlineMs,
+            retryPeriodMs: cfg.retryPeriodMs,
+          },
+        }
+      : {}),
+    onLostLeadership: opts.onLostLeadership,
+  });
+}
+
+function createInformers(op: Operator, cfg: ManagerConfig) {
+  return {
+    runtimes: op.informer(RuntimeResource),
+    // Only what scheduling and TTLs read is cached: not files, stdin, test data or results.
+    executions: op.informer(ExecutionResource, { transform: schedulingView }),
+    workers: op.informer(WorkerResource),
+    nodes: op.informer(NodeResource),
+    leases: op.informer(LeaseResource, { namespace: cfg.namespace }),
+  };
+}
+
+function setUpRuntimeController(op: Operator, inf: Informers, s: Shared): void {
+  const { runtimes, workers, nodes, leases } = inf;
+  const rtr = new RuntimeReconciler({
+    client: s.client,
+    runtimes,
+    workers,
+    liveness: s.liveness,
+    events: s.events,
+    logger: s.logger,
+  });
+  const runtimeController = op
+    .controller({
+      name: "runtime",
+      reconcile: (k) => rtr.reconcile(k),
+      concurrency: s.cfg.runtimeConcurrency,
+      resyncPeriodMs: s.cfg.resyncPeriodMs,
+    })
+    .watchPrimary(runtimes)
+    .watch(workers, rtr.mapWorker)
+    .watch(nodes, rtr.mapNode)
+    // Leases renew constantly; only liveness flips matter (NodeLiveness turns those, and silent expiry, into calls).
+    .watch(leases, () => []);
+  s.liveness.onChange(() => {
+    for (const k of rtr.allKeys()) runtimeController.enqueue(k);
+  });
+}
+
+/** Scheduling, node loss, hand-back, invalid specs and TTLs; returns the scheduler. */
+function setUpExecutionControllers(op: Operator, inf: Informers, s: Shared): ExecutionScheduler {
+  const { client, logger, cfg, metrics, events, liveness } = s;
+  const { executions, runtimes, workers, nodes } = inf;
+  const execDeps = { client, executions, events, metrics, logger };
+  const scheduler = ExecutionScheduler.setUp(
+    op,
+    { ...execDeps, runtimes, workers, nodes, liveness },
+    {
+      maxAttempts: cfg.maxAttempts,
+      maxRunningPerNamespace: cfg.maxRunningPerNamespace,
+      namespaceCaps: cfg.namespaceCaps,
+    },
+  );
+  NodeLossReconciler.setUp(op, { ...execDeps, liveness }, cfg.maxAttempts);
+  HandBackReconciler.setUp(op, execDeps, cfg.maxAttempts);
+  InvalidExecutionReconciler.setUp(op, execDeps);
+
+  const ttl = new TtlReconciler({
+    client,
+    executions,
+    defaultTtlSeconds: cfg.defaultTtlSeconds,
+    metrics,
+    logger,
+  });
+  op.controller({ name: "ttl", reconcile: (k) => ttl.reconcile(k), concurrency: 2 }).watch(
+    executions,
+    ttl.map,
+  );
+  return scheduler;
 }
