@@ -85,65 +85,7 @@ export class RestClient {
       } catch {}
       throw apiErrorFrom(status, body, `watch ${path}: HTTP ${status}`);
     }
-    await new Promise<void>((resolve, reject) => {
-      let buffer = "";
-      let settled = false;
-      let idle: NodeJS.Timeout | undefined;
-      const finish = (err?: unknown) => {
-        if (settled) return;
-        settled = true;
-        if (idle) clearTimeout(idle);
-        opts.signal?.removeEventListener("abort", onAbort);
-        res.destroy();
-        if (err) reject(err);
-        else resolve();
-      };
-      const onAbort = () => finish();
-      const touch = () => {
-        if (!opts.idleTimeoutMs) return;
-        if (idle) clearTimeout(idle);
-        idle = setTimeout(
-          () => finish(new TransportError(`watch ${path}: no data for ${opts.idleTimeoutMs} ms`, undefined)),
-          opts.idleTimeoutMs,
-        );
-        idle.unref();
-      };
-      if (opts.signal?.aborted) return finish();
-      opts.signal?.addEventListener("abort", onAbort, { once: true });
-      touch();
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        touch();
-        buffer += chunk;
-        let nl = buffer.indexOf("\n");
-        while (nl >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          nl = buffer.indexOf("\n");
-          if (!line) continue;
-          let ev: WatchEvent;
-          try {
-            ev = JSON.parse(line) as WatchEvent;
-          } catch {
-            continue;
-          }
-          if (ev.type === "ERROR") {
-            const s = ev.object as { code?: number };
-            finish(apiErrorFrom(s.code ?? 500, ev.object, `watch ${path}: error event`));
-            return;
-          }
-          try {
-            onEvent(ev);
-          } catch (err) {
-            finish(err);
-            return;
-          }
-        }
-      });
-      res.on("end", () => finish());
-      res.on("error", (err) => finish(new TransportError(`watch ${path}: ${err.message}`, err)));
-      res.on("close", () => finish());
-    });
+    await streamWatch(res, path, onEvent, opts);
   }
 
   private async open(
@@ -219,4 +161,98 @@ async function readAll(res: http.IncomingMessage): Promise<string> {
   let text = "";
   for await (const chunk of res) text += chunk;
   return text;
+}
+
+/** Reads a watch response's newline-delimited events until the stream ends, fails, or is aborted. */
+function streamWatch(
+  res: http.IncomingMessage,
+  path: string,
+  onEvent: (ev: WatchEvent) => void,
+  opts: { signal?: AbortSignal; idleTimeoutMs?: number },
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const idle = idleGuard(opts.idleTimeoutMs, () =>
+      finish(new TransportError(`watch ${path}: no data for ${opts.idleTimeoutMs} ms`, undefined)),
+    );
+    const finish = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      idle.clear();
+      opts.signal?.removeEventListener("abort", onAbort);
+      res.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
+    const onAbort = () => finish();
+    if (opts.signal?.aborted) return finish();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    idle.touch();
+    res.setEncoding("utf8");
+    const lines = lineSplitter();
+    res.on("data", (chunk: string) => {
+      idle.touch();
+      for (const line of lines(chunk)) {
+        const stop = dispatchWatchLine(line, path, onEvent);
+        if (stop) return finish(stop.error);
+      }
+    });
+    res.on("end", () => finish());
+    res.on("error", (err) => finish(new TransportError(`watch ${path}: ${err.message}`, err)));
+    res.on("close", () => finish());
+  });
+}
+
+/**
+ * Half-open connections send nothing, not even bookmarks: no data for
+ * `timeoutMs` calls onIdle. No timeout, no guard.
+ */
+function idleGuard(timeoutMs: number | undefined, onIdle: () => void): { touch(): void; clear(): void } {
+  let idle: NodeJS.Timeout | undefined;
+  return {
+    touch() {
+      if (!timeoutMs) return;
+      if (idle) clearTimeout(idle);
+      idle = setTimeout(onIdle, timeoutMs);
+      idle.unref();
+    },
+    clear() {
+      if (idle) clearTimeout(idle);
+    },
+  };
+}
+
+/** Complete, non-empty lines of a chunked stream; a partial last line waits for the next chunk. */
+function lineSplitter(): (chunk: string) => string[] {
+  let buffer = "";
+  return (chunk) => {
+    buffer += chunk;
+    const parts = buffer.split("\n");
+    buffer = parts.pop() ?? "";
+    return parts.map((l) => l.trim()).filter((l) => l !== "");
+  };
+}
+
+/** Hands one event line to onEvent; says to stop the watch on an ERROR event or a throwing handler. */
+function dispatchWatchLine(
+  line: string,
+  path: string,
+  onEvent: (ev: WatchEvent) => void,
+): { error: unknown } | undefined {
+  let ev: WatchEvent;
+  try {
+    ev = JSON.parse(line) as WatchEvent;
+  } catch {
+    return undefined; // a garbled line is skipped, the watch goes on
+  }
+  if (ev.type === "ERROR") {
+    const s = ev.object as { code?: number };
+    return { error: apiErrorFrom(s.code ?? 500, ev.object, `watch ${path}: error event`) };
+  }
+  try {
+    onEvent(ev);
+  } catch (err) {
+    return { error: err };
+  }
+  return undefined;
 }
