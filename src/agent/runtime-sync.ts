@@ -36,6 +36,14 @@ export interface RuntimeSyncOptions {
   onInstallResult?: (result: "success" | "failure", seconds: number, reason?: string) => void;
 }
 
+/** One install attempt of a Runtime generation, as the Worker reports it. */
+interface InstallAttempt {
+  name: string;
+  generation: number;
+  uid: string;
+  attempts: number;
+}
+
 /**
  * Level-triggered install loop of one node, keyed by Runtime name. Wanted:
  * the Runtime's current generation, plus the generation Executions still run
@@ -212,11 +220,10 @@ export class RuntimeSync {
   private async install(rt: Runtime, attempts: number): Promise<ProcessResult | undefined> {
     const name = rt.metadata.name!;
     const generation = rt.metadata.generation ?? 1;
-    const uid = rt.metadata.uid ?? "";
     const abort = new AbortController();
     this.inflight.set(name, { generation, abort });
     const started = Date.now();
-    const base = { name, generation, uid, attempts };
+    const base: InstallAttempt = { name, generation, uid: rt.metadata.uid ?? "", attempts };
     this.o.reporter.set({
       ...base,
       phase: "Installing",
@@ -224,40 +231,7 @@ export class RuntimeSync {
       message: `installing ${rt.spec.packages.join(" ")}`,
     });
     try {
-      // A node that can run nothing cannot smoke-test: say so now, not after a Nix build of minutes.
-      if (this.o.runner.unavailable) throw new ReasonedError("SandboxUnavailable", this.o.runner.unavailable);
-      const inst = await this.o.installer.install(
-        {
-          runtimeName: name,
-          generation,
-          uid,
-          packages: rt.spec.packages,
-          packageSet: rt.spec.packageSet ?? DEFAULT_PACKAGE_SET,
-        },
-        abort.signal,
-      );
-      this.installed.set(`${name}@${generation}`, inst);
-      this.o.reporter.set({
-        ...base,
-        phase: "Installing",
-        reason: "SmokeTesting",
-        message: "running the smoke test",
-        storePaths: inst.storePaths,
-        closureHash: inst.closureHash,
-      });
-      const outcome = await this.smokeTest(rt.spec, inst, abort.signal);
-      if (outcome.verdict !== "Accepted") {
-        throw Object.assign(new Error(describeSmokeFailure(outcome)), { reason: "SmokeTestFailed" });
-      }
-      await this.o.specs.save(name, generation, rt.spec);
-      this.o.reporter.set({
-        ...base,
-        phase: "Installed",
-        reason: "Installed",
-        message: "installed and smoke-tested",
-        storePaths: inst.storePaths,
-        closureHash: inst.closureHash,
-      });
+      const inst = await this.installAndSmokeTest(rt, base, abort.signal);
       this.o.onInstallResult?.("success", (Date.now() - started) / 1000);
       this.o.logger.info(
         { runtime: name, generation, closureHash: inst.closureHash, seconds: (Date.now() - started) / 1000 },
@@ -265,23 +239,76 @@ export class RuntimeSync {
       );
       return undefined;
     } catch (err) {
-      if (abort.signal.aborted) {
-        // Superseded by a newer generation or deleted: the next reconcile decides what to keep.
-        this.o.reporter.delete(name, generation);
-        return { requeueAfterMs: 0 };
-      }
-      const reason = (err as { reason?: string }).reason ?? "InstallFailed";
-      const message = errText(err).slice(0, 4000);
-      this.o.reporter.set({ ...base, phase: "Failed", reason, message });
-      this.o.onInstallResult?.("failure", (Date.now() - started) / 1000, reason);
-      this.o.logger.warn(
-        { runtime: name, generation, reason, err: message, attempts },
-        "runtime install failed",
-      );
-      return { requeueAfterMs: this.retryDelay(attempts) };
+      return this.installFailed(err, base, abort.signal, started);
     } finally {
       this.inflight.delete(name);
     }
+  }
+
+  /** Install, smoke test, save the spec: only then is the generation Installed on this node. */
+  private async installAndSmokeTest(
+    rt: Runtime,
+    base: InstallAttempt,
+    signal: AbortSignal,
+  ): Promise<InstalledRuntime> {
+    const { name, generation, uid } = base;
+    // A node that can run nothing cannot smoke-test: say so now, not after a Nix build of minutes.
+    if (this.o.runner.unavailable) throw new ReasonedError("SandboxUnavailable", this.o.runner.unavailable);
+    const inst = await this.o.installer.install(
+      {
+        runtimeName: name,
+        generation,
+        uid,
+        packages: rt.spec.packages,
+        packageSet: rt.spec.packageSet ?? DEFAULT_PACKAGE_SET,
+      },
+      signal,
+    );
+    this.installed.set(`${name}@${generation}`, inst);
+    const built = { storePaths: inst.storePaths, closureHash: inst.closureHash };
+    this.o.reporter.set({
+      ...base,
+      phase: "Installing",
+      reason: "SmokeTesting",
+      message: "running the smoke test",
+      ...built,
+    });
+    const outcome = await this.smokeTest(rt.spec, inst, signal);
+    if (outcome.verdict !== "Accepted") {
+      throw Object.assign(new Error(describeSmokeFailure(outcome)), { reason: "SmokeTestFailed" });
+    }
+    await this.o.specs.save(name, generation, rt.spec);
+    this.o.reporter.set({
+      ...base,
+      phase: "Installed",
+      reason: "Installed",
+      message: "installed and smoke-tested",
+      ...built,
+    });
+    return inst;
+  }
+
+  private installFailed(
+    err: unknown,
+    base: InstallAttempt,
+    signal: AbortSignal,
+    started: number,
+  ): ProcessResult {
+    const { name, generation, attempts } = base;
+    if (signal.aborted) {
+      // Superseded by a newer generation or deleted: the next reconcile decides what to keep.
+      this.o.reporter.delete(name, generation);
+      return { requeueAfterMs: 0 };
+    }
+    const reason = (err as { reason?: string }).reason ?? "InstallFailed";
+    const message = errText(err).slice(0, 4000);
+    this.o.reporter.set({ ...base, phase: "Failed", reason, message });
+    this.o.onInstallResult?.("failure", (Date.now() - started) / 1000, reason);
+    this.o.logger.warn(
+      { runtime: name, generation, reason, err: message, attempts },
+      "runtime install failed",
+    );
+    return { requeueAfterMs: this.retryDelay(attempts) };
   }
 
   private smokeTest(
