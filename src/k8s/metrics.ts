@@ -18,75 +18,47 @@ const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60];
 
 /** Work queue metrics (as client-go names them, with an envicutor_ prefix), labelled by queue name. */
 export function workQueueMetrics(registry: Registry): WorkQueueMetrics {
-  const registers = [registry];
   return {
-    depth: getOrCreate(
-      registry,
-      "envicutor_workqueue_depth",
-      () =>
-        new Gauge({
-          name: "envicutor_workqueue_depth",
-          help: "Keys waiting in the work queue.",
-          labelNames: ["name"],
-          registers,
-        }),
-    ),
-    adds: getOrCreate(
-      registry,
-      "envicutor_workqueue_adds_total",
-      () =>
-        new Counter({
-          name: "envicutor_workqueue_adds_total",
-          help: "Keys added to the work queue.",
-          labelNames: ["name"],
-          registers,
-        }),
-    ),
-    retries: getOrCreate(
-      registry,
-      "envicutor_workqueue_retries_total",
-      () =>
-        new Counter({
-          name: "envicutor_workqueue_retries_total",
-          help: "Keys requeued after a failure.",
-          labelNames: ["name"],
-          registers,
-        }),
-    ),
-    errors: getOrCreate(
-      registry,
-      "envicutor_reconcile_errors_total",
-      () =>
-        new Counter({
-          name: "envicutor_reconcile_errors_total",
-          help: "Failed reconciles.",
-          labelNames: ["name"],
-          registers,
-        }),
-    ),
-    queueDuration: getOrCreate(
+    depth: byQueueGauge(registry, "envicutor_workqueue_depth", "Keys waiting in the work queue."),
+    adds: byQueueCounter(registry, "envicutor_workqueue_adds_total", "Keys added to the work queue."),
+    retries: byQueueCounter(registry, "envicutor_workqueue_retries_total", "Keys requeued after a failure."),
+    errors: byQueueCounter(registry, "envicutor_reconcile_errors_total", "Failed reconciles."),
+    queueDuration: byQueueSeconds(
       registry,
       "envicutor_workqueue_queue_duration_seconds",
-      () =>
-        new Histogram({
-          name: "envicutor_workqueue_queue_duration_seconds",
-          help: "Seconds a key waited in the queue before processing.",
-          labelNames: ["name"],
-          buckets: SECONDS_BUCKETS,
-          registers,
-        }),
+      "Seconds a key waited in the queue before processing.",
     ),
-    workDuration: getOrCreate(
+    workDuration: byQueueSeconds(
       registry,
       "envicutor_workqueue_work_duration_seconds",
-      () =>
-        new Histogram({
-          name: "envicutor_workqueue_work_duration_seconds",
-          help: "Seconds a reconcile took.",
-          labelNames: ["name"],
-          buckets: SECONDS_BUCKETS,
-          registers,
-        }),
+      "Seconds a reconcile took.",
     ),
   };
+}
+
+// Every work queue of a process shares these metrics, told apart by the "name" label.
+
+function byQueueGauge(registry: Registry, name: string, help: string): Gauge<"name"> {
+  return getOrCreate(
+    registry,
+    name,
+    () => new Gauge({ name, help, labelNames: ["name"], registers: [registry] }),
+  );
+}
+
+function byQueueCounter(registry: Registry, name: string, help: string): Counter<"name"> {
+  return getOrCreate(
+    registry,
+    name,
+    () => new Counter({ name, help, labelNames: ["name"], registers: [registry] }),
+  );
+}
+
+function byQueueSeconds(registry: Registry, name: string, help: string): Histogram<"name"> {
+  return getOrCreate(
+    registry,
+    name,
+    () =>
+      new Histogram({ name, help, labelNames: ["name"], buckets: SECONDS_BUCKETS, registers: [registry] }),
+  );
 }
