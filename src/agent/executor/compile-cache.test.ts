@@ -107,7 +107,7 @@ describe("CompileCache", () => {
     for (const k of ["a", "b"]) (await c.put(k, tree(100), {}))!.release();
     c.get("a")!.release(); // a is now the most recently used
     (await c.put("c", tree(100), {}))!.release();
-    await new Promise((r) => setTimeout(r, 10));
+    await c.idle();
     expect(c.get("b")).toBeUndefined();
     expect(c.get("a")).toBeDefined();
     expect(c.get("c")).toBeDefined();
@@ -124,7 +124,7 @@ describe("CompileCache", () => {
     a.release();
     a.release(); // twice is harmless
     (await c.put("c", tree(100), {}))!.release();
-    await new Promise((r) => setTimeout(r, 10));
+    await c.idle();
     expect(c.size).toEqual({ entries: 1, bytes: 100 });
   });
 
@@ -134,6 +134,21 @@ describe("CompileCache", () => {
     expect(await c.put("big", from, {})).toBeUndefined();
     expect(existsSync(from)).toBe(true);
     expect(c.size.entries).toBe(0);
+  });
+
+  it("keeps one of two compiles of one key put at the same time, counted once, and leaves the other's files alone", async () => {
+    const c = cache(1000);
+    const [x, y] = [tree(100), tree(100)];
+    const [first, second] = await Promise.all([
+      c.put("k", x, { stdout: "x" }),
+      c.put("k", y, { stdout: "y" }),
+    ]);
+    expect([first, second].filter(Boolean)).toHaveLength(1);
+    expect(c.size).toEqual({ entries: 1, bytes: 100 });
+    const kept = (first ?? second)!;
+    expect(existsSync(join(kept.dir, "main"))).toBe(true);
+    expect(existsSync(first ? y : x)).toBe(true); // the caller still has its own compiled files
+    kept.release();
   });
 
   it("keeps the first of two compiles of one key", async () => {
@@ -151,7 +166,7 @@ describe("CompileCache", () => {
     (await c.put("a", tree(100), {}))!.release();
     c.get("a")!.release();
     (await c.put("b", tree(100), {}))!.release();
-    await new Promise((r) => setTimeout(r, 10));
+    await c.idle();
     const text = await registry.metrics();
     expect(text).toContain('envicutor_agent_compile_cache_lookups_total{result="hit"} 1');
     expect(text).toContain('envicutor_agent_compile_cache_lookups_total{result="miss"} 1');

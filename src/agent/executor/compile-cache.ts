@@ -102,6 +102,10 @@ export interface CacheHit {
  */
 export class CompileCache {
   private readonly entries = new Map<string, Entry>(); // insertion order = least recently used first
+  /** Keys being moved in or removed: a second put of the same key then keeps its own files (two identical submissions at once). */
+  private readonly busy = new Set<string>();
+  /** The eviction in progress, so evictions run one at a time and a caller can wait for them (idle()). */
+  private evicting: Promise<void> = Promise.resolve();
   private bytes = 0;
   private readonly dir: string;
   private readonly maxBytes: number;
@@ -142,38 +146,63 @@ export class CompileCache {
     };
   }
 
+  /** Resolves once every eviction started so far has removed its files. */
+  idle(): Promise<void> {
+    return this.evicting;
+  }
+
   /**
    * Moves a compile's saved tree `from` into the cache (it is gone from there
    * afterwards) and returns it pinned, as a hit would; undefined when it does
    * not fit the cache at all or is there already (then `from` is left alone).
    */
   async put(key: string, from: string, result: StageResult): Promise<CacheHit | undefined> {
-    if (this.entries.has(key)) return undefined;
-    const bytes = await treeBytes(from);
-    if (bytes > this.maxBytes) return undefined;
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await rm(this.path(key), { recursive: true, force: true });
-    await rename(from, this.path(key));
-    const e: Entry = { bytes, result, pins: 0 };
-    this.entries.set(key, e);
-    this.bytes += bytes;
-    const release = this.pinOnce(e);
-    await this.evict();
-    return { dir: this.path(key), result, release };
+    // Reserved before the first await: a concurrent put of the same key would
+    // count the bytes twice and remove the directory the first one pinned.
+    if (this.entries.has(key) || this.busy.has(key)) return undefined;
+    this.busy.add(key);
+    try {
+      const bytes = await treeBytes(from);
+      if (bytes > this.maxBytes) return undefined;
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await rename(from, this.path(key));
+      const e: Entry = { bytes, result, pins: 0 };
+      this.entries.set(key, e);
+      this.bytes += bytes;
+      const release = this.pinOnce(e);
+      await this.evict();
+      return { dir: this.path(key), result, release };
+    } finally {
+      this.busy.delete(key);
+    }
   }
 
-  /** Drops least recently used entries not in use until the cache fits its bound. */
-  private async evict(): Promise<void> {
+  /**
+   * Drops least recently used entries not in use until the cache fits its
+   * bound: at once from the index, then their files, one removal at a time.
+   */
+  private evict(): Promise<void> {
+    const gone: string[] = [];
     for (const [key, e] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
       if (e.pins > 0) continue;
       this.entries.delete(key);
       this.bytes -= e.bytes;
       this.metrics?.evictions.inc();
-      await rm(this.path(key), { recursive: true, force: true });
+      this.busy.add(key); // not put again until its files are gone
+      gone.push(key);
     }
     this.metrics?.bytes.set(this.bytes);
     this.metrics?.entries.set(this.entries.size);
+    this.evicting = this.evicting.then(() => this.remove(gone));
+    return this.evicting;
+  }
+
+  private async remove(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      await rm(this.path(key), { recursive: true, force: true }).catch(() => undefined); // emptied at start-up anyway
+      this.busy.delete(key);
+    }
   }
 }
 
