@@ -126,7 +126,7 @@ export class LeaderElector {
 
   /** One attempt; true when we hold the lease afterwards. */
   async tryAcquireOrRenew(): Promise<boolean> {
-    const { client, namespace, name, identity } = this.o;
+    const { client, namespace, name } = this.o;
     const now = this.o.now();
     const durationSeconds = Math.max(1, Math.round(this.o.leaseDurationMs / 1000));
     let lease: Lease | undefined;
@@ -136,25 +136,41 @@ export class LeaderElector {
       this.o.logger?.debug({ err: errText(err) }, "lease get failed");
       return false;
     }
-    if (!lease) {
-      try {
-        this.lease = await client.create(LeaseResource, {
-          metadata: { name, namespace },
-          spec: {
-            holderIdentity: identity,
-            leaseDurationSeconds: durationSeconds,
-            acquireTime: microTime(new Date(now)),
-            renewTime: microTime(new Date(now)),
-            leaseTransitions: 0,
-          },
-        });
-        this.succeeded(now, this.lease);
-        return true;
-      } catch (err) {
-        if (!isAlreadyExists(err)) this.o.logger?.debug({ err: errText(err) }, "lease create failed");
-        return false;
-      }
+    if (!lease) return this.createLease(now, durationSeconds);
+    const holder = this.observe(lease, now);
+    if (this.heldByAnother(lease, holder, durationSeconds, now)) {
+      if (this.leading) this.leading = false; // somebody took it
+      return false;
     }
+    return this.takeLease(lease, holder, now, durationSeconds);
+  }
+
+  private async createLease(now: number, durationSeconds: number): Promise<boolean> {
+    const { client, namespace, name, identity } = this.o;
+    try {
+      this.lease = await client.create(LeaseResource, {
+        metadata: { name, namespace },
+        spec: {
+          holderIdentity: identity,
+          leaseDurationSeconds: durationSeconds,
+          acquireTime: microTime(new Date(now)),
+          renewTime: microTime(new Date(now)),
+          leaseTransitions: 0,
+        },
+      });
+      this.succeeded(now, this.lease);
+      return true;
+    } catch (err) {
+      if (!isAlreadyExists(err)) this.o.logger?.debug({ err: errText(err) }, "lease create failed");
+      return false;
+    }
+  }
+
+  /**
+   * Notes when the lease record last changed, by our clock: expiry is judged
+   * from that moment, never from the holder's renewTime (clocks differ).
+   */
+  private observe(lease: Lease, now: number): string {
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? "";
     const record = JSON.stringify([
@@ -168,12 +184,24 @@ export class LeaderElector {
       this.observed = { record, at: now, holder };
       this.setLeader(holder);
     }
-    const held = holder !== "" && holder !== identity;
-    const durationMs = (spec.leaseDurationSeconds ?? durationSeconds) * 1000;
-    if (held && this.observed.at + durationMs > now) {
-      if (this.leading) this.leading = false; // somebody took it
-      return false;
-    }
+    return holder;
+  }
+
+  private heldByAnother(lease: Lease, holder: string, durationSeconds: number, now: number): boolean {
+    const held = holder !== "" && holder !== this.o.identity;
+    const durationMs = (lease.spec?.leaseDurationSeconds ?? durationSeconds) * 1000;
+    return held && this.observed!.at + durationMs > now;
+  }
+
+  /** Renews our own lease, or takes over an expired or released one (a transition). */
+  private async takeLease(
+    lease: Lease,
+    holder: string,
+    now: number,
+    durationSeconds: number,
+  ): Promise<boolean> {
+    const { client, identity } = this.o;
+    const spec = lease.spec ?? {};
     const next: Lease = {
       ...lease,
       spec: {
