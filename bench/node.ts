@@ -50,7 +50,8 @@ const started = Date.now();
 const say = (msg: string) =>
   process.stderr.write(`[bench:node ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const now = () => performance.timeOrigin + performance.now();
+// Date.now(), not performance.now(): compared with the agent's Date.now() stamps (another process).
+const now = () => Date.now();
 
 const PY_RUNTIME = {
   language: "python",
@@ -434,7 +435,7 @@ async function main(): Promise<void> {
     const result = {
       date: new Date().toISOString(),
       node: process.version,
-      cores: availableParallelism(),
+      cores: cpus().length,
       cpu: cpus()[0]?.model ?? "unknown",
       loadAverage1mAtEnd: round(loadavg()[0]!, 2),
       commit:
