@@ -47,44 +47,7 @@ export function loadGatewayConfig(
   argv: string[] = process.argv.slice(2),
   env: NodeJS.ProcessEnv = process.env,
 ): GatewayConfig {
-  const names = [
-    "namespace",
-    "kubeconfig",
-    "port",
-    "host",
-    "metrics-port",
-    "metrics-host",
-    "max-body-bytes",
-    "rate-per-second",
-    "burst",
-    "queue-max",
-    "max-waiting",
-    "wait-timeout-seconds",
-    "ttl-seconds",
-    "max-batch-size",
-    "callbacks",
-    "callback-attempts",
-    "callback-base-delay-ms",
-    "callback-max-delay-ms",
-    "callback-timeout-ms",
-    "callback-max-pending",
-  ] as const;
-  const { values } = parseArgs({
-    args: argv,
-    options: Object.fromEntries(names.map((n) => [n, { type: "string" as const }])),
-    allowPositionals: false,
-  });
-  const envName = (flag: string) => `ENVICUTOR_GATEWAY_${flag.toUpperCase().replace(/-/g, "_")}`;
-  const pick = (flag: (typeof names)[number]): string | undefined =>
-    (values[flag] as string | undefined) ?? env[envName(flag)] ?? undefined;
-  const num = (flag: (typeof names)[number], dflt: number, min = 0): number => {
-    const v = pick(flag);
-    if (v === undefined || v === "") return dflt;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min)
-      throw new Error(`--${flag} / ${envName(flag)}: expected a number >= ${min}, got ${v}`);
-    return n;
-  };
+  const { pick, num } = flagReader(argv, env);
   const metricsPort = num("metrics-port", 8082, -1);
   return {
     namespace: pick("namespace") ?? env.POD_NAMESPACE ?? "envicutor-system",
@@ -110,4 +73,54 @@ export function loadGatewayConfig(
       maxPending: num("callback-max-pending", 10_000, 1),
     },
   };
+}
+
+const FLAGS = [
+  "namespace",
+  "kubeconfig",
+  "port",
+  "host",
+  "metrics-port",
+  "metrics-host",
+  "max-body-bytes",
+  "rate-per-second",
+  "burst",
+  "queue-max",
+  "max-waiting",
+  "wait-timeout-seconds",
+  "ttl-seconds",
+  "max-batch-size",
+  "callbacks",
+  "callback-attempts",
+  "callback-base-delay-ms",
+  "callback-max-delay-ms",
+  "callback-timeout-ms",
+  "callback-max-pending",
+] as const;
+
+type Flag = (typeof FLAGS)[number];
+
+const envName = (flag: string) => `ENVICUTOR_GATEWAY_${flag.toUpperCase().replace(/-/g, "_")}`;
+
+/** A flag wins over its ENVICUTOR_GATEWAY_* variable; numbers are checked against a minimum. */
+function flagReader(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): { pick: (flag: Flag) => string | undefined; num: (flag: Flag, dflt: number, min?: number) => number } {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(FLAGS.map((n) => [n, { type: "string" as const }])),
+    allowPositionals: false,
+  });
+  const pick = (flag: Flag): string | undefined =>
+    (values[flag] as string | undefined) ?? env[envName(flag)] ?? undefined;
+  const num = (flag: Flag, dflt: number, min = 0): number => {
+    const v = pick(flag);
+    if (v === undefined || v === "") return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min)
+      throw new Error(`--${flag} / ${envName(flag)}: expected a number >= ${min}, got ${v}`);
+    return n;
+  };
+  return { pick, num };
 }
