@@ -47,54 +47,16 @@ export function parseJudge0Submission(raw: unknown, base64: boolean): Judge0Requ
   if (!raw || typeof raw !== "object" || Array.isArray(raw))
     throw new HttpError(400, "submission must be a JSON object");
   const body = raw as Body;
-  const source = text(body, "source_code", base64, false);
-  if (source === undefined || source === "") throw invalidField("source_code", "can't be blank");
-  // Base64 source goes to the Execution as sent, byte for byte.
-  const file = base64
-    ? { content: String(body.source_code).replace(/\s+/g, ""), encoding: "base64" as const }
-    : { content: source, encoding: "utf8" as const };
-  const languageId = body.language_id;
-  if (languageId === undefined || languageId === null) throw invalidField("language_id", "can't be blank");
-  if (typeof languageId !== "number" || !Number.isInteger(languageId))
-    throw invalidField("language_id", "is not a number");
-  for (const f of ["compiler_options", "additional_files"]) {
-    const v = body[f];
-    if (v !== undefined && v !== null && v !== "") throw invalidField(f, "is not supported by this server");
-  }
-  for (const f of ["redirect_stderr_to_stdout", "enable_network"]) {
-    if (body[f] === true) throw invalidField(f, "is not supported by this server");
-  }
-  const runs = body.number_of_runs;
-  if (runs !== undefined && runs !== null && runs !== 1)
-    throw invalidField("number_of_runs", "must be 1 on this server");
+  // The order of the checks decides which error a bad submission gets: keep it.
+  const file = sourceFile(body, base64);
+  const languageId = languageIdOf(body);
+  refuseUnsupported(body);
   const stdin = text(body, "stdin", base64);
   const expected = text(body, "expected_output", base64);
-  const args = body.command_line_arguments;
-  let argv: string[] | undefined;
-  if (args !== undefined && args !== null && args !== "") {
-    if (typeof args !== "string") throw invalidField("command_line_arguments", "must be a string");
-    try {
-      argv = shellWords(args);
-    } catch (err) {
-      throw invalidField("command_line_arguments", (err as Error).message);
-    }
-  }
-  const run: Record<string, number> = {};
-  for (const [field, limit, factor] of LIMIT_MAP) {
-    const v = body[field];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0)
-      throw invalidField(field, "must be greater than 0");
-    run[limit] = Math.max(1, Math.round(v * factor));
-  }
+  const argv = argvOf(body);
+  const run = runLimits(body);
   // cpu_extra_time, stack_limit and the per-process switches are accepted and have no effect (README).
-  const callback = body.callback_url;
-  let callbackUrl: string | undefined;
-  if (callback !== undefined && callback !== null && callback !== "") {
-    if (typeof callback !== "string" || !/^https?:\/\//.test(callback) || !URL.canParse(callback))
-      throw invalidField("callback_url", "must be an http or https URL");
-    callbackUrl = callback;
-  }
+  const callbackUrl = callbackUrlOf(body);
   return {
     languageId,
     spec: {
@@ -108,6 +70,68 @@ export function parseJudge0Submission(raw: unknown, base64: boolean): Judge0Requ
     },
     ...(callbackUrl ? { callbackUrl } : {}),
   };
+}
+
+function sourceFile(body: Body, base64: boolean): { content: string; encoding: "base64" | "utf8" } {
+  const source = text(body, "source_code", base64, false);
+  if (source === undefined || source === "") throw invalidField("source_code", "can't be blank");
+  // Base64 source goes to the Execution as sent, byte for byte.
+  return base64
+    ? { content: String(body.source_code).replace(/\s+/g, ""), encoding: "base64" as const }
+    : { content: source, encoding: "utf8" as const };
+}
+
+function languageIdOf(body: Body): number {
+  const languageId = body.language_id;
+  if (languageId === undefined || languageId === null) throw invalidField("language_id", "can't be blank");
+  if (typeof languageId !== "number" || !Number.isInteger(languageId))
+    throw invalidField("language_id", "is not a number");
+  return languageId;
+}
+
+/** Refused by name rather than silently dropped. */
+function refuseUnsupported(body: Body): void {
+  for (const f of ["compiler_options", "additional_files"]) {
+    const v = body[f];
+    if (v !== undefined && v !== null && v !== "") throw invalidField(f, "is not supported by this server");
+  }
+  for (const f of ["redirect_stderr_to_stdout", "enable_network"]) {
+    if (body[f] === true) throw invalidField(f, "is not supported by this server");
+  }
+  const runs = body.number_of_runs;
+  if (runs !== undefined && runs !== null && runs !== 1)
+    throw invalidField("number_of_runs", "must be 1 on this server");
+}
+
+function argvOf(body: Body): string[] | undefined {
+  const args = body.command_line_arguments;
+  if (args === undefined || args === null || args === "") return undefined;
+  if (typeof args !== "string") throw invalidField("command_line_arguments", "must be a string");
+  try {
+    return shellWords(args);
+  } catch (err) {
+    throw invalidField("command_line_arguments", (err as Error).message);
+  }
+}
+
+function runLimits(body: Body): Record<string, number> {
+  const run: Record<string, number> = {};
+  for (const [field, limit, factor] of LIMIT_MAP) {
+    const v = body[field];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0)
+      throw invalidField(field, "must be greater than 0");
+    run[limit] = Math.max(1, Math.round(v * factor));
+  }
+  return run;
+}
+
+function callbackUrlOf(body: Body): string | undefined {
+  const callback = body.callback_url;
+  if (callback === undefined || callback === null || callback === "") return undefined;
+  if (typeof callback !== "string" || !/^https?:\/\//.test(callback) || !URL.canParse(callback))
+    throw invalidField("callback_url", "must be an http or https URL");
+  return callback;
 }
 
 /**
