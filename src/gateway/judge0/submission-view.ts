@@ -79,24 +79,30 @@ export function submissionView(
   base64: boolean,
   languageName?: (id: number) => string | undefined,
 ): Record<string, unknown> {
-  const s = ex.status;
-  const run = runResult(ex);
-  const compile = s?.compile;
-  const status = judge0Status(ex);
+  const value = { ...requestFields(ex, languageName), ...resultFields(ex) };
+  const file = ex.spec.files[0];
+  const out: Record<string, unknown> = {};
+  for (const f of fields) {
+    const v = value[f];
+    // Base64 source is kept as sent: returned as is, never decoded and re-encoded.
+    if (f === "source_code" && base64 && file?.encoding === "base64") out[f] = file.content;
+    else out[f] = base64 && ENCODED.has(f) && typeof v === "string" ? Buffer.from(v).toString("base64") : v;
+  }
+  return out;
+}
+
+type RunResult = ReturnType<typeof runResult>;
+type Judge0Status = ReturnType<typeof judge0Status>;
+
+/** What the submission asked for: source, input, limits, language. */
+function requestFields(
+  ex: Execution,
+  languageName: ((id: number) => string | undefined) | undefined,
+): Record<string, unknown> {
   const languageId = Number(ex.metadata.annotations?.[JUDGE0_LANGUAGE_ANNOTATION] ?? 0) || null;
   const file = ex.spec.files[0];
-  const compileOutput =
-    compile && (compile.stdout || compile.stderr) ? `${compile.stdout ?? ""}${compile.stderr ?? ""}` : null;
   const limits = ex.spec.limits?.run;
-  const message =
-    status.id === 3 || status.id === 4 || status.id <= 2
-      ? null
-      : s?.phase === "Failed"
-        ? (s.message ?? null)
-        : status.id === 6
-          ? null
-          : (run?.message ?? s?.message ?? null);
-  const value: Record<string, unknown> = {
+  return {
     source_code: file
       ? file.encoding === "base64"
         ? Buffer.from(file.content, "base64").toString()
@@ -105,20 +111,8 @@ export function submissionView(
     language_id: languageId,
     stdin: ex.spec.stdin ?? null,
     expected_output: ex.spec.expectedOutput ?? null,
-    stdout: run?.stdout || null,
-    stderr: run?.stderr || null,
-    compile_output: compileOutput,
-    message,
-    status: { id: status.id, description: status.description },
-    status_id: status.id,
-    exit_code: run?.exitCode ?? null,
-    exit_signal: run?.signal ?? null,
     created_at: ex.metadata.creationTimestamp ? new Date(ex.metadata.creationTimestamp).toISOString() : null,
-    finished_at: s?.completionTime ?? null,
     token: ex.metadata.name,
-    time: seconds(run?.cpuTimeMillis),
-    wall_time: seconds(run?.wallTimeMillis),
-    memory: run?.memoryKiB ?? null,
     number_of_runs: 1,
     cpu_time_limit: limits?.cpuTimeMillis !== undefined ? limits.cpuTimeMillis / 1000 : null,
     wall_time_limit: limits?.wallTimeMillis !== undefined ? limits.wallTimeMillis / 1000 : null,
@@ -128,11 +122,36 @@ export function submissionView(
     command_line_arguments: ex.spec.args?.join(" ") ?? null,
     language: languageId ? { id: languageId, name: languageName?.(languageId) ?? null } : null,
   };
-  const out: Record<string, unknown> = {};
-  for (const f of fields) {
-    const v = value[f];
-    if (f === "source_code" && base64 && file?.encoding === "base64") out[f] = file.content;
-    else out[f] = base64 && ENCODED.has(f) && typeof v === "string" ? Buffer.from(v).toString("base64") : v;
-  }
-  return out;
+}
+
+/** What came of it: status, output, resources used (nulls while pending). */
+function resultFields(ex: Execution): Record<string, unknown> {
+  const s = ex.status;
+  const run = runResult(ex);
+  const compile = s?.compile;
+  const status = judge0Status(ex);
+  return {
+    stdout: run?.stdout || null,
+    stderr: run?.stderr || null,
+    compile_output:
+      compile && (compile.stdout || compile.stderr) ? `${compile.stdout ?? ""}${compile.stderr ?? ""}` : null,
+    message: judge0Message(ex, status, run),
+    status: { id: status.id, description: status.description },
+    status_id: status.id,
+    exit_code: run?.exitCode ?? null,
+    exit_signal: run?.signal ?? null,
+    finished_at: s?.completionTime ?? null,
+    time: seconds(run?.cpuTimeMillis),
+    wall_time: seconds(run?.wallTimeMillis),
+    memory: run?.memoryKiB ?? null,
+  };
+}
+
+/** None while queued or processing, nor for Accepted or Wrong Answer; a Compilation Error has one only when the Execution Failed. */
+function judge0Message(ex: Execution, status: Judge0Status, run: RunResult): string | null {
+  const s = ex.status;
+  if (status.id === 3 || status.id === 4 || status.id <= 2) return null;
+  if (s?.phase === "Failed") return s.message ?? null;
+  if (status.id === 6) return null;
+  return run?.message ?? s?.message ?? null;
 }
