@@ -1,5 +1,5 @@
 // The node section of bench/README.md (issue 17) from bench/node-results.json:
-// the last runs, up to six of `npm run bench:node`, side by side.
+// the last runs (up to eight) of `npm run bench:node`, side by side.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -82,15 +82,30 @@ const ROWS: Row[] = [
     "baseline",
   ],
   ["throughput ÷ bare", (r) => `${r.throughput.ratio}×`, "≥ 1.0×"],
+  [
+    "kube-apiserver requests and watch events per Execution (its /metrics, latency phase)",
+    (r) =>
+      r.latency.apiserverTrafficPerExecution
+        ? Object.entries(r.latency.apiserverTrafficPerExecution as Record<string, number>)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join("; ")
+        : "–",
+    "–",
+  ],
   ["go-judge", (r) => r.goJudge, "not run: not built on this machine"],
 ];
 
-/** What runs 1–6 (2026-12-02, 00:02–00:23 UTC) showed; rewrite it when the figures move. */
+/** What runs 1–7 (2026-12-02, 00:02–00:27 UTC) showed; rewrite it when the figures move. */
 const FINDINGS = `### What the runs show, and where each target stops
 
 Runs 1–2 are at 025a081 (the bench itself, nothing reduced), 3–4 at 72f5f5c
 (the sandbox's commands through \`execFile\` instead of execa), 5–6 at 363f466
-(boxes cleaned up in the background while the result is written). The load
+(boxes cleaned up in the background while the result is written); run 7 is
+363f466's code with kube-apiserver's request counters added to the bench
+(b008576 plus that change), under the heaviest load (bare p50 103.3 ms):
+agent 24.37 ms per Execution and 14.4 ms per extra test case, kube-apiserver +
+etcd + controller in its column, p50 +82.7 ms over bare, throughput 0.415×
+bare; the bullets below quote runs 1–6. The load
 average was 5.33–7.21 at the runs' ends on the 2 cores (other sessions' builds and tests), so
 compare within a run.
 
@@ -118,9 +133,13 @@ compare within a run.
   move it: fewer writes (no separate Running write; issue 11 keeps it, for
   telling an agent restart from a run) and smaller objects per event. Not done
   here: "no GET before a write" needed nothing (the worker already writes from
-  its cache, no GET); "no status write that changes nothing" and smaller watch
-  events were not reached in the time, and this bench does not count requests
-  by verb (kube-apiserver's /metrics would).
+  its cache; run 7 counts no GET of an Execution); "no status write that
+  changes nothing" and smaller watch events were not reached in the time.
+  Run 7's counters, per Execution: 1 POST, 3 PUT of the status, 0 GET, and 15
+  watch events of 26881.1 bytes in all (about 1.8 KB each): 4 changes (create,
+  placement, Running, result) to 4 watchers less the create the agent's field
+  selector does not see (the controller, the agent, the bench client and,
+  presumably, kube-controller-manager's metadata informers; not checked).
 - **Latency p50 over bare: +72.4 / +71.2 ms → +58.3 / +63.2 ms → +66.8 / +47.1 ms (target ≤ +15 ms, not met).**
   By hop (table above): create 5–6 ms, placement and two watches 4–7 ms, the
   Running write 6–8 ms, box ready 23–35 ms (isolate --cleanup, --init, the
@@ -143,10 +162,13 @@ compare within a run.
   the other with the client and with every other session's work.
 - **go-judge:** not on this machine (\`which go-judge\` finds nothing) and not
   built for this; no go-judge column.
-- "result written → watch delivered to the client" is below zero in runs 5–6:
-  the client stamped with \`performance.timeOrigin + performance.now()\`, which
-  drifts from the agent's \`Date.now()\`; the bench now uses \`Date.now()\` for
-  every cross-process stamp.
+- "result written → watch delivered to the client" is below zero from run 5
+  on: the agent stamps "result written" when it has read the PUT's answer, and
+  on CPU 1, busy with the background clean-up, that comes after kube-apiserver
+  has already sent the watch event to the client on CPU 0 (-4 ms in run 7). In
+  runs 5–6 the client also stamped with \`performance.timeOrigin +
+  performance.now()\`, which drifts from \`Date.now()\`; from run 7 every
+  cross-process stamp is \`Date.now()\`.
 - Runs 1–6 recorded \`cores: 1\`: the bench read the CPU count after pinning
   itself to CPU 0 (fixed; corrected to 2 in node-results.json).
 - The bench's isolate boxes are 800–829 (\`bench/run.ts\` moved there too from
@@ -168,7 +190,7 @@ export function nodeSection(runs: R[]): string {
   return `${START}
 ## One node against bare isolate (issue 17)
 
-Command: ${CMD} (\`node bench/node.ts\`; raw numbers: [\`node-results.json\`](node-results.json), the last runs, up to six).
+Command: ${CMD} (\`node bench/node.ts\`; raw numbers: [\`node-results.json\`](node-results.json), the last runs, up to eight).
 The agent (and every isolate it starts) runs on CPU 1; etcd, kube-apiserver,
 kube-controller-manager, the controller and the bench client on CPU 0
 (\`taskset\`). This machine has 2 cores, so that is the best separation it

@@ -23,6 +23,7 @@ import { KubeClient, loadKubeConfig } from "../src/k8s/client.ts";
 import { errText } from "../src/k8s/errors.ts";
 import { Informer } from "../src/k8s/informer.ts";
 import { ExecutionResource, NodeResource, RuntimeResource, WorkerResource } from "../src/k8s/resources.ts";
+import { executionTraffic, perExecutionTraffic } from "./apiserver-requests.ts";
 import { BareBox, type BareOptions, bareInterpreted } from "./bare-isolate.ts";
 import { CpuMeter, type CpuSample, childPids, pinArgs } from "./node-cpu.ts";
 import { NODE_RESULTS, writeNodeSection } from "./node-report.ts";
@@ -425,7 +426,9 @@ async function main(): Promise<void> {
     await sleep(1000);
     const idle = await measured(s, () => sleep(IDLE_MS));
     say(`latency: ${LATENCY_RUNS} sequential Executions, each followed by a bare run`);
+    const before = await executionTraffic(s.client);
     const latency = await latencyPhase(s, idle);
+    const traffic = perExecutionTraffic(before, await executionTraffic(s.client), LATENCY_RUNS);
     say(`latency: ${JSON.stringify({ sys: latency.systemMs.p50, bare: latency.bareMs.p50 })}`);
     say(`test cases: ${TEST_RUNS} Executions of 1 test, then ${TEST_RUNS} of ${1 + EXTRA_TESTS}`);
     const tests = await testCasePhase(s, idle);
@@ -450,13 +453,13 @@ async function main(): Promise<void> {
         () => "not on this machine",
       ),
       idle: { seconds: round(idle.wallMs / 1000, 2), cpuMs: idle.cpu },
-      latency,
+      latency: { ...latency, apiserverTrafficPerExecution: traffic },
       tests,
       throughput,
     };
     const all = existsSync(NODE_RESULTS) ? (JSON.parse(readFileSync(NODE_RESULTS, "utf8")) as unknown[]) : [];
     all.push(result);
-    writeFileSync(NODE_RESULTS, `${JSON.stringify(all.slice(-6), null, 2)}\n`);
+    writeFileSync(NODE_RESULTS, `${JSON.stringify(all.slice(-8), null, 2)}\n`);
     writeNodeSection(join(import.meta.dirname, "README.md"));
     say("wrote bench/node-results.json and the node section of bench/README.md");
   } finally {
