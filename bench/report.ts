@@ -231,5 +231,5 @@ function observations(r: R): string[] {
 /** The full bench's report, with the sections of bench:scheduler and bench:node kept. */
 export function writeReport(path: string, results: R): void {
   const kept = [lastSchedulerSection(), lastNodeSection()].filter((x) => x !== undefined);
-  writeFileSync(path, [renderReport(results).trimEnd(), ...kept].join("\n\n") + "\n");
+  writeFileSync(path, `${[renderReport(results).trimEnd(), ...kept].join("\n\n")}\n`);
 }
