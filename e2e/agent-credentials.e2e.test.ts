@@ -254,6 +254,30 @@ describe("node-scoped agent credentials", () => {
     );
   });
 
+  it("agent A cannot give itself attempts, nor write an Execution once it is finished", async () => {
+    const attempts = await attempt(() =>
+      agentA.patchStatus(ExecutionResource, `ex-${NODE_A}`, { status: { attempts: 0 } }, { namespace: NS }),
+    );
+    expect(attempts).toMatch(/^403 /);
+    expect(attempts).toContain("may not change attempts");
+    await admin.patchStatus(
+      ExecutionResource,
+      `ex-${NODE_A}`,
+      { status: { phase: "Succeeded" } },
+      { namespace: NS },
+    );
+    const reopened = await attempt(() =>
+      agentA.patchStatus(ExecutionResource, `ex-${NODE_A}`, running, { namespace: NS }),
+    );
+    console.log(
+      `[e2e] agent A on its own Execution: attempts → ${attempts}; after it finished → ${reopened}`,
+    );
+    expect(reopened).toMatch(/^403 /);
+    expect(reopened).toContain("is finished");
+    const ex = await admin.get(ExecutionResource, `ex-${NODE_A}`, NS);
+    expect([ex.status?.phase, ex.status?.attempts]).toEqual(["Succeeded", 1]);
+  });
+
   it("a token of the same ServiceAccount without a node writes nothing", async () => {
     const tr = (await admin.rest.request("POST", `/api/v1/namespaces/${NS}/serviceaccounts/${SA}/token`, {
       body: {
