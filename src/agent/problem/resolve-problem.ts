@@ -1,4 +1,9 @@
-import type { Execution, ExecutionSpec, ExecutionStatus } from "../../api/execution.ts";
+import {
+  type Execution,
+  type ExecutionSpec,
+  type ExecutionStatus,
+  MAX_PROBLEM_TESTS,
+} from "../../api/execution.ts";
 import type { TestData } from "../../api/problem.ts";
 import type { KubeClient } from "../../k8s/client.ts";
 import { errText } from "../../k8s/errors.ts";
@@ -88,6 +93,12 @@ function planOf(
   groups: ConstructorParameters<typeof TestPlan>[1],
 ) {
   if (tests.length === 0) throw new ReasonedError("ProblemInvalid", "the Problem's test data holds no test");
+  // Refused before anything runs: a result with more tests than status.tests holds would be thrown away after hours.
+  if (tests.length > MAX_PROBLEM_TESTS)
+    throw new ReasonedError(
+      "ProblemInvalid",
+      `the Problem's test data holds ${tests.length} tests; at most ${MAX_PROBLEM_TESTS} are judged`,
+    );
   try {
     return new TestPlan(tests, groups);
   } catch (err) {

@@ -40,12 +40,16 @@ async function readExactly(fh: FileHandle, buf: Buffer, pos: number): Promise<vo
  * every other member are skipped, and names are checked before any write, so
  * nothing lands outside `dir`. Returns the bytes written.
  */
+/** At most this many test files in one set (a Problem has at most 1,000 tests): inodes are bounded too. */
+export const MAX_TEST_FILES = 2000;
+
 export async function extractTestFiles(archive: string, dir: string): Promise<number> {
   const fh = await open(archive, "r");
   try {
     const size = (await fh.stat()).size;
     const header = Buffer.alloc(BLOCK);
     const chunk = Buffer.alloc(CHUNK);
+    const seen = new Set<string>();
     let pos = 0;
     let written = 0;
     while (pos + BLOCK <= size) {
@@ -55,6 +59,11 @@ export async function extractTestFiles(archive: string, dir: string): Promise<nu
       pos += BLOCK;
       const base = h.name.replace(/\/+$/, "").split("/").pop() ?? "";
       if ((h.type === "0" || h.type === "7") && TEST_FILE_PATTERN.test(base)) {
+        if (seen.has(base))
+          throw new Error(`the archive has two files named ${base} (tests are kept by their last path part)`);
+        if (seen.size >= MAX_TEST_FILES)
+          throw new Error(`the archive has more than ${MAX_TEST_FILES} test files`);
+        seen.add(base);
         written += await copyOut(fh, pos, h.size, join(dir, base), chunk);
       }
       pos += Math.ceil(h.size / BLOCK) * BLOCK;

@@ -20,6 +20,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "envicutor-test-data-"));
   server = createServer(async (req, res) => {
     requests++;
+    if (req.url?.startsWith("/stall")) return void res.writeHead(200).write("x"); // one byte, then nothing
     const file = served.get(req.url ?? "");
     if (!file) return res.writeHead(404).end();
     res.end(await readFile(file));
@@ -67,11 +68,38 @@ describe("TestDataCache", () => {
     expect(text).toMatch(/envicutor_agent_test_data_cache_lookups_total\{result="miss"\} 1/);
   });
 
+  it("fails a server that stalls, names the set by its hash and never by its URL, and remembers the failure", async () => {
+    const cache = new TestDataCache(join(tmp, "cache-stall"), 1 << 20, undefined, {
+      idleMs: 200,
+      totalMs: 5000,
+    });
+    const ref = { url: `${base}/stall?token=SECRET`, sha256: "a".repeat(64) };
+    const started = Date.now();
+    const err = await cache.acquire(ref).catch((e: Error) => e);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect((err as Error).message).toMatch(/^test data sha256:aaaaaaaaaaaa: the download failed or stalled/);
+    expect((err as Error).message).not.toContain("SECRET");
+    expect((err as Error).message).not.toContain("127.0.0.1");
+    const before = requests;
+    await expect(cache.acquire(ref)).rejects.toThrow(/stalled/);
+    expect(requests).toBe(before); // not fetched again at once
+  });
+
+  it("refuses an HTTP error without the URL in the message", async () => {
+    const cache = new TestDataCache(join(tmp, "cache-404"), 1 << 20);
+    const err = await cache
+      .acquire({ url: `${base}/missing?sig=SECRET`, sha256: "b".repeat(64) })
+      .catch((e: Error) => e);
+    expect((err as Error).message).toBe("test data sha256:bbbbbbbbbbbb: the server answered HTTP 404");
+  });
+
   it("refuses bytes with another sha256 and keeps nothing", async () => {
     const ref = await archive("b", [t("1.in", "x")]);
     const dir = join(tmp, "cache-b");
     const cache = new TestDataCache(dir, 1 << 20);
-    await expect(cache.acquire({ ...ref, sha256: "0".repeat(64) })).rejects.toThrow(/has sha256/);
+    await expect(cache.acquire({ ...ref, sha256: "0".repeat(64) })).rejects.toThrow(
+      /the archive's sha256 is/,
+    );
     expect(await readdir(dir)).toEqual([]);
   });
 

@@ -71,6 +71,21 @@ interface Entry {
 
 const byName = new Intl.Collator("en", { numeric: true }).compare;
 
+/** A download that sends nothing for this long, or takes longer in all, fails (a slow server must not hold slots). */
+export const FETCH_IDLE_MS = 60_000;
+export const FETCH_TOTAL_MS = 15 * 60_000;
+/** An archive may exceed the set it holds by its tar headers and padding, not more. */
+const ARCHIVE_OVERHEAD = 16 * 1024 * 1024;
+export interface FetchTimeouts {
+  idleMs: number;
+  totalMs: number;
+}
+/** A set that failed to fetch is not fetched again for this long (each Execution of a bad Problem would). */
+const FAILURE_MEMORY_MS = 60_000;
+
+/** How a set is named in errors: its hash, never its URL (which may carry credentials and is hidden data). */
+const setName = (sha: string) => `test data sha256:${sha.slice(0, 12)}`;
+
 /**
  * The node's test data: each archive fetched once, its sha256 checked, its
  * tests extracted to `<dir>/<sha256>/` (a rename makes a set appear whole or
@@ -81,6 +96,8 @@ const byName = new Intl.Collator("en", { numeric: true }).compare;
 export class TestDataCache {
   private readonly entries = new Map<string, Entry>(); // insertion order = LRU order
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Recent failures by sha256: when, and what (already free of URLs). */
+  private readonly failed = new Map<string, { at: number; error: Error }>();
   private total = 0;
   private ready?: Promise<void>;
 
@@ -88,10 +105,18 @@ export class TestDataCache {
   private readonly maxBytes: number;
   private readonly metrics: TestDataCacheMetrics | undefined;
 
-  constructor(dir: string, maxBytes: number, metrics?: TestDataCacheMetrics) {
+  private readonly timeouts: FetchTimeouts;
+
+  constructor(
+    dir: string,
+    maxBytes: number,
+    metrics?: TestDataCacheMetrics,
+    timeouts: FetchTimeouts = { idleMs: FETCH_IDLE_MS, totalMs: FETCH_TOTAL_MS },
+  ) {
     this.dir = dir;
     this.maxBytes = maxBytes;
     this.metrics = metrics;
+    this.timeouts = timeouts;
   }
 
   /** An archive's tests, fetched first if this node does not have them. */
@@ -113,14 +138,24 @@ export class TestDataCache {
   }
 
   private async hold(sha: string, fill: Fill): Promise<HeldTestSet> {
-    this.ready ??= this.load();
+    this.ready ??= this.load().catch((err) => {
+      this.ready = undefined; // the next Execution tries again
+      throw err;
+    });
     await this.ready;
     let entry = this.entries.get(sha);
     this.metrics?.lookups.inc({ result: entry ? "hit" : "miss" });
     if (!entry) {
+      const recent = this.failed.get(sha);
+      if (recent && Date.now() - recent.at < FAILURE_MEMORY_MS) throw recent.error;
       let fetching = this.inFlight.get(sha);
       if (!fetching) {
-        fetching = this.fetch(sha, fill).finally(() => this.inFlight.delete(sha));
+        fetching = this.fetch(sha, fill)
+          .catch((err: Error) => {
+            this.failed.set(sha, { at: Date.now(), error: err });
+            throw err;
+          })
+          .finally(() => this.inFlight.delete(sha));
         this.inFlight.set(sha, fetching);
       }
       await fetching;
@@ -167,10 +202,15 @@ export class TestDataCache {
     signal?: AbortSignal,
   ): Promise<void> {
     const archive = join(tmp, "archive.tar");
+    const name = setName(ref.sha256);
     // The archive (tar headers and padding besides the tests) is deleted once extracted.
-    const sha = await download(ref.url, archive, 2 * this.maxBytes + 1024 * 1024, signal);
-    if (sha !== ref.sha256) throw new Error(`test data from ${ref.url} has sha256 ${sha}, not ${ref.sha256}`);
-    await extractTestFiles(archive, tests);
+    const limits = { maxBytes: this.maxBytes + ARCHIVE_OVERHEAD, ...this.timeouts };
+    const sha = await download(ref.url, archive, limits, name, signal);
+    if (sha !== ref.sha256)
+      throw new Error(`${name}: the archive's sha256 is ${sha.slice(0, 12)}…, not the one named`);
+    await extractTestFiles(archive, tests).catch((err: Error) => {
+      throw new Error(`${name}: ${err.message}`);
+    });
   }
 
   private async fetch(sha: string, fill: Fill): Promise<void> {
@@ -208,24 +248,45 @@ export class TestDataCache {
   }
 }
 
-/** Streams the body to `to`, hashing as it goes; refuses more than maxBytes. */
-async function download(url: string, to: string, maxBytes: number, signal?: AbortSignal): Promise<string> {
-  const res = await fetch(url, signal ? { signal } : {});
-  if (!res.ok || !res.body) throw new Error(`fetching test data from ${url}: HTTP ${res.status}`);
-  const hash = createHash("sha256");
+/**
+ * Streams the body to `to`, hashing as it goes; refuses more than maxBytes,
+ * a server silent for idleMs and a download longer than totalMs. Errors name
+ * the set (`name`), never the URL.
+ */
+async function download(
+  url: string,
+  to: string,
+  limits: FetchTimeouts & { maxBytes: number },
+  name: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const { maxBytes, idleMs, totalMs } = limits;
+  const idle = new AbortController();
+  const signals = [idle.signal, AbortSignal.timeout(totalMs), ...(signal ? [signal] : [])];
+  let timer = setTimeout(() => idle.abort(), idleMs);
   const out = await open(to, "wx", 0o600);
-  let n = 0;
   try {
+    const res = await fetch(url, { signal: AbortSignal.any(signals) });
+    if (!res.ok || !res.body) throw new Error(`${name}: the server answered HTTP ${res.status}`);
+    const hash = createHash("sha256");
+    let n = 0;
     for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(), idleMs);
       n += chunk.byteLength;
-      if (n > maxBytes) throw new Error(`test data from ${url} exceeds ${maxBytes} bytes`);
+      if (n > maxBytes) throw new Error(`${name}: the archive exceeds ${maxBytes} bytes`);
       hash.update(chunk);
       await out.write(chunk);
     }
+    return hash.digest("hex");
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    if ((err as Error).message.startsWith(name)) throw err;
+    throw new Error(`${name}: the download failed or stalled (${(err as Error).name})`);
   } finally {
+    clearTimeout(timer);
     await out.close();
   }
-  return hash.digest("hex");
 }
 
 async function listTests(dir: string): Promise<TestFiles[]> {
