@@ -272,11 +272,42 @@ export class IsolateBox {
     this.dir();
     const metaFile = join(this.s.workDir, `meta-${this.id}-${process.hrtime.bigint()}`);
     const l = req.limits;
-    const env: Record<string, string> = { HOME: "/tmp", TMPDIR: "/tmp", LANG: "C.UTF-8", ...req.env };
-    const argv0 = resolveCommand(req.argv[0]!, env.PATH);
     // A networked box shares its slot's own namespace (nsenter), never the agent's network.
     const networked = req.allowNetwork && req.network ? this.s.network : undefined;
-    const args = [
+    const args = this.runArgs(req, metaFile, networked);
+    if (networked && req.network) await networked.open(this.id, req.network);
+    const [bin, argv] = networked
+      ? ["nsenter", [`--net=${networked.namespacePath(this.id)}`, "--", this.s.isolate.bin, ...args]]
+      : [this.s.isolate.bin, args];
+    const child = spawn(bin, argv, { stdio: ["pipe", "pipe", "pipe"] });
+    const output = captureOutput(child, l.outputBytes, !req.stdoutTo);
+    connectStreams(child, req);
+    if (req.onExit) child.once("exit", req.onExit);
+    const exit = await awaitIsolate(child, l.wallTimeMillis, req.signal);
+    const metaText = await readFile(metaFile, "utf8").catch(() => ""); // no meta file: said below
+    await rm(metaFile, { force: true });
+    const result: RunResult = {
+      meta: parseMeta(metaText),
+      stdout: output.stdout?.buffer() ?? Buffer.alloc(0),
+      stderr: output.stderr.buffer(),
+      outputExceeded: output.exceeded(),
+      ...(exit.ended ? { ended: true } : {}),
+    };
+    const full = await this.storage.full();
+    if (full) result.storageExceeded = full;
+    if (networked && req.network) {
+      const hit = await networked.close(this.id, req.network);
+      if (hit) result.networkExceeded = hit;
+    }
+    const isolateError = isolateFailure(exit, metaText, result, l.wallTimeMillis);
+    if (isolateError) result.isolateError = isolateError;
+    return result;
+  }
+
+  private runArgs(req: RunRequest, metaFile: string, networked: BoxNetwork | undefined): string[] {
+    const l = req.limits;
+    const env: Record<string, string> = { HOME: "/tmp", TMPDIR: "/tmp", LANG: "C.UTF-8", ...req.env };
+    return [
       ...this.baseArgs(),
       "--silent",
       `--meta=${metaFile}`,
@@ -294,89 +325,91 @@ export class IsolateBox {
       ...Object.entries(env).map(([k, v]) => `--env=${k}=${v}`),
       "--run",
       "--",
-      argv0,
+      resolveCommand(req.argv[0]!, env.PATH),
       ...req.argv.slice(1),
     ];
-
-    if (networked && req.network) await networked.open(this.id, req.network);
-    const [bin, argv] = networked
-      ? ["nsenter", [`--net=${networked.namespacePath(this.id)}`, "--", this.s.isolate.bin, ...args]]
-      : [this.s.isolate.bin, args];
-    const child = spawn(bin, argv, { stdio: ["pipe", "pipe", "pipe"] });
-    let outputExceeded = false;
-    const budget = { left: l.outputBytes };
-    const onExceeded = () => {
-      outputExceeded = true;
-      // Closing our ends makes further writes fail (SIGPIPE/EPIPE); a program that ignores
-      // that would still hold the slot until its time limit, so isolate is told to end the run:
-      // on SIGTERM it kills the whole box and writes its meta file.
-      child.kill("SIGTERM");
-      child.stdout.destroy();
-      child.stderr.destroy();
-    };
-    // One budget shared by both streams: whichever pushes the sum past the limit trips it.
-    const stdout = req.stdoutTo
-      ? undefined
-      : new OutputCapture(child.stdout, l.outputBytes, onExceeded, budget);
-    const stderr = new OutputCapture(child.stderr, l.outputBytes, onExceeded, budget);
-    connectStreams(child, req);
-    if (req.onExit) child.once("exit", req.onExit);
-    let ended = false;
-    const end = () => {
-      ended = true;
-      child.kill("SIGTERM");
-    };
-    if (req.signal?.aborted) end();
-    else req.signal?.addEventListener("abort", end, { once: true });
-
-    // Belt and braces: isolate enforces the wall time; this catches isolate itself hanging.
-    // SIGTERM lets isolate kill the box first; SIGKILL only if isolate does not react.
-    let guardKill: NodeJS.Timeout | undefined;
-    let hung = false;
-    const guard = setTimeout(() => {
-      hung = true;
-      child.kill("SIGTERM");
-      guardKill = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    }, l.wallTimeMillis + 30_000);
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
-      (resolve) => {
-        child.once("error", (error) => resolve({ code: null, signal: null, error }));
-        child.once("close", (code, signal) => resolve({ code, signal }));
-      },
-    );
-    clearTimeout(guard);
-    clearTimeout(guardKill);
-    req.signal?.removeEventListener("abort", end);
-
-    let metaText = "";
-    try {
-      metaText = await readFile(metaFile, "utf8");
-    } catch {
-      // handled below
-    } finally {
-      await rm(metaFile, { force: true });
-    }
-    const meta = parseMeta(metaText);
-    const result: RunResult = {
-      meta,
-      stdout: stdout?.buffer() ?? Buffer.alloc(0),
-      stderr: stderr.buffer(),
-      outputExceeded,
-      ...(ended ? { ended } : {}),
-    };
-    const full = await this.storage.full();
-    if (full) result.storageExceeded = full;
-    if (networked && req.network) {
-      const hit = await networked.close(this.id, req.network);
-      if (hit) result.networkExceeded = hit;
-    }
-    if (exit.error) result.isolateError = `could not start isolate: ${exit.error.message}`;
-    else if (hung) result.isolateError = `isolate did not finish within ${l.wallTimeMillis + 30_000} ms`;
-    else if (!metaText)
-      result.isolateError = `isolate exited ${exit.code ?? exit.signal} without a meta file: ${stderr.buffer().toString("utf8").slice(0, 500)}`;
-    else if (meta.status === "XX") result.isolateError = meta.message ?? "isolate internal error";
-    return result;
   }
+}
+
+/** How isolate's process ended, and whether we ended it (abort) or it hung past the wall time. */
+interface IsolateExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+  ended: boolean;
+  hung: boolean;
+}
+
+/**
+ * stdout (unless it goes to another box) and stderr, with one budget shared by
+ * both streams: whichever pushes the sum past the limit trips it.
+ */
+function captureOutput(child: ChildProcessWithoutNullStreams, outputBytes: number, withStdout: boolean) {
+  let exceeded = false;
+  const budget = { left: outputBytes };
+  const onExceeded = () => {
+    exceeded = true;
+    // Closing our ends makes further writes fail (SIGPIPE/EPIPE); a program that ignores
+    // that would still hold the slot until its time limit, so isolate is told to end the run:
+    // on SIGTERM it kills the whole box and writes its meta file.
+    child.kill("SIGTERM");
+    child.stdout.destroy();
+    child.stderr.destroy();
+  };
+  return {
+    stdout: withStdout ? new OutputCapture(child.stdout, outputBytes, onExceeded, budget) : undefined,
+    stderr: new OutputCapture(child.stderr, outputBytes, onExceeded, budget),
+    exceeded: () => exceeded,
+  };
+}
+
+/** Waits for isolate to end; an abort ends the run, and a guard catches isolate itself hanging. */
+async function awaitIsolate(
+  child: ChildProcessWithoutNullStreams,
+  wallTimeMillis: number,
+  signal: AbortSignal | undefined,
+): Promise<IsolateExit> {
+  let ended = false;
+  const end = () => {
+    ended = true;
+    child.kill("SIGTERM");
+  };
+  if (signal?.aborted) end();
+  else signal?.addEventListener("abort", end, { once: true });
+  // Belt and braces: isolate enforces the wall time. SIGTERM lets isolate kill
+  // the box first; SIGKILL only if isolate does not react.
+  let guardKill: NodeJS.Timeout | undefined;
+  let hung = false;
+  const guard = setTimeout(() => {
+    hung = true;
+    child.kill("SIGTERM");
+    guardKill = setTimeout(() => child.kill("SIGKILL"), 5_000);
+  }, wallTimeMillis + 30_000);
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
+    (resolve) => {
+      child.once("error", (error) => resolve({ code: null, signal: null, error }));
+      child.once("close", (code, sig) => resolve({ code, signal: sig }));
+    },
+  );
+  clearTimeout(guard);
+  clearTimeout(guardKill);
+  signal?.removeEventListener("abort", end);
+  return { ...exit, ended, hung };
+}
+
+/** Why isolate itself failed (not the program), or undefined. */
+function isolateFailure(
+  exit: IsolateExit,
+  metaText: string,
+  result: RunResult,
+  wallTimeMillis: number,
+): string | undefined {
+  if (exit.error) return `could not start isolate: ${exit.error.message}`;
+  if (exit.hung) return `isolate did not finish within ${wallTimeMillis + 30_000} ms`;
+  if (!metaText)
+    return `isolate exited ${exit.code ?? exit.signal} without a meta file: ${result.stderr.toString("utf8").slice(0, 500)}`;
+  if (result.meta.status === "XX") return result.meta.message ?? "isolate internal error";
+  return undefined;
 }
 
 /**
