@@ -20,57 +20,23 @@ import { TestDataCache, testDataCacheMetrics } from "./testdata/test-data-cache.
 
 const AGENT_VERSION = "0.1.0";
 
+type AgentConfig = ReturnType<typeof loadAgentConfig>;
+type Logger = ReturnType<typeof createLogger>;
+type NodeSandbox = Awaited<ReturnType<typeof setUpSandbox>>;
+
 async function main(): Promise<void> {
   const config = loadAgentConfig();
   const logger = createLogger("envicutor-agent", { node: config.nodeName });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const sandbox = await setUpSandbox({
-    isolateBin: config.isolateBin,
-    isolateConfigPath: config.isolateConfigPath,
-    boxRoot: config.isolateBoxRoot,
-    boxIdBase: config.boxIdBase,
-    // One box per execution slot, plus one per concurrent install for smoke tests.
-    boxCount: config.slots + config.installConcurrency,
-    stateDir: config.stateDir,
-    extraDirs: config.sandboxExtraDirs,
-    network: config.network,
-    logger,
-  });
+  const sandbox = await setUpNodeSandbox(config, logger);
   // Checkers and interactors in another Runtime than the Execution's: that Runtime's active generation here.
   let agent: Agent | undefined;
-  const runner: ExecutionRunner = sandbox
-    ? new IsolateExecutor({
-        sandbox: sandbox.settings,
-        pool: sandbox.pool,
-        outputCapBytes: config.outputCapBytes,
-        logger,
-        metrics: executorMetrics(registry),
-        ...(config.compileCacheBytes > 0
-          ? {
-              compileCache: new CompileCache({
-                dir: join(sandbox.settings.workDir, "compile-cache"),
-                maxBytes: config.compileCacheBytes,
-                metrics: compileCacheMetrics(registry),
-              }),
-            }
-          : {}),
-        runtimes: async (name) => agent?.runtimes.activeRuntime(name),
-        cleanUpInBackground: true,
-        ...(sandbox.networkUnavailable ? { networkUnavailable: sandbox.networkUnavailable } : {}),
-      })
-    : new SandboxUnavailable(`isolate (${config.isolateBin}) is not installed on node ${config.nodeName}`);
-
-  const installer = new NixInstaller({
-    stateDir: config.stateDir,
-    packageSets: config.packageSets,
-    ...(config.substituters.length ? { substituters: config.substituters } : {}),
-    ...(config.trustedPublicKeys.length ? { trustedPublicKeys: config.trustedPublicKeys } : {}),
-    timeoutMs: config.installTimeoutMs,
-    logger,
-    metrics: createNixMetrics(registry),
-  });
+  const runner = executionRunner(config, sandbox, logger, registry, async (name) =>
+    agent?.runtimes.activeRuntime(name),
+  );
+  const installer = nixInstaller(config, logger, registry);
   const leftovers = await installer.recover();
   if (leftovers.length) logger.info({ leftovers }, "removed half-finished installs from a previous run");
 
@@ -91,16 +57,84 @@ async function main(): Promise<void> {
     facts: {
       agentVersion: AGENT_VERSION,
       nixVersion: await installer.nixVersion().catch(() => "unknown"),
-      ...(sandbox
-        ? {
-            isolateVersion: sandbox.info.version,
-            cgroupMode: sandbox.info.useCg ? sandbox.info.cgroupMode : "none",
-            sandboxProtections: sandbox.protections,
-          }
-        : {}),
+      ...sandboxFacts(sandbox),
     },
   });
+  stopOnSignals(agent, runner, sandbox, logger);
+  await agent.start();
+}
 
+function setUpNodeSandbox(config: AgentConfig, logger: Logger): Promise<NodeSandbox> {
+  return setUpSandbox({
+    isolateBin: config.isolateBin,
+    isolateConfigPath: config.isolateConfigPath,
+    boxRoot: config.isolateBoxRoot,
+    boxIdBase: config.boxIdBase,
+    // One box per execution slot, plus one per concurrent install for smoke tests.
+    boxCount: config.slots + config.installConcurrency,
+    stateDir: config.stateDir,
+    extraDirs: config.sandboxExtraDirs,
+    network: config.network,
+    logger,
+  });
+}
+
+/** The executor over isolate, or, without isolate, a runner that says why on every Execution. */
+function executionRunner(
+  config: AgentConfig,
+  sandbox: NodeSandbox,
+  logger: Logger,
+  registry: Registry,
+  runtimes: ConstructorParameters<typeof IsolateExecutor>[0]["runtimes"],
+): ExecutionRunner {
+  if (!sandbox)
+    return new SandboxUnavailable(
+      `isolate (${config.isolateBin}) is not installed on node ${config.nodeName}`,
+    );
+  const compileCache =
+    config.compileCacheBytes > 0
+      ? new CompileCache({
+          dir: join(sandbox.settings.workDir, "compile-cache"),
+          maxBytes: config.compileCacheBytes,
+          metrics: compileCacheMetrics(registry),
+        })
+      : undefined;
+  return new IsolateExecutor({
+    sandbox: sandbox.settings,
+    pool: sandbox.pool,
+    outputCapBytes: config.outputCapBytes,
+    logger,
+    metrics: executorMetrics(registry),
+    ...(compileCache ? { compileCache } : {}),
+    runtimes,
+    cleanUpInBackground: true,
+    ...(sandbox.networkUnavailable ? { networkUnavailable: sandbox.networkUnavailable } : {}),
+  });
+}
+
+function nixInstaller(config: AgentConfig, logger: Logger, registry: Registry): NixInstaller {
+  return new NixInstaller({
+    stateDir: config.stateDir,
+    packageSets: config.packageSets,
+    ...(config.substituters.length ? { substituters: config.substituters } : {}),
+    ...(config.trustedPublicKeys.length ? { trustedPublicKeys: config.trustedPublicKeys } : {}),
+    timeoutMs: config.installTimeoutMs,
+    logger,
+    metrics: createNixMetrics(registry),
+  });
+}
+
+function sandboxFacts(sandbox: NodeSandbox) {
+  if (!sandbox) return {};
+  return {
+    isolateVersion: sandbox.info.version,
+    cgroupMode: sandbox.info.useCg ? sandbox.info.cgroupMode : "none",
+    sandboxProtections: sandbox.protections,
+  };
+}
+
+/** SIGTERM/SIGINT: stop the agent, wait for its boxes' clean-ups, then unmount and remove what the sandbox made. */
+function stopOnSignals(agent: Agent, runner: ExecutionRunner, sandbox: NodeSandbox, logger: Logger): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -123,8 +157,6 @@ async function main(): Promise<void> {
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));
   process.once("SIGINT", () => void stop("SIGINT"));
-
-  await agent.start();
 }
 
 main().catch((err: unknown) => {
