@@ -374,6 +374,17 @@ describe.skipIf(isolateMissing)("Problems through the control plane", () => {
     expect(results[0]!.status?.judgedWith?.closureHash).toBe(old.status?.judgedWith?.closureHash);
   }, 300_000);
 
+  it("a Problem's submission that does not compile shows its compiler's message (its own output, not hidden data)", async () => {
+    await create("count-small-broken", {
+      runtime: RT,
+      problem: "count-small",
+      files: [file("main.c", "int main(void) { return undefined_name; }\n")],
+    });
+    const ex = await complete("count-small-broken", 120_000);
+    expect(ex.status?.verdict).toBe("CompilationError");
+    expect(ex.status?.compile?.stderr ?? "").toContain("undefined_name");
+  }, 180_000);
+
   it("an Execution of a missing Problem fails with ProblemNotFound", async () => {
     await create("no-problem", { runtime: RT, problem: "nope", files: [file("main.c", submission(0))] });
     const ex = await complete("no-problem", 60_000);

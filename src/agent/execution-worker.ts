@@ -241,12 +241,16 @@ export class ExecutionWorker {
     let outcome: ExecutionOutcome;
     const problem = this.held.get(uid);
     if (problem) problem.plan.onProgress = this.progressWriter(key);
-    // A Problem's tests keep no output: it would show the hidden inputs and answers.
-    const cap = problem ? 0 : this.outputCapFor(ex, Boolean(runtime.spec.compileCommand));
+    // A Problem's tests keep no output (it would show the hidden inputs and
+    // answers); its compile's output is the submitter's own and is kept.
+    const compiles = Boolean(runtime.spec.compileCommand);
+    const caps = problem
+      ? { outputCapBytes: 0, compileOutputCapBytes: this.outputCapFor(ex, compiles) }
+      : { outputCapBytes: this.outputCapFor(ex, compiles) };
     try {
       outcome = await this.runner.run(
         problem?.spec ?? ex.spec,
-        { ...runtime, limits, outputCapBytes: cap },
+        { ...runtime, limits, ...caps },
         signal,
         hops,
         problem?.plan,

@@ -48,6 +48,8 @@ export interface RuntimeForExecution {
   closureHash?: string;
   /** Cap on stored stdout/stderr per stage; expected output is compared against the full output. */
   outputCapBytes?: number;
+  /** The compile stage's own cap, when it differs (a Problem's tests store no output, its compile does). */
+  compileOutputCapBytes?: number;
 }
 
 export interface ExecutionOutcome {

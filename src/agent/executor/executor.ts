@@ -214,7 +214,7 @@ export class IsolateExecutor implements ExecutionRunner {
     plan: TestPlan | undefined,
   ): Promise<ExecutionOutcome> {
     const cap = rt.outputCapBytes ?? this.o.outputCapBytes;
-    const ctx = this.compileContext(cap);
+    const ctx = this.compileContext(rt.compileOutputCapBytes ?? cap);
     const sub: Program = {
       role: "submission",
       rt,
