@@ -368,6 +368,30 @@ describe("ExecutionWorker restarts", () => {
     expect(api.obj.status?.phase).toBe("Succeeded");
   });
 
+  it("an Execution requeued mid-run (its result dropped) and placed here again in a later attempt runs again", async () => {
+    const api = new FakeApiserver(scheduled(1));
+    const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
+    const w = worker(api, r.runner);
+    let requeued = false;
+    api.beforeWrite = (obj) => {
+      if (obj.status?.phase === "Running" || requeued) return;
+      // The controller saw this node's Lease lapse and requeued it while it ran.
+      requeued = true;
+      api.obj = { ...api.obj, status: { phase: "Pending", attempts: 1 } };
+      api.rv++;
+      api.obj.metadata.resourceVersion = String(api.rv);
+      throw new ConflictError("conflict", {});
+    };
+    await w.process(KEY);
+    expect(api.obj.status?.phase).toBe("Pending");
+    api.obj = { ...api.obj, status: scheduled(2) }; // placed on this node again
+    expect(w.wants(api.obj)).toBe(true);
+    await w.process(KEY);
+    expect(r.runs).toBe(2);
+    expect(api.obj.status?.phase).toBe("Succeeded");
+    expect(api.obj.status?.attempts).toBe(2);
+  });
+
   it("each transition is one conditional write from the cached copy, with no read first", async () => {
     const api = new FakeApiserver(scheduled());
     let reads = 0;

@@ -99,8 +99,13 @@ export class ExecutionWorker {
   private readonly running = new Map<string, AbortController>();
   /** Executions this process marked Running (a write the client may have seen fail): not a restart. */
   private readonly startedHere = new Set<string>();
-  /** Executions whose program this process ran: never run again, even once its result was given up. */
-  private readonly ranHere = new Set<string>();
+  /**
+   * uid → the attempt whose program this process ran: never run again in that
+   * attempt, even once its result was given up. A later attempt (the
+   * controller requeued it, e.g. after this node's Lease lapsed mid-run, and
+   * placed it here again) runs afresh.
+   */
+  private readonly ranHere = new Map<string, number>();
   /** uid → result of a program this process ran whose result is not written yet. */
   private readonly results = new Map<string, Result>();
   private readonly maxAttempts: number;
@@ -192,8 +197,10 @@ export class ExecutionWorker {
     const { limits, violations } = resolveExecutionLimits(runtime.spec, problem?.spec ?? ex.spec);
     if (violations.length > 0)
       return this.fail(key, uid, "LimitOutOfBounds", violations.map((v) => v.message).join("; "));
-    if (this.ranHere.has(uid)) {
-      log.error("its program already ran here and its result could not be written; not running it again");
+    if (this.ranHere.get(uid) === (status.attempts ?? 0)) {
+      log.error(
+        "its program already ran here in this attempt and its result could not be written; not running it again",
+      );
       return undefined;
     }
     // Running already, and not by this process: this agent restarted mid-run. The controller
@@ -237,7 +244,7 @@ export class ExecutionWorker {
   ): Promise<ProcessResult | undefined> {
     const log = this.logger.child({ execution: key });
     const t0 = Date.now();
-    this.ranHere.add(uid);
+    this.ranHere.set(uid, ex.status?.attempts ?? 0);
     let outcome: ExecutionOutcome;
     const problem = this.held.get(uid);
     if (problem) problem.plan.onProgress = this.progressWriter(key);
