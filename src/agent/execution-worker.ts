@@ -269,7 +269,7 @@ export class ExecutionWorker {
     }
     log.info({ verdict: outcome.verdict, seconds: (Date.now() - t0) / 1000 }, "execution finished");
     const extra = problemResult(problem, runtime.closureHash);
-    if (problem) outcome = hideTestOutput(outcome);
+    if (problem) outcome = hideTestOutput(outcome, problem.showJudgeMessages);
     return this.finish(key, uid, this.keep(uid, { outcome, deferrals: 0, hops, extra }));
   }
 

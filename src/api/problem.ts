@@ -114,6 +114,12 @@ export const problemSpec = withRules(
       .describe("How output is compared with each test's answer when neither checker nor interactor is set."),
     checker: checker.optional(),
     interactor: interactor.optional(),
+    showJudgeMessages: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Show submitters what the checker or interactor said for each test. Off by default: testlib's checkers print the expected answer.",
+      ),
   }),
   [
     {

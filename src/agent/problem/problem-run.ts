@@ -23,12 +23,30 @@ export async function resolveFor(
   }
 }
 
-/** A Problem's results carry no output of the submission's tests (it would show hidden inputs). */
-export function hideTestOutput(o: ExecutionOutcome): ExecutionOutcome {
-  return {
-    ...o,
-    tests: o.tests.map(({ stdout: _o, stderr: _e, stdoutTruncated: _ot, stderrTruncated: _et, ...t }) => t),
-  };
+/**
+ * A Problem's results carry no output of the submission's tests (it would
+ * show hidden inputs), and, unless the Problem says showJudgeMessages,
+ * nothing a checker or interactor said: testlib's checkers print the expected
+ * answer ("expected 5, found 6"). The sandbox's own messages (limits, signals) stay.
+ */
+export function hideTestOutput(o: ExecutionOutcome, showJudgeMessages = false): ExecutionOutcome {
+  return { ...o, tests: o.tests.map((t) => hideTest(t, showJudgeMessages)) };
+}
+
+function hideTest(
+  test: ExecutionOutcome["tests"][number],
+  showJudge: boolean,
+): ExecutionOutcome["tests"][number] {
+  const { stdout: _o, stderr: _e, stdoutTruncated: _ot, stderrTruncated: _et, judge, message, ...t } = test;
+  if (!judge || showJudge)
+    return { ...t, ...(message !== undefined ? { message } : {}), ...(judge ? { judge } : {}) };
+  const judged = t.verdict === "Accepted" || t.verdict === "WrongAnswer";
+  if (judged)
+    return {
+      ...t,
+      message: `${t.verdict === "Accepted" ? "accepted" : "wrong answer"} (the judge's message is hidden)`,
+    };
+  return message === undefined ? t : { ...t, message };
 }
 
 /** What a finished run adds to the status: the score and progress of a Problem, and what it was judged with. */

@@ -18,6 +18,8 @@ export interface ResolvedProblem {
   spec: ExecutionSpec;
   plan: TestPlan;
   judgedWith: NonNullable<ExecutionStatus["judgedWith"]>;
+  /** The Problem lets submitters see the checker's or interactor's messages. */
+  showJudgeMessages: boolean;
   /** Lets the node's cache evict the test data again. */
   release: () => void;
 }
@@ -51,7 +53,9 @@ export async function resolveProblem(
     problem: name,
     ...(problem.metadata.generation !== undefined ? { problemGeneration: problem.metadata.generation } : {}),
   };
-  if (!p.testData) return { spec, plan: planOf(inlineTests(p), p.groups), judgedWith, release: () => {} };
+  const showJudgeMessages = p.showJudgeMessages ?? false;
+  if (!p.testData)
+    return { spec, plan: planOf(inlineTests(p), p.groups), judgedWith, showJudgeMessages, release: () => {} };
   if (!cache) throw new ReasonedError("TestDataUnavailable", "this node keeps no test data cache");
   const held = await holdTestData(client, cache, ns, p.testData, signal).catch((err: unknown) => {
     throw new ReasonedError("TestDataUnavailable", errText(err));
@@ -62,6 +66,7 @@ export async function resolveProblem(
       spec,
       plan: planOf(fileTests(held.tests), p.groups),
       judgedWith: withData,
+      showJudgeMessages,
       release: held.release,
     };
   } catch (err) {

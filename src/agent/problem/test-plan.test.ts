@@ -3,7 +3,11 @@ import type { TestResult } from "../../api/execution.ts";
 import { inlineTests, TestPlan } from "./test-plan.ts";
 
 const tests = (n: number) =>
-  inlineTests({ testCases: Array.from({ length: n }, () => ({ stdin: "" })), outputComparison: "Exact" });
+  inlineTests({
+    testCases: Array.from({ length: n }, () => ({ stdin: "" })),
+    outputComparison: "Exact",
+    showJudgeMessages: false,
+  });
 const r = (name: string, verdict: TestResult["verdict"]): TestResult => ({ name, verdict });
 
 describe("TestPlan", () => {
