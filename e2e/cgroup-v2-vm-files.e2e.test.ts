@@ -6,6 +6,7 @@
 //
 // Box ids: those of the three files (330, 350..351, 370..371), inside the guest only.
 import { describe, expect, it } from "vitest";
+import { ensureStoreProbes } from "./support/store-probes.ts";
 import { GUEST_E2E_FILES, type GuestVitestRun, runFilesInGuest } from "./vm/guest-vitest.ts";
 import { vmMissing } from "./vm/vm-prerequisites.ts";
 
@@ -18,7 +19,12 @@ describe.skipIf(!!missing)("the sandbox e2e files in a cgroup v2 guest (isolate 
   it(
     "every isolate 2.x case of the hostile, containment and networked-box files passes there; the isolate 1.x ones skip",
     async () => {
-      const { run, report }: GuestVitestRun = await runFilesInGuest(GUEST_E2E_FILES, GUEST_TIMEOUT_MS);
+      // The guest sees the host's store read-only: the probes the hostile file mounts are made here.
+      const removeStoreProbes = ensureStoreProbes();
+      const { run, report }: GuestVitestRun = await runFilesInGuest(
+        GUEST_E2E_FILES,
+        GUEST_TIMEOUT_MS,
+      ).finally(removeStoreProbes);
       console.log(`[cgroup-v2-vm-files] guest log (tail):\n${run.jobLog.slice(-6000)}`);
       expect(run.exitCode, `the guest's vitest did not finish (console:\n${run.console})`).toBe(0);
       expect(report).toBeDefined();

@@ -109,7 +109,7 @@ describe("control plane", () => {
   });
 
   it("serves kubectl get of every kind", async () => {
-    const out = await kubectl(["get", "runtimes,executions,workers", "-A"]);
+    const out = await kubectl(["get", "runtimes,executions,workers,problems", "-A"]);
     // Empty lists print "No resources found" on stderr and nothing on stdout; an
     // unknown kind would have thrown. Other files' objects may be listed (with
     // verdicts such as RuntimeError), so only kubectl's own error lines count.
@@ -117,6 +117,7 @@ describe("control plane", () => {
     const names = await kubectl(["api-resources", "--api-group=envicutor.io", "-o", "name"]);
     expect(names.trim().split("\n").sort()).toEqual([
       "executions.envicutor.io",
+      "problems.envicutor.io",
       "runtimes.envicutor.io",
       "workers.envicutor.io",
     ]);

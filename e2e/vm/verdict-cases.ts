@@ -94,9 +94,11 @@ export const VERDICT_CASES: VerdictCase[] = [
   },
   {
     name: "sleep",
-    tried: "sleep 60 s, wall limit 3 s (scaled)",
+    // Longer than the wall limit at the largest scale (3 s x 40): CI once saw a loaded guest's
+    // scale stretch the limit past a 60 s sleep, which then ended Accepted.
+    tried: "sleep 600 s, wall limit 3 s (scaled)",
     language: "python",
-    source: "import time\ntime.sleep(60)",
+    source: "import time\ntime.sleep(600)",
     run: { wallTimeMillis: 3000 },
     expected: "TimeLimitExceeded",
   },
