@@ -74,6 +74,15 @@ export function renderReport(r: R): string {
       `${cc.ratio}×`,
       `miss ÷ hit; ${cc.hitsSaidInStatus} of ${cc.runs} statuses say compile.cacheHit`,
     ]);
+  const pr = r.problem as R | undefined;
+  if (pr)
+    rows.push([
+      `Problem: one Execution of a ${pr.tests}-test Problem vs ${pr.tests} single-test Executions submitted at once (2 slots)`,
+      `${ms(pr.problemExecutionMs.p50)} vs ${ms(pr.singleExecutionsMs)}`,
+      "–",
+      `${pr.ratio}×`,
+      "the 100 single Executions ÷ the Problem's one (p50 of 3); a source of its own each, so no compile cache hits",
+    ]);
   if (inst)
     for (const [name, x] of Object.entries(inst.runtimes as R)) {
       const per = (x.perNodeNixSeconds as R[]).map((p) => `${p.node} ${s(p.nixSeconds)}`).join(", ");

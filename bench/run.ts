@@ -19,7 +19,13 @@ import type { Runtime } from "../src/api/runtime.ts";
 import { KubeClient, loadKubeConfig } from "../src/k8s/client.ts";
 import { errText } from "../src/k8s/errors.ts";
 import { Informer } from "../src/k8s/informer.ts";
-import { ExecutionResource, NodeResource, RuntimeResource, WorkerResource } from "../src/k8s/resources.ts";
+import {
+  ExecutionResource,
+  NodeResource,
+  ProblemResource,
+  RuntimeResource,
+  WorkerResource,
+} from "../src/k8s/resources.ts";
 import { BareBox, type BareOptions, bareCompile, bareInterpreted } from "./bare-isolate.ts";
 import { startBenchGateway, timedPost } from "./gateway.ts";
 import { writeReport } from "./report.ts";
@@ -237,6 +243,54 @@ function logTimes(p: ManagedProcess, msg: string, runtime: string): number[] {
     .logEntries((e) => e.msg === msg && e.runtime === runtime)
     .map((e) => Date.parse(String(e.time)))
     .filter((t) => !Number.isNaN(t));
+}
+
+type Submit = (spec: Record<string, unknown>) => Promise<{ ms: number; ex: Execution }>;
+const PROBLEM_TESTS = 100;
+
+/**
+ * A Problem of 100 inline tests judged by one Execution, against the same 100
+ * tests as 100 single-test Executions submitted at once (2 slots). Every
+ * submission has a source of its own, so the compile cache never answers.
+ */
+async function benchProblem(
+  client: KubeClient,
+  submit: Submit,
+  expectAccepted: (ex: Execution) => void,
+  cFiles: (tag: string) => { name: string; content: string }[],
+): Promise<Record<string, unknown>> {
+  const cases = Array.from({ length: PROBLEM_TESTS }, (_, i) => ({
+    stdin: `${i}\n`,
+    expectedOutput: `${i * i}\n`,
+  }));
+  await client.create(ProblemResource, {
+    apiVersion: API_VERSION,
+    kind: "Problem",
+    metadata: { name: "bench-squares", namespace: NS },
+    spec: { testCases: cases },
+  } as never);
+  const problemMs: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const x = await submit({ runtime: "bench-c", problem: "bench-squares", files: cFiles(`problem-${r}`) });
+    expectAccepted(x.ex);
+    if (x.ex.status?.score?.points !== 100)
+      throw new Error(`problem run scored ${JSON.stringify(x.ex.status?.score)}`);
+    problemMs.push(x.ms);
+  }
+  const t = performance.now();
+  const singles = await pool(PROBLEM_TESTS, PROBLEM_TESTS, (i) =>
+    submit({ runtime: "bench-c", files: cFiles(`single-${i}`), testCases: [cases[i]!] }),
+  );
+  for (const x of singles) expectAccepted(x.ex);
+  const singlesMs = performance.now() - t;
+  const p = summarize(problemMs);
+  return {
+    program: "C (gcc -O2), reads n, prints n*n",
+    tests: PROBLEM_TESTS,
+    problemExecutionMs: p,
+    singleExecutionsMs: round(singlesMs),
+    ratio: round(singlesMs / p.p50, 2),
+  };
 }
 
 async function main(): Promise<void> {
@@ -727,6 +781,9 @@ in pkgs // { python3Copy = copy pkgs.python3; gccCopy = copy pkgs.gcc; }
       ratio: round(missS.p50 / hitS.p50, 2),
     };
     say(`compile cache: ${JSON.stringify(results.compileCache)}`);
+
+    results.problem = await benchProblem(client, submit, expectAccepted, cFiles);
+    say(`problem: ${JSON.stringify(results.problem)}`);
 
     await agents.get(NODES[0]!)!.stop();
   }
