@@ -396,6 +396,48 @@ describe.skipIf(isolateMissing)("Problems through the control plane", () => {
     expect(ex.status?.compile?.stderr ?? "").toContain("undefined_name");
   }, 180_000);
 
+  it("an interactive Problem: a C interactor judges a binary search Accepted and a fixed guess WrongAnswer", async () => {
+    const INTERACTOR_C = [
+      "#include <stdio.h>",
+      "int main(int argc, char **argv) {",
+      '  int n = 0, g = 0; FILE *in = fopen(argv[1], "r"); if (!in || fscanf(in, "%d", &n) != 1) return 3;',
+      "  for (int i = 1; i <= 10; i++) {",
+      '    if (scanf("%d", &g) != 1) { fprintf(stderr, "no guess"); return 1; }',
+      '    if (g == n) { printf("=\\n"); fflush(stdout); fprintf(stderr, "ok in %d", i); return 0; }',
+      '    printf(g > n ? "<\\n" : ">\\n"); fflush(stdout);',
+      "  }",
+      '  fprintf(stderr, "not guessed"); return 1;',
+      "}",
+    ].join("\n");
+    const SEARCH_C =
+      "#include <stdio.h>\nint main(void){int lo=1,hi=1000;char r[4];for(;;){int m=(lo+hi)/2;printf(\"%d\\n\",m);fflush(stdout);if(scanf(\"%3s\",r)!=1)return 0;if(r[0]=='=')return 0;if(r[0]=='<')hi=m-1;else lo=m+1;}}\n";
+    const FIXED_C =
+      '#include <stdio.h>\nint main(void){char r[4];for(;;){printf("5\\n");fflush(stdout);if(scanf("%3s",r)!=1)return 0;}}\n';
+    await client.create(
+      ProblemResource,
+      problem("guess", {
+        testCases: [
+          { name: "n-1", stdin: "1\n" },
+          { name: "n-777", stdin: "777\n" },
+        ],
+        interactor: { files: [file("interactor.c", INTERACTOR_C)] },
+        showJudgeMessages: true,
+      }),
+    );
+    await create("guess-search", { runtime: RT, problem: "guess", files: [file("main.c", SEARCH_C)] });
+    await create("guess-fixed", { runtime: RT, problem: "guess", files: [file("main.c", FIXED_C)] });
+    const [ok, wrong] = [await complete("guess-search", 180_000), await complete("guess-fixed", 180_000)];
+    expect(ok.status?.verdict).toBe("Accepted");
+    expect(ok.status?.tests?.map((t) => [t.name, t.verdict, t.message])).toEqual([
+      ["n-1", "Accepted", "ok in 9"],
+      ["n-777", "Accepted", "ok in 8"],
+    ]);
+    expect(ok.status?.score?.points).toBe(100);
+    expect(wrong.status?.verdict).toBe("WrongAnswer");
+    expect(wrong.status?.tests?.[0]?.message).toBe("not guessed");
+    expect(wrong.status?.score?.points).toBe(0);
+  }, 300_000);
+
   it("an Execution of a missing Problem fails with ProblemNotFound", async () => {
     await create("no-problem", { runtime: RT, problem: "nope", files: [file("main.c", submission(0))] });
     const ex = await complete("no-problem", 60_000);
