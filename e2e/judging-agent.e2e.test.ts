@@ -12,11 +12,10 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Execution } from "../src/api/execution.ts";
-import { API_VERSION } from "../src/api/group.ts";
 import type { Runtime } from "../src/api/runtime.ts";
 import { validRuntime } from "../src/api/test-fixtures.ts";
 import { KubeClient } from "../src/k8s/client.ts";
-import { ExecutionResource, RuntimeResource } from "../src/k8s/resources.ts";
+import { RuntimeResource } from "../src/k8s/resources.ts";
 import {
   createNode,
   deleteNode,
@@ -25,6 +24,7 @@ import {
   kubeconfigPath,
   waitFor,
 } from "./support/cluster.ts";
+import { submitAndWait } from "./support/executions.ts";
 import { type ManagedProcess, startAgent, startController } from "./support/processes.ts";
 import { C_SPEC, isolateAvailable } from "./support/stand-in-runtimes.ts";
 
@@ -54,23 +54,8 @@ async function waitReady(name: string): Promise<void> {
   );
 }
 
-async function submit(name: string, spec: Record<string, unknown>): Promise<Execution> {
-  await client.create(ExecutionResource, {
-    apiVersion: API_VERSION,
-    kind: "Execution",
-    metadata: { name, namespace: NS },
-    spec,
-  } as never);
-  return waitFor(
-    async () => {
-      const ex = await client.get(ExecutionResource, name, NS);
-      return ex.status?.conditions?.some((c) => c.type === "Complete" && c.status === "True")
-        ? ex
-        : undefined;
-    },
-    { timeoutMs: 120_000, intervalMs: 300, what: `Execution ${name} Complete` },
-  );
-}
+const submit = (name: string, spec: Record<string, unknown>): Promise<Execution> =>
+  submitAndWait(client, NS, name, spec);
 
 const file = (name: string, content: string) => ({ name, content });
 

@@ -38,6 +38,7 @@ import {
   kubeconfigPath,
   waitFor,
 } from "./support/cluster.ts";
+import { createExecution, waitComplete } from "./support/executions.ts";
 import { type ManagedProcess, startAgent, startController } from "./support/processes.ts";
 import { C_SPEC, isolateAvailable } from "./support/stand-in-runtimes.ts";
 
@@ -107,27 +108,9 @@ async function serve(path: string): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/set.tar`;
 }
 
-async function create(name: string, spec: Record<string, unknown>): Promise<void> {
-  const obj = { apiVersion: API_VERSION, kind: "Execution", metadata: { name, namespace: NS }, spec };
-  await client.create(ExecutionResource, obj as never);
-}
-
-async function complete(
-  name: string,
-  timeoutMs = 600_000,
-  onPoll?: (ex: Execution) => void,
-): Promise<Execution> {
-  return waitFor(
-    async () => {
-      const ex = await client.get(ExecutionResource, name, NS);
-      onPoll?.(ex);
-      return ex.status?.conditions?.some((c) => c.type === "Complete" && c.status === "True")
-        ? ex
-        : undefined;
-    },
-    { timeoutMs, intervalMs: 250, what: `Execution ${name} Complete` },
-  );
-}
+const create = (name: string, spec: Record<string, unknown>) => createExecution(client, NS, name, spec);
+const complete = (name: string, timeoutMs = 600_000, onPoll?: (ex: Execution) => void) =>
+  waitComplete(client, NS, name, { timeoutMs, intervalMs: 250, ...(onPoll ? { onPoll } : {}) });
 
 async function agentMetric(series: string): Promise<number> {
   const port = agent.logEntries((e) => e.msg === "serving /healthz, /readyz, /metrics").pop()?.port;
