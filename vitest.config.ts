@@ -1,10 +1,10 @@
 import { defineConfig } from "vitest/config";
+import { TIME_SCALE as scale } from "./e2e/support/isolate-installs.ts";
 
 // In the emulated cgroup v2 guest (`npm run test:v2`, e2e/vm/guest-vitest.ts)
 // the same e2e files run without the control plane (they are the sandbox
 // files, which need none), with timeouts stretched by the measured slowdown.
 const inGuest = process.env.ENVICUTOR_E2E_IN_GUEST === "1";
-const scale = Math.max(1, Number(process.env.ENVICUTOR_E2E_TIME_SCALE ?? 1) || 1);
 
 // Two projects in one run: fast unit tests, and e2e tests against real
 // components (kube-apiserver + etcd, Nix, isolate) that share one control plane

@@ -37,16 +37,12 @@ function hideTest(
   test: ExecutionOutcome["tests"][number],
   showJudge: boolean,
 ): ExecutionOutcome["tests"][number] {
-  const { stdout: _o, stderr: _e, stdoutTruncated: _ot, stderrTruncated: _et, judge, message, ...t } = test;
-  if (!judge || showJudge)
-    return { ...t, ...(message !== undefined ? { message } : {}), ...(judge ? { judge } : {}) };
-  const judged = t.verdict === "Accepted" || t.verdict === "WrongAnswer";
-  if (judged)
-    return {
-      ...t,
-      message: `${t.verdict === "Accepted" ? "accepted" : "wrong answer"} (the judge's message is hidden)`,
-    };
-  return message === undefined ? t : { ...t, message };
+  const { stdout: _o, stderr: _e, stdoutTruncated: _ot, stderrTruncated: _et, ...t } = test;
+  if (!t.judge || showJudge) return t;
+  const { judge: _j, ...rest } = t;
+  if (rest.verdict !== "Accepted" && rest.verdict !== "WrongAnswer") return rest; // the sandbox's or a judge error's
+  const said = rest.verdict === "Accepted" ? "accepted" : "wrong answer";
+  return { ...rest, message: `${said} (the judge's message is hidden)` };
 }
 
 /** What a finished run adds to the status: the score and progress of a Problem, and what it was judged with. */
