@@ -20,6 +20,9 @@ import { HttpError } from "./http-error.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Tenant } from "./tenants.ts";
 
+/** A created Execution the watch never shows (deleted at once) stops counting against its tenant after this. */
+const UNSEEN_FORGET_MS = 60_000;
+
 export interface SubmitOptions {
   api: "piston" | "judge0";
   spec: ExecutionSpec;
@@ -46,7 +49,8 @@ export class GatewayCore {
   readonly callbacks: Callbacks;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
-  private readonly creating = new Map<string, number>();
+  /** Per tenant: names created (or being created) that the watch has not shown yet, with when. */
+  private readonly unseen = new Map<string, Map<string, number>>();
 
   constructor(o: {
     config: GatewayConfig;
@@ -70,9 +74,29 @@ export class GatewayCore {
     return this.runtimes.list();
   }
 
-  /** Unfinished Executions of the tenant, counting creates still in flight. */
+  /**
+   * Unfinished Executions of the tenant, counting the ones it created that the
+   * watch has not brought yet: a create's answer comes before its watch event,
+   * so counting only creates in flight let quick submissions past the cap.
+   */
   queued(tenant: Tenant): number {
-    return this.watches.unfinished(tenant.namespace, tenant.name) + (this.creating.get(tenant.name) ?? 0);
+    const unseen = this.unseen.get(tenant.name);
+    if (unseen) {
+      const now = Date.now();
+      for (const [name, at] of unseen)
+        if (this.watches.get(tenant.namespace, name) || now - at > UNSEEN_FORGET_MS) unseen.delete(name);
+      if (unseen.size === 0) this.unseen.delete(tenant.name);
+    }
+    return this.watches.unfinished(tenant.namespace, tenant.name) + (unseen?.size ?? 0);
+  }
+
+  private markUnseen(tenant: Tenant, name: string): void {
+    let unseen = this.unseen.get(tenant.name);
+    if (!unseen) {
+      unseen = new Map();
+      this.unseen.set(tenant.name, unseen);
+    }
+    unseen.set(name, Date.now());
   }
 
   /** Refuses with 503 when the tenant's queue or the gateway's waiting room is full (before anything is created). */
@@ -108,7 +132,7 @@ export class GatewayCore {
       : undefined;
     if (o.callback && this.config.callbacks.enabled)
       this.callbacks.register(`${ns}/${name}`, o.callback.url, o.callback.render);
-    this.creating.set(tenant.name, (this.creating.get(tenant.name) ?? 0) + 1);
+    this.markUnseen(tenant, name);
     let created: Execution;
     try {
       created = await this.client.create(
@@ -129,11 +153,8 @@ export class GatewayCore {
     } catch (err) {
       abort.abort();
       this.callbacks.forget(`${ns}/${name}`);
+      this.unseen.get(tenant.name)?.delete(name);
       throw createError(err, this.log);
-    } finally {
-      const n = (this.creating.get(tenant.name) ?? 1) - 1;
-      if (n > 0) this.creating.set(tenant.name, n);
-      else this.creating.delete(tenant.name);
     }
     if (!waiting) return created;
     return (await waiting) ?? this.watches.get(ns, name) ?? created;
