@@ -25,6 +25,11 @@ export default defineConfig({
           include: ["e2e/**/*.e2e.test.ts"],
           globalSetup: inGuest ? [] : ["e2e/global-setup.ts"],
           fileParallelism: false,
+          // One retry: an e2e test shares a 2-core machine with a real control plane,
+          // Nix and isolate, and one slow moment should not hide a whole run. A test
+          // that passes only on its retry is not hidden: the default reporter marks it
+          // "(retry x1)" and `.ci/run` lists it as flaky in its closing lines.
+          retry: 1,
           testTimeout: 300_000 * scale,
           hookTimeout: 600_000 * scale,
         },
