@@ -36,6 +36,14 @@ fi
 
 command -v go >/dev/null || { echo "build-node: Go is required to build the node" >&2; exit 1; }
 mkdir -p "$BIN"
+# One build at a time (two set-ups at once would remove each other's work tree);
+# whoever waited finds the binaries built.
+exec 9>"$OUT/.build.lock"
+flock 9
+if have_all; then
+  echo "$BIN"
+  exit 0
+fi
 export GOFLAGS="-mod=mod -buildvcs=false"
 log() { echo "[node] $*" >&2; }
 # go build into a temp name, then rename: an interrupted build never looks complete.
