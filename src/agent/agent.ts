@@ -7,6 +7,7 @@ import { Operator } from "../k8s/operator.ts";
 import { ExecutionResource, NodeResource, RuntimeResource } from "../k8s/resources.ts";
 import type { Logger } from "../logging.ts";
 import type { AgentConfig } from "./config.ts";
+import { DrainWatch } from "./drain-watch.ts";
 import { agentView } from "./execution-view.ts";
 import { ExecutionWorker } from "./execution-worker.ts";
 import { Heartbeat } from "./heartbeat.ts";
@@ -52,6 +53,7 @@ export class Agent {
   readonly heartbeat: Heartbeat;
   readonly runtimes: RuntimeSync;
   readonly executions: ExecutionWorker;
+  readonly drain: DrainWatch;
   private readonly abort = new AbortController();
   private heartbeatLoop: Promise<void> | undefined;
 
@@ -76,6 +78,7 @@ export class Agent {
     });
     this.runtimes = this.createRuntimeSync(informers);
     this.executions = this.createExecutionWorker(informers);
+    this.drain = this.watchDrain(informers);
     this.recoverKeys = this.startInstallLoop(informers);
     this.startExecutionLoop(informers);
     this.registerSlotMetrics();
@@ -121,8 +124,28 @@ export class Agent {
       logger: d.logger.child({ loop: "execute" }),
       getExecution: (key) => inf.execution.get(key) as Execution | undefined,
       onFinished: d.onExecutionFinished,
+      draining: () => this.drain?.why(),
       ...(d.problems ? { problems: d.problems } : {}),
     });
+  }
+
+  /** A cordon of this node (kubectl drain) stops new work and hands back what has not started. */
+  private watchDrain(inf: AgentInformers): DrainWatch {
+    const { config: c, logger } = this.d;
+    const drain = new DrainWatch({
+      nodeName: c.nodeName,
+      reporter: this.reporter,
+      logger,
+      onCordon: () => {
+        void this.executions.handBackUnstarted(inf.execution.list() as Execution[]).then((n) => {
+          if (n > 0) logger.info({ handedBack: n }, "drain: handed back Executions not started");
+        });
+      },
+    });
+    inf.node.on((ev) => {
+      if (ev.type === "add" || ev.type === "update") drain.observe(ev.object);
+    });
+    return drain;
   }
 
   /** Returns how start() enqueues the Runtimes recovered from disk. */
@@ -151,11 +174,14 @@ export class Agent {
       resyncPeriodMs: 30_000,
       reconcile: (key) => this.executions.process(key),
     });
-    runs.watch(inf.execution, (ev) =>
-      ev.type !== "invalid" && ev.type !== "delete" && this.executions.wants(ev.object as Execution)
-        ? [ev.key]
-        : [],
-    );
+    runs.watch(inf.execution, (ev) => {
+      if (ev.type === "invalid" || ev.type === "delete") return [];
+      const ex = ev.object as Execution;
+      if (!this.executions.wants(ex)) return [];
+      // Draining: one assigned now goes back at once, not once a slot frees (the queue retries it).
+      if (this.drain.why() !== undefined) void this.executions.handBackUnstarted([ex]);
+      return [ev.key];
+    });
   }
 
   private registerSlotMetrics(): void {

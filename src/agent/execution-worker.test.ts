@@ -111,7 +111,7 @@ function hostileRunner(stdout: Buffer, stderr: Buffer, verdict: "Accepted" | "In
 function worker(
   api: FakeApiserver,
   runner: ExecutionRunner,
-  opts: { installed?: boolean; objectBudgetBytes?: number } = {},
+  opts: { installed?: boolean; objectBudgetBytes?: number; draining?: () => string | undefined } = {},
 ) {
   return new ExecutionWorker({
     client: api.client(),
@@ -125,6 +125,7 @@ function worker(
     retryDelayMs: () => 0,
     newerWaitMs: 0,
     ...(opts.objectBudgetBytes ? { objectBudgetBytes: opts.objectBudgetBytes } : {}),
+    ...(opts.draining ? { draining: opts.draining } : {}),
   });
 }
 
@@ -411,5 +412,96 @@ describe("ExecutionWorker restarts", () => {
     await w.process(KEY);
     expect(reads).toBe(0);
     expect(api.writes.map((x) => `${x.status.phase}:${x.ok}`)).toEqual(["Running:true", "Succeeded:true"]);
+  });
+});
+
+describe("ExecutionWorker on a cordoned (draining) node", () => {
+  const CORDONED = `node ${NODE} is cordoned`;
+  const cases: {
+    name: string;
+    status: ExecutionStatus;
+    /** The phase and hand-back reason after one process(). */
+    want: { phase: string; handBack?: string; runs: number };
+  }[] = [
+    {
+      name: "an assigned Execution it has not started is handed back as NodeDraining, not run",
+      status: scheduled(1),
+      want: { phase: "Pending", handBack: "NodeDraining", runs: 0 },
+    },
+    {
+      name: "on the last attempt too: a drain's attempt is the controller's to excuse, so it is handed back, not failed",
+      status: scheduled(3),
+      want: { phase: "Pending", handBack: "NodeDraining", runs: 0 },
+    },
+    {
+      name: "one already Running when the agent restarted goes the restart path (AgentRestarted), not the drain's",
+      status: { ...scheduled(1), phase: "Running" },
+      want: { phase: "Pending", handBack: "AgentRestarted", runs: 0 },
+    },
+  ];
+  it.each(cases)("$name", async (c) => {
+    const api = new FakeApiserver(c.status);
+    const r = hostileRunner(Buffer.from("1"), Buffer.alloc(0));
+    const w = worker(api, r.runner, { draining: () => CORDONED });
+    await w.process(KEY);
+    expect(api.obj.status?.phase).toBe(c.want.phase);
+    expect(api.obj.status?.handBack?.reason).toBe(c.want.handBack);
+    expect(api.obj.status?.attempts).toBe(c.status.attempts); // attempts stay the controller's
+    expect(r.runs).toBe(c.want.runs);
+    expect(w.wants(api.obj)).toBe(false);
+  });
+
+  it("the hand-back says the node is cordoned and which attempt it gives back", async () => {
+    const api = new FakeApiserver(scheduled(2));
+    await worker(api, hostileRunner(Buffer.alloc(0), Buffer.alloc(0)).runner, {
+      draining: () => CORDONED,
+    }).process(KEY);
+    expect(api.obj.status?.handBack).toMatchObject({ attempt: 2, reason: "NodeDraining" });
+    expect(api.obj.status?.handBack?.message).toBe(`${CORDONED}; handed back before it started`);
+  });
+
+  it("a run that started before the cordon finishes and its result is written", async () => {
+    const api = new FakeApiserver(scheduled(1));
+    let cordoned = false;
+    const r = hostileRunner(Buffer.from("1"), Buffer.alloc(0));
+    const run = r.runner.run.bind(r.runner);
+    r.runner.run = async (...args) => {
+      cordoned = true; // kubectl drain while it runs
+      return run(...args);
+    };
+    await worker(api, r.runner, { draining: () => (cordoned ? CORDONED : undefined) }).process(KEY);
+    expect(api.obj.status?.phase).toBe("Succeeded");
+    expect(r.runs).toBe(1);
+  });
+
+  it("uncordoned, it runs what the controller places here again", async () => {
+    let cordoned = true;
+    const api = new FakeApiserver(scheduled(1));
+    const r = hostileRunner(Buffer.from("1"), Buffer.alloc(0));
+    const w = worker(api, r.runner, { draining: () => (cordoned ? CORDONED : undefined) });
+    await w.process(KEY);
+    expect(api.obj.status?.handBack?.reason).toBe("NodeDraining");
+    cordoned = false;
+    api.obj = { ...api.obj, status: { ...scheduled(2), excusedAttempts: 1 } }; // requeued, placed again
+    expect(w.wants(api.obj)).toBe(true);
+    await w.process(KEY);
+    expect(api.obj.status?.phase).toBe("Succeeded");
+    expect(r.runs).toBe(1);
+  });
+
+  it("handBackUnstarted hands back at once every assigned Execution not started, and only while cordoned", async () => {
+    const api = new FakeApiserver(scheduled(1));
+    const r = hostileRunner(Buffer.alloc(0), Buffer.alloc(0));
+    let cordoned = false;
+    const w = worker(api, r.runner, { draining: () => (cordoned ? CORDONED : undefined) });
+    expect(await w.handBackUnstarted([structuredClone(api.obj)])).toBe(0);
+    expect(api.writes).toHaveLength(0);
+    cordoned = true;
+    const running = { ...structuredClone(api.obj), status: { ...scheduled(1), phase: "Running" as const } };
+    expect(await w.handBackUnstarted([running])).toBe(0); // a running one finishes
+    expect(await w.handBackUnstarted([structuredClone(api.obj)])).toBe(1);
+    expect(api.obj.status?.handBack?.reason).toBe("NodeDraining");
+    expect(await w.handBackUnstarted([structuredClone(api.obj)])).toBe(0); // handed back already
+    expect(r.runs).toBe(0);
   });
 });

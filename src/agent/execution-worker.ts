@@ -1,5 +1,12 @@
 import { type Execution, ExecutionConditions, type ExecutionStatus, isFinished } from "../api/execution.ts";
-import { finish, handBack, isHandedBack, start } from "../api/execution-lifecycle.ts";
+import {
+  countedAttempts,
+  finish,
+  handBack,
+  isHandedBack,
+  NODE_DRAINING,
+  start,
+} from "../api/execution-lifecycle.ts";
 import { resolveExecutionLimits } from "../api/limits.ts";
 import { backoffDelay, sleep } from "../k8s/backoff.ts";
 import type { KubeClient } from "../k8s/client.ts";
@@ -49,6 +56,8 @@ export interface ExecutionWorkerOptions {
   retryDelayMs?: (n: number) => number;
   /** Reads an Execution's Problem and holds its test data; Executions naming a Problem fail without it. */
   problems?: ProblemResolver;
+  /** Why this node starts nothing new (its Node is cordoned), or undefined; see drain-watch.ts. */
+  draining?: () => string | undefined;
 }
 
 /** What the program's run produced, kept until a status write takes it. */
@@ -116,6 +125,7 @@ export class ExecutionWorker {
   private readonly problems: ProblemResolver | undefined;
   /** uid → the Problem (and test data) held while its Execution runs here. */
   private readonly held = new Map<string, ResolvedProblem>();
+  private readonly draining: () => string | undefined;
 
   constructor(opts: ExecutionWorkerOptions) {
     this.client = opts.client;
@@ -130,6 +140,7 @@ export class ExecutionWorker {
     this.retryDelayMs = opts.retryDelayMs;
     this.maxAttempts = opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.problems = opts.problems;
+    this.draining = opts.draining ?? (() => undefined);
   }
 
   get busy(): number {
@@ -150,6 +161,33 @@ export class ExecutionWorker {
       this.seenAt.set(uid, Date.now());
     }
     return wanted;
+  }
+
+  /**
+   * The node was cordoned: every Execution assigned here that has not started
+   * (and is not in a slot now) is handed back at once, not when a slot frees.
+   * Returns how many were handed back.
+   */
+  async handBackUnstarted(assigned: readonly Execution[]): Promise<number> {
+    const why = this.draining();
+    if (why === undefined) return 0;
+    const todo = assigned.filter((ex) => this.wants(ex) && ex.status?.phase !== "Running");
+    let n = 0;
+    await Promise.all(
+      todo.map(async (ex) => {
+        const uid = ex.metadata.uid ?? "";
+        if (this.running.has(uid) || this.results.has(uid)) return;
+        this.running.set(uid, new AbortController()); // the queue leaves it alone meanwhile
+        try {
+          if (await this.drainBack(ex, `${ex.metadata.namespace}/${ex.metadata.name}`, why)) n++;
+        } catch (err) {
+          this.logger.warn({ execution: ex.metadata.name, err: errText(err) }, "drain hand-back failed");
+        } finally {
+          this.running.delete(uid);
+        }
+      }),
+    );
+    return n;
   }
 
   /** Aborts every run in progress (shutdown). */
@@ -213,6 +251,10 @@ export class ExecutionWorker {
         "AgentRestarted",
         `the agent on node ${this.nodeName} restarted during the run`,
       );
+    // Cordoned: it goes back unstarted. Checked with no await before the start, so nothing
+    // starts once the agent has seen a cordon (one Running already is a restart, above).
+    const cordon = this.draining();
+    if (cordon !== undefined) return this.drainBack(ex, key, cordon).then(() => undefined);
     // Bounded: only a retry soon after needs them.
     if (this.startedHere.size > 10_000) this.startedHere.clear();
     if (this.ranHere.size > 10_000) this.ranHere.clear();
@@ -289,7 +331,7 @@ export class ExecutionWorker {
     reason: string,
     why: string,
   ): Promise<ProcessResult | undefined> {
-    const attempts = ex.status?.attempts ?? 1;
+    const attempts = Math.max(1, countedAttempts(ex.status));
     const log = this.logger.child({ execution: key });
     if (attempts >= this.maxAttempts) {
       log.warn({ reason, attempts }, "cannot run it and no attempt is left; failing");
@@ -302,6 +344,23 @@ export class ExecutionWorker {
       if (!isConflict(err) && !isNotFound(err)) throw err; // nothing ran: the queue retries
     });
     return undefined;
+  }
+
+  /**
+   * The node is cordoned: the attempt goes back unstarted, on any attempt (the
+   * controller does not count a drain's; api/execution-lifecycle takeBack).
+   * True when written; a conflict means a newer copy is coming as an event.
+   */
+  private async drainBack(ex: Execution, key: string, why: string): Promise<boolean> {
+    this.logger.info({ execution: key }, "node cordoned; handing back an Execution not started");
+    const msg = `${why}; handed back before it started`;
+    try {
+      await this.writeStatus(ex, handBack(ex, NODE_DRAINING, msg, new Date()));
+      return true;
+    } catch (err) {
+      if (isConflict(err) || isNotFound(err)) return false;
+      throw err; // nothing ran: the queue retries
+    }
   }
 
   /** Per-stream output cap for the executor: the object budget left by the spec, shared by every stream. */

@@ -1,6 +1,8 @@
+import type { Condition } from "../api/common.ts";
 import { API_VERSION, NODE_LABEL } from "../api/group.ts";
 import type { RuntimeInstall, Worker, WorkerStatus } from "../api/worker.ts";
 import type { KubeClient } from "../k8s/client.ts";
+import { type ConditionInput, setCondition } from "../k8s/conditions.ts";
 import { errText, isAlreadyExists } from "../k8s/errors.ts";
 import { NodeResource, WorkerResource } from "../k8s/resources.ts";
 import type { Logger } from "../logging.ts";
@@ -20,6 +22,8 @@ export class WorkerReporter {
   private readonly nodeName: string;
   private readonly log: Logger;
   private readonly entries = new Map<string, RuntimeInstall>();
+  /** This agent's conditions (e.g. Draining); undefined until one is set, so the Worker's are kept. */
+  private conditions: Condition[] | undefined;
   private staticStatus: Static = {};
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -57,6 +61,8 @@ export class WorkerReporter {
       }
     }
     for (const e of worker.status?.runtimes ?? []) this.entries.set(keyOf(e.name, e.generation), e);
+    // Adopted, so a condition set later keeps its lastTransitionTime across restarts.
+    this.conditions ??= worker.status?.conditions;
     this.dirty = true;
     await this.flush();
     return worker;
@@ -84,6 +90,17 @@ export class WorkerReporter {
     this.schedule();
   }
 
+  /** Sets one condition of the Worker (meta.SetStatusCondition); written with the next flush. */
+  setCondition(input: ConditionInput): void {
+    const { conditions, changed } = setCondition(this.conditions, input);
+    this.conditions = conditions;
+    if (changed) this.schedule();
+  }
+
+  condition(type: string): Condition | undefined {
+    return this.conditions?.find((c) => c.type === type);
+  }
+
   delete(name: string, generation: number): void {
     if (this.entries.delete(keyOf(name, generation))) this.schedule();
   }
@@ -107,7 +124,11 @@ export class WorkerReporter {
       );
       try {
         await this.client.patchStatus(WorkerResource, this.nodeName, {
-          status: { ...this.staticStatus, runtimes },
+          status: {
+            ...this.staticStatus,
+            runtimes,
+            ...(this.conditions ? { conditions: this.conditions } : {}),
+          },
         });
       } catch (err) {
         this.dirty = true;

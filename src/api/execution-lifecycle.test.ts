@@ -9,6 +9,8 @@ import {
   isHandedBack,
   isPending,
   loseNode,
+  MAX_EXCUSED_ATTEMPTS,
+  NODE_DRAINING,
   requeue,
   schedule,
   start,
@@ -36,7 +38,13 @@ const OUTCOME = {
 };
 
 /** Fields each writer owns; a transition of one writer never changes the other's. */
-const CONTROLLER_FIELDS = ["nodeName", "runtimeGeneration", "attempts", "scheduledTime"] as const;
+const CONTROLLER_FIELDS = [
+  "nodeName",
+  "runtimeGeneration",
+  "attempts",
+  "excusedAttempts",
+  "scheduledTime",
+] as const;
 const AGENT_FIELDS = ["startTime", "verdict", "compile", "tests", "handBack"] as const;
 
 interface Case {
@@ -111,6 +119,37 @@ const cases: Case[] = [
     run: () => takeBack(ex(handBack(ex(scheduled(3)), "AgentRestarted", "restarted", NOW)), 3, NOW),
     expect: { phase: "Failed", nodeName: "a" },
     conditions: { Failed: { status: "True", reason: "TooManyAttempts" } },
+  },
+  {
+    name: "take back of a drain hand-back on the last attempt requeues it without counting the attempt",
+    run: () => takeBack(ex(handBack(ex(scheduled(3)), NODE_DRAINING, "node a is cordoned", NOW)), 3, NOW),
+    expect: { phase: "Pending", attempts: 3, excusedAttempts: 1 },
+    conditions: { Scheduled: { status: "False", reason: NODE_DRAINING } },
+    absent: ["nodeName", "runtimeGeneration", "scheduledTime"],
+  },
+  {
+    name: "the next placement after an excused attempt counts from the excused number",
+    run: () => {
+      const back = takeBack(ex(handBack(ex(scheduled(3)), NODE_DRAINING, "cordoned", NOW)), 3, NOW);
+      return takeBack(ex(handBack(ex(schedule(ex(back), "b", 2, NOW)), "AgentRestarted", "r", NOW)), 3, NOW);
+    },
+    expect: { phase: "Failed", attempts: 4, excusedAttempts: 1 },
+    conditions: { Failed: { status: "True", reason: "TooManyAttempts" } },
+  },
+  {
+    name: "a drain hand-back past the excused ones counts like any other",
+    run: () => {
+      const placed = schedule(ex({ attempts: 12, excusedAttempts: MAX_EXCUSED_ATTEMPTS }), "a", 2, NOW);
+      return takeBack(ex(handBack(ex(placed), NODE_DRAINING, "cordoned", NOW)), 3, NOW);
+    },
+    expect: { phase: "Failed", attempts: 13, excusedAttempts: MAX_EXCUSED_ATTEMPTS },
+    conditions: { Failed: { status: "True", reason: "TooManyAttempts" } },
+  },
+  {
+    name: "lose node counts only the attempts not excused",
+    run: () => loseNode(ex({ ...running(3), excusedAttempts: 2 }), "node a was deleted", 3, NOW),
+    expect: { phase: "Pending", attempts: 3, excusedAttempts: 2 },
+    conditions: { Scheduled: { status: "False", reason: "NodeLost" } },
   },
   {
     name: "lose node with attempts left requeues it and drops the lost attempt's partial results",

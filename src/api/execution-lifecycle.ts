@@ -74,6 +74,20 @@ export function isHandedBack(e: Execution): boolean {
   return holdsSlot(e) && s?.handBack !== undefined && s.handBack.attempt === (s.attempts ?? 0);
 }
 
+/** The hand-back reason of an agent whose node is cordoned (kubectl cordon / drain). */
+export const NODE_DRAINING = "NodeDraining";
+/**
+ * Drain hand-backs excused per Execution: a drain is not the Execution's
+ * fault, so its attempt does not count, but an agent that kept claiming one
+ * could otherwise bounce an Execution for ever.
+ */
+export const MAX_EXCUSED_ATTEMPTS = 10;
+
+/** Attempts that count against maxAttempts: every assignment but the excused ones. */
+export function countedAttempts(s: ExecutionStatus | undefined): number {
+  return Math.max(0, (s?.attempts ?? 0) - (s?.excusedAttempts ?? 0));
+}
+
 /** Controller: placed on a node; one more attempt. */
 export function schedule(
   exec: Execution,
@@ -161,18 +175,27 @@ export function requeue(
 
 /** Controller: the node holding it is gone: requeued, or Failed NodeLost once attempts are spent. */
 export function loseNode(exec: Execution, why: string, maxAttempts: number, now: Date): ExecutionStatus {
-  const attempts = exec.status?.attempts ?? 1;
+  const attempts = Math.max(1, countedAttempts(exec.status));
   if (attempts >= maxAttempts)
     return fail(exec, "NodeLost", `${why}; giving up after ${attempts} attempt(s)`, now, true);
   const msg = `${why}; rescheduling (attempt ${attempts} of ${maxAttempts} used)`;
   return requeue(exec, "NodeLost", msg, now, true);
 }
 
-/** Controller: acts on a hand-back: requeued, or Failed TooManyAttempts once attempts are spent. */
+/**
+ * Controller: acts on a hand-back: requeued, or Failed TooManyAttempts once
+ * attempts are spent. A drain hand-back (NODE_DRAINING) is requeued without
+ * counting, up to MAX_EXCUSED_ATTEMPTS of them.
+ */
 export function takeBack(exec: Execution, maxAttempts: number, now: Date): ExecutionStatus {
   const s = exec.status ?? {};
-  const attempts = s.attempts ?? 1;
   const why = s.handBack?.message ?? `handed back by node ${s.nodeName} (${s.handBack?.reason})`;
+  const excused = s.excusedAttempts ?? 0;
+  if (s.handBack?.reason === NODE_DRAINING && excused < MAX_EXCUSED_ATTEMPTS) {
+    const msg = `${why}; requeued, not counted against maxAttempts (${excused + 1} drain hand-back(s))`;
+    return { ...requeue(exec, NODE_DRAINING, msg, now), excusedAttempts: excused + 1 };
+  }
+  const attempts = Math.max(1, countedAttempts(s));
   if (attempts >= maxAttempts)
     return fail(exec, "TooManyAttempts", `not run after ${attempts} attempt(s): ${why}`, now);
   return requeue(exec, "HandedBack", `${why}; handed back (attempt ${attempts} of ${maxAttempts} used)`, now);

@@ -244,6 +244,13 @@ export const executionStatus = z
     nodeName: z.string().optional().describe("Node the Execution is assigned to; agents watch this field."),
     runtimeGeneration: z.int().optional().describe("Runtime generation the Execution runs with."),
     attempts: z.int().optional().describe("How many times it was assigned to a node."),
+    excusedAttempts: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Attempts that do not count against maxAttempts: handed back unstarted by a draining (cordoned) node. Written by the controller.",
+      ),
     handBack: z
       .object({
         attempt: z.int().describe("The attempt (status.attempts) the node gave back."),

@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { conditions, resourceSchema } from "./common.ts";
 
+/** Most slots a Worker may claim (the scheduler places up to this many Executions on it); the chart's admission policy bounds it by agent.slots too. */
+export const MAX_WORKER_SLOTS = 1024;
+
 export const INSTALL_PHASES = ["Pending", "Installing", "Installed", "Failed", "Removing"] as const;
 export type InstallPhase = (typeof INSTALL_PHASES)[number];
 
@@ -34,7 +37,12 @@ export const workerSpec = z
 
 export const workerStatus = z
   .object({
-    slots: z.int().min(0).optional().describe("Sandbox slots: Executions the agent runs at once."),
+    slots: z
+      .int()
+      .min(0)
+      .max(MAX_WORKER_SLOTS)
+      .optional()
+      .describe("Sandbox slots: Executions the agent runs at once."),
     agentVersion: z.string().optional(),
     isolateVersion: z.string().optional(),
     nixVersion: z.string().optional(),

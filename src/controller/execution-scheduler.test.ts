@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { handBack } from "../api/execution-lifecycle.ts";
+import { handBack, NODE_DRAINING } from "../api/execution-lifecycle.ts";
 import { type Execution, isFinished } from "../api/index.ts";
 import { getCondition } from "../k8s/conditions.ts";
 import { ConflictError } from "../k8s/errors.ts";
@@ -207,5 +207,42 @@ describe("node loss and hand-backs", () => {
       expect(getCondition(c.get(key).status?.conditions, "Failed")).toMatchObject({
         reason: "TooManyAttempts",
       });
+  });
+});
+
+describe("a drained (cordoned) node", () => {
+  const scheduledReason = (c: TestCluster, key: string) =>
+    getCondition(c.get(key).status?.conditions, "Scheduled")?.reason;
+
+  it("gets no new placement while cordoned, the wait says NodeCordoned, and uncordoned it takes the work", async () => {
+    const c = await started({ nodes: 1, slotsPerNode: 2 });
+    c.cordon("node-0");
+    await until(() => c.liveness.views()[0]?.cordoned === true, 2000, "the cordon in the Node cache");
+    const key = c.create("ns");
+    await until(() => scheduledReason(c, key) === "NodeCordoned", 2000, "told NodeCordoned");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.get(key).status?.nodeName).toBeUndefined();
+    c.cordon("node-0", false);
+    await until(() => c.get(key).status?.nodeName === "node-0", 2000, "placed after uncordon");
+    expect(c.get(key).status?.attempts).toBe(1);
+  });
+
+  it("a drain hand-back on the last attempt is requeued, not counted, and placed once the node is uncordoned", async () => {
+    const c = await started({ nodes: 1, slotsPerNode: 1 });
+    const key = c.create("ns");
+    await until(() => c.get(key).status?.nodeName !== undefined, 2000, "placed");
+    c.cordon("node-0");
+    await until(() => c.liveness.views()[0]?.cordoned === true, 2000, "the cordon in the Node cache");
+    const e = c.get(key);
+    e.status = { ...e.status, attempts: 3 };
+    c.kube.put(ExecutionResource, { ...e, status: handBack(e, NODE_DRAINING, "cordoned", new Date()) });
+    await until(() => c.get(key).status?.phase === "Pending", 3000, "requeued");
+    // Its Scheduled=False already says why it waits (a requeue's reason is not overwritten).
+    expect(scheduledReason(c, key)).toBe(NODE_DRAINING);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.get(key).status).toMatchObject({ phase: "Pending", attempts: 3, excusedAttempts: 1 });
+    c.cordon("node-0", false);
+    await until(() => c.get(key).status?.phase === "Scheduled", 3000, "placed again");
+    expect(c.get(key).status).toMatchObject({ nodeName: "node-0", attempts: 4, excusedAttempts: 1 });
   });
 });

@@ -1,4 +1,4 @@
-import { fail, schedule, wait } from "../api/execution-lifecycle.ts";
+import { countedAttempts, fail, schedule, wait } from "../api/execution-lifecycle.ts";
 import { type Execution, isFinished, type Runtime, type Worker } from "../api/index.ts";
 import type { KubeClient } from "../k8s/client.ts";
 import type { Controller } from "../k8s/controller.ts";
@@ -14,7 +14,7 @@ import type { ControllerMetrics } from "./metrics.ts";
 import type { NodeLiveness } from "./node-liveness.ts";
 import { type PendingEntry, PendingQueue } from "./pending-queue.ts";
 import type { NodeView } from "./runtime-status.ts";
-import { checkExecution, chooseNode } from "./scheduling.ts";
+import { checkExecution, chooseNode, whyNoNode } from "./scheduling.ts";
 import { SlotBook } from "./slot-book.ts";
 import { TokenBucket } from "./token-bucket.ts";
 import { WritePool } from "./write-pool.ts";
@@ -186,8 +186,9 @@ export class ExecutionScheduler {
 
   /** 2. nominate (the fair-share pick) is FairShare's; this decides what to do with the pick. */
   private async decide(entry: PendingEntry, exec: Execution, snap: Snapshot): Promise<Decision> {
-    const attempts = exec.status?.attempts ?? 0;
-    // Every assignment counts; one handed back after the last one fails here, so a hand-back cannot loop.
+    const attempts = countedAttempts(exec.status);
+    // Every assignment counts (a drain's is excused, a bounded number of times); one handed back
+    // after the last one fails here, so a hand-back cannot loop.
     if (attempts >= this.maxAttempts) {
       const why = exec.status?.message ?? "handed back by its node";
       return {
@@ -210,11 +211,7 @@ export class ExecutionScheduler {
     }
     if (verdict.kind !== "schedulable") return verdict;
     const node = chooseNode(verdict.runtime, snap.nodes, snap.used);
-    if (!node) {
-      const gen = verdict.runtime.status?.activeGeneration;
-      const message = `no live node serving Runtime ${rtName} generation ${gen} has a free slot`;
-      return { kind: "wait", reason: "NoFreeSlot", message };
-    }
+    if (!node) return { kind: "wait", ...whyNoNode(verdict.runtime, snap.nodes) };
     return { kind: "place", node: node.name, generation: verdict.runtime.status!.activeGeneration! };
   }
 

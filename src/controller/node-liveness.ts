@@ -137,7 +137,14 @@ export class NodeLiveness {
 
   view(worker: Worker): NodeView {
     const name = worker.spec.nodeName;
-    return { name, worker, labels: this.nodes.get(name)?.metadata.labels, live: this.isLive(name) };
+    const node = this.nodes.get(name);
+    return {
+      name,
+      worker,
+      labels: node?.metadata.labels,
+      live: this.isLive(name),
+      cordoned: node?.spec?.unschedulable === true,
+    };
   }
 
   stop(): void {

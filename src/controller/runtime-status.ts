@@ -16,6 +16,8 @@ export interface NodeView {
   labels: Record<string, string> | undefined;
   /** Agent Lease live and Node object present. */
   live: boolean;
+  /** The Node's spec.unschedulable (kubectl cordon / drain): it takes no new Executions. */
+  cordoned?: boolean;
 }
 
 export const RuntimeReasons = {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { objectKey } from "../k8s/resources.ts";
 import { PendingQueue } from "./pending-queue.ts";
 import { assessRuntime } from "./runtime-status.ts";
-import { checkExecution, chooseNode } from "./scheduling.ts";
+import { checkExecution, chooseNode, failedCheck, whyNoNode } from "./scheduling.ts";
 import { SlotBook } from "./slot-book.ts";
 import { ex, node, rt } from "./test-fixtures.ts";
 import { ttlDeadline } from "./ttl-reconciler.ts";
@@ -105,6 +105,66 @@ describe("chooseNode", () => {
       book.observe(objectKey(e), e);
     expect(Object.fromEntries(book.nodeUsage())).toEqual({ a: 2 });
     expect(book.running("ns")).toBe(2);
+  });
+});
+
+describe("placement checks: a cordoned node takes no new Execution", () => {
+  const r = readyRuntime();
+  const served = [{ closureHash: "h" }];
+  const cases: {
+    name: string;
+    nodes: ReturnType<typeof node>[];
+    used?: [string, number][];
+    chosen: string | undefined;
+    why?: { reason: string; message: RegExp };
+  }[] = [
+    {
+      name: "a cordoned node is passed over for an uncordoned one, even a busier one",
+      nodes: [node("a", served, { cordoned: true }), node("b", served)],
+      used: [["b", 3]],
+      chosen: "b",
+    },
+    {
+      name: "the only node cordoned: nothing is placed and the wait says it is cordoned",
+      nodes: [node("a", served, { cordoned: true })],
+      chosen: undefined,
+      why: { reason: "NodeCordoned", message: /every node serving Runtime c-gcc is cordoned \(a\)/ },
+    },
+    {
+      name: "every serving node cordoned: the wait names them all",
+      nodes: [node("b", served, { cordoned: true }), node("a", served, { cordoned: true })],
+      chosen: undefined,
+      why: { reason: "NodeCordoned", message: /cordoned \(a, b\)/ },
+    },
+    {
+      name: "an uncordoned node that is only full makes the wait NoFreeSlot, not NodeCordoned",
+      nodes: [node("a", served, { cordoned: true }), node("b", served, { slots: 1 })],
+      used: [["b", 1]],
+      chosen: undefined,
+      why: { reason: "NoFreeSlot", message: /has a free slot/ },
+    },
+    {
+      name: "uncordoned again, the node takes work",
+      nodes: [node("a", served, { cordoned: false })],
+      chosen: "a",
+    },
+  ];
+  it.each(cases)("$name", (c) => {
+    const used = new Map(c.used ?? []);
+    expect(chooseNode(r, c.nodes, used)?.name).toBe(c.chosen);
+    if (c.why) {
+      const why = whyNoNode(r, c.nodes);
+      expect(why.reason).toBe(c.why.reason);
+      expect(why.message).toMatch(c.why.message);
+    }
+  });
+
+  it("the cordon is the first named check a node fails, before serving and slots", () => {
+    const full = new Map([["a", 4]]);
+    expect(failedCheck(r, node("a", served, { cordoned: true }), full)).toBe("NodeCordoned");
+    expect(failedCheck(r, node("a", [{ phase: "Installing" }]), new Map())).toBe("RuntimeNotServed");
+    expect(failedCheck(r, node("a", served), full)).toBe("NoFreeSlot");
+    expect(failedCheck(r, node("a", served), new Map())).toBeUndefined();
   });
 });
 

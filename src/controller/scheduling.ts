@@ -44,9 +44,37 @@ export function checkExecution(
 }
 
 /**
- * The node for an Execution of `runtime`: a live node serving the Runtime's
- * active generation with a free slot, least loaded (used/slots), ties by most
- * free slots, then name.
+ * The named checks a node must pass to take an Execution of a Runtime now,
+ * in order; the first it fails says why it takes none. kube-scheduler's
+ * NodeUnschedulable plugin is the model for the cordon: `kubectl cordon` /
+ * `drain` sets spec.unschedulable and the node gets no new work (its agent
+ * hands back what it has not started; see agent/drain-watch.ts).
+ */
+export const PLACEMENT_CHECKS = [
+  { name: "NodeCordoned", passes: (_r: Runtime, n: NodeView) => !n.cordoned },
+  { name: "RuntimeNotServed", passes: (r: Runtime, n: NodeView) => nodeServesRuntime(r, n) },
+  {
+    name: "NoFreeSlot",
+    passes: (_r: Runtime, n: NodeView, used: ReadonlyMap<string, number>) =>
+      (n.worker.status?.slots ?? 0) - (used.get(n.name) ?? 0) > 0,
+  },
+] as const;
+
+export type PlacementCheck = (typeof PLACEMENT_CHECKS)[number]["name"];
+
+/** The first placement check the node fails, or undefined when it can take one more Execution. */
+export function failedCheck(
+  runtime: Runtime,
+  node: NodeView,
+  used: ReadonlyMap<string, number>,
+): PlacementCheck | undefined {
+  return PLACEMENT_CHECKS.find((c) => !c.passes(runtime, node, used))?.name;
+}
+
+/**
+ * The node for an Execution of `runtime`: one that passes every placement
+ * check (not cordoned, serving the Runtime's active generation, a free
+ * slot), least loaded (used/slots), ties by most free slots, then name.
  */
 export function chooseNode(
   runtime: Runtime,
@@ -57,10 +85,10 @@ export function chooseNode(
   let bestLoad = Number.POSITIVE_INFINITY;
   let bestFree = -1;
   for (const n of nodes) {
+    if (failedCheck(runtime, n, used) !== undefined) continue;
     const slots = n.worker.status?.slots ?? 0;
     const u = used.get(n.name) ?? 0;
     const free = slots - u;
-    if (free <= 0 || !nodeServesRuntime(runtime, n)) continue;
     const load = u / slots;
     if (
       load < bestLoad ||
@@ -73,4 +101,27 @@ export function chooseNode(
     }
   }
   return best;
+}
+
+/**
+ * Why no node takes an Execution of `runtime` (chooseNode found none):
+ * NodeCordoned when every node that would serve it is cordoned, else NoFreeSlot.
+ */
+export function whyNoNode(
+  runtime: Runtime,
+  nodes: readonly NodeView[],
+): { reason: "NodeCordoned" | "NoFreeSlot"; message: string } {
+  const name = runtime.metadata.name;
+  const gen = runtime.status?.activeGeneration;
+  const serving = nodes.filter((n) => nodeServesRuntime(runtime, n));
+  const cordoned = serving.filter((n) => n.cordoned).map((n) => n.name);
+  if (cordoned.length > 0 && cordoned.length === serving.length)
+    return {
+      reason: "NodeCordoned",
+      message: `every node serving Runtime ${name} is cordoned (${cordoned.sort().join(", ")}); it waits for one to be uncordoned`,
+    };
+  return {
+    reason: "NoFreeSlot",
+    message: `no live node serving Runtime ${name} generation ${gen} has a free slot`,
+  };
 }

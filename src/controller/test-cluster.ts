@@ -113,6 +113,14 @@ export class TestCluster {
     this.renew(name);
   }
 
+  /** kubectl cordon / uncordon: the Node's spec.unschedulable. */
+  cordon(name: string, cordoned = true): void {
+    this.kube.put(NodeResource, {
+      metadata: { name, labels: { "kubernetes.io/os": "linux" } },
+      spec: { unschedulable: cordoned },
+    });
+  }
+
   /** Renews (or writes) the node's agent Lease on the apiserver. */
   renew(node: string, durationSeconds = 3600, at = new Date()): void {
     const lease = {

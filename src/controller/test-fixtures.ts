@@ -13,7 +13,7 @@ export function rt(name = "c-gcc", generation = 1, status: Runtime["status"] = u
 export function node(
   name: string,
   installs: Partial<RuntimeInstall>[] = [],
-  opts: { live?: boolean; labels?: Record<string, string>; slots?: number } = {},
+  opts: { live?: boolean; labels?: Record<string, string>; slots?: number; cordoned?: boolean } = {},
 ): NodeView {
   const worker: Worker = {
     apiVersion: "envicutor.io/v1alpha1",
@@ -27,7 +27,13 @@ export function node(
       ),
     },
   };
-  return { name, worker, labels: opts.labels ?? { "kubernetes.io/os": "linux" }, live: opts.live ?? true };
+  return {
+    name,
+    worker,
+    labels: opts.labels ?? { "kubernetes.io/os": "linux" },
+    live: opts.live ?? true,
+    ...(opts.cordoned ? { cordoned: true } : {}),
+  };
 }
 
 export function ex(
