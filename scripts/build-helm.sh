@@ -17,6 +17,14 @@ fi
 
 command -v go >/dev/null || { echo "build-helm: Go is required to build helm" >&2; exit 1; }
 mkdir -p "$BIN"
+# One build at a time (set-ups started together built it twice); whoever
+# waited finds it built.
+exec 9>"$BIN/../.build.lock"
+flock 9
+if [[ -x "$BIN/helm" ]]; then
+  echo "$BIN"
+  exit 0
+fi
 echo "[helm] building helm $HELM_VERSION from helm.sh/helm/v3 (first run only)" >&2
 started=$SECONDS
 
