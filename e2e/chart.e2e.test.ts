@@ -125,6 +125,14 @@ describe("helm template with the defaults", () => {
         // Node-scoped agent writes (agent-admission-policy.yaml; tested in agent-credentials.e2e.test.ts).
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        // The uninstall hooks (uninstall-hooks.yaml): two Jobs and their own ServiceAccount and RBAC.
+        "Job",
+        "Job",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
       ].sort(),
     );
     for (const o of objects) {
@@ -269,6 +277,90 @@ describe("helm template with every optional part on", () => {
   });
 });
 
+describe("the uninstall hooks (uninstallCleanup)", () => {
+  let objects: Obj[];
+  beforeAll(async () => {
+    ({ objects } = await render());
+  });
+  const hook = (o: Obj) => (o.metadata as { annotations?: Record<string, string> }).annotations ?? {};
+
+  it("a pre-delete and a post-delete Job run the controller image's uninstall-cleanup, once, hardened", () => {
+    for (const phase of ["pre-delete", "post-delete"]) {
+      const job = one(objects, "Job", `-${phase}`);
+      expect(hook(job)["helm.sh/hook"]).toBe(phase);
+      // Deleted when it succeeded; a failed one stays so that its log can be read.
+      expect(hook(job)["helm.sh/hook-delete-policy"]).toBe("before-hook-creation,hook-succeeded");
+      // helm uninstall prints the log of a failed one: what still holds which Runtime.
+      expect(hook(job)["helm.sh/hook-output-log-policy"]).toBe("hook-failed");
+      expect(job.spec.backoffLimit).toBe(0);
+      expect(job.spec.activeDeadlineSeconds).toBe(300);
+      const pod = job.spec.template.spec;
+      expect(pod.serviceAccountName).toBe(`${release}-envicutor-uninstall`);
+      expect(pod.restartPolicy).toBe("Never");
+      expect(pod.securityContext.runAsNonRoot).toBe(true);
+      const c = pod.containers[0];
+      expect(c.image).toBe("ghcr.io/envicutor/envicutor-controller:0.1.0");
+      expect(c.command).toBeUndefined(); // the image's entrypoint: node dist/controller/main.js
+      expect(c.args).toEqual([
+        "uninstall-cleanup",
+        `--phase=${phase}`,
+        `--namespace=${namespace}`,
+        `--release=${release}`,
+        `--lease-name=${release}-envicutor-controller`,
+        "--timeout-seconds=240",
+      ]);
+      expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+      expect(c.securityContext.allowPrivilegeEscalation).toBe(false);
+    }
+  });
+
+  it("has its own ServiceAccount and RBAC as hook resources, created first and deleted after", () => {
+    const rbac = objects.filter(
+      (o) => o.metadata.labels?.["app.kubernetes.io/component"] === "uninstall" && o.kind !== "Job",
+    );
+    expect(rbac.map((o) => o.kind).sort()).toEqual(
+      ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount"].sort(),
+    );
+    for (const o of rbac) {
+      expect(hook(o)["helm.sh/hook"], o.kind).toBe("pre-delete,post-delete");
+      expect(Number(hook(o)["helm.sh/hook-weight"])).toBeLessThan(0);
+      expect(hook(o)["helm.sh/hook-delete-policy"]).toBe("before-hook-creation,hook-succeeded");
+    }
+  });
+
+  it("may only list and delete what it removes", () => {
+    const cluster = one(objects, "ClusterRole", "-uninstall");
+    const ns = one(objects, "Role", "-uninstall");
+    const g = "envicutor.io";
+    for (const r of ["executions", "runtimes", "workers"])
+      for (const v of ["list", "delete"]) expect(grants(cluster, g, r, v), `${r} ${v}`).toBe(true);
+    for (const v of ["get", "watch", "create", "update", "patch", "deletecollection"])
+      expect(grants(cluster, g, "runtimes", v), v).toBe(false);
+    expect(grants(cluster, g, "problems", "delete")).toBe(false); // Problems stay
+    expect(grants(cluster, g, "runtimes/finalizers", "update")).toBe(false); // finalizers are the controller's
+    expect(ns.metadata.namespace).toBe(namespace);
+    expect(grants(ns, "coordination.k8s.io", "leases", "delete")).toBe(true);
+    expect(grants(ns, "coordination.k8s.io", "leases", "update")).toBe(false);
+    expect(grants(ns, "", "pods", "list")).toBe(true);
+    expect(grants(ns, "", "pods", "delete")).toBe(false);
+    expect(
+      [...(cluster.rules ?? []), ...(ns.rules ?? [])].flatMap((r) => r.apiGroups as string[]).sort(),
+    ).toEqual(["", "coordination.k8s.io", "envicutor.io"]);
+  });
+
+  it("uninstallCleanup.enabled=false renders none of it; timeoutSeconds sets the Job's wait and deadline", async () => {
+    const off = await render(["--set", "uninstallCleanup.enabled=false"]);
+    expect(
+      off.objects.filter((o) => o.metadata.labels?.["app.kubernetes.io/component"] === "uninstall"),
+    ).toEqual([]);
+    expect(off.text).not.toContain("helm.sh/hook");
+    const slow = await render(["--set", "uninstallCleanup.timeoutSeconds=600"]);
+    const job = one(slow.objects, "Job", "-pre-delete");
+    expect(job.spec.activeDeadlineSeconds).toBe(660);
+    expect(job.spec.template.spec.containers[0].args).toContain("--timeout-seconds=600");
+  });
+});
+
 describe("values.schema.json", () => {
   const rejected = async (args: string[]) => {
     try {
@@ -294,6 +386,12 @@ describe("values.schema.json", () => {
     ["a relative host path", ["--set", "agent.hostPaths.nix=nix"], "/agent/hostPaths/nix"],
     ["negative slots", ["--set", "agent.slots=-1"], "/agent/slots"],
     ["an anti-affinity preset typo", ["--set", "controller.podAntiAffinity=strict"], "podAntiAffinity"],
+    ["an unknown uninstall hook key", ["--set", "uninstallCleanup.deleteAll=true"], "deleteAll"],
+    [
+      "an uninstall timeout of zero",
+      ["--set", "uninstallCleanup.timeoutSeconds=0"],
+      "/uninstallCleanup/timeoutSeconds",
+    ],
   ])("rejects %s", async (_name, args, where) => {
     const message = await rejected(args);
     expect(message, "helm accepted the values").toBeDefined();

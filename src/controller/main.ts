@@ -3,6 +3,7 @@ import { errText } from "../k8s/errors.ts";
 import { createLogger } from "../logging.ts";
 import { loadConfig } from "./config.ts";
 import { ControllerManager } from "./controller-manager.ts";
+import { uninstallMain } from "./uninstall-main.ts";
 
 /** Entry point: `node src/controller/main.ts [--namespace ns] [--kubeconfig path] ...` (see config.ts). */
 async function main(): Promise<void> {
@@ -39,7 +40,17 @@ async function main(): Promise<void> {
   await manager.start();
 }
 
-main().catch((err) => {
-  createLogger("controller").fatal({ err: errText(err) }, "controller failed to start");
-  process.exit(1);
-});
+// The chart's uninstall hooks run the same image with this first argument (uninstall-main.ts).
+if (process.argv[2] === "uninstall-cleanup")
+  uninstallMain(process.argv.slice(3)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(errText(err));
+      process.exit(1);
+    },
+  );
+else
+  main().catch((err) => {
+    createLogger("controller").fatal({ err: errText(err) }, "controller failed to start");
+    process.exit(1);
+  });
