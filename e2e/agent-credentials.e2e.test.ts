@@ -29,6 +29,10 @@ const RELEASE = uniqueName("cr");
 const NODE_A = uniqueName("node-a");
 const NODE_B = uniqueName("node-b");
 const SA = `${RELEASE}-envicutor-agent`;
+/** agent.slots of the rendered chart: the most slots agent A's Worker may claim. */
+const SLOTS = 4;
+/** agent.leaseDurationSeconds, the chart's default: the longest its Lease may last. */
+const LEASE_SECONDS = 20;
 /** What the policy keys on, from the token (checked below with a SelfSubjectReview). */
 const NODE_CLAIM = "authentication.kubernetes.io/node-name";
 
@@ -43,9 +47,9 @@ function agentManifests(): string {
     execFileSync("bash", [join(ROOT, "scripts/build-helm.sh")], { encoding: "utf8" }).trim(),
     "helm",
   );
-  const text = execFileSync(helm, ["template", RELEASE, join(ROOT, "charts/envicutor"), "--namespace", NS], {
-    encoding: "utf8",
-  });
+  // agent.slots bounds what a Worker may claim (with 0, the node's CPU count, only the CRD's maximum does).
+  const args = ["template", RELEASE, join(ROOT, "charts/envicutor"), "--namespace", NS];
+  const text = execFileSync(helm, [...args, "--set", `agent.slots=${SLOTS}`], { encoding: "utf8" });
   const kinds = new Set([
     "ServiceAccount",
     "ClusterRole",
@@ -276,6 +280,47 @@ describe("node-scoped agent credentials", () => {
     expect(reopened).toContain("is finished");
     const ex = await admin.get(ExecutionResource, `ex-${NODE_A}`, NS);
     expect([ex.status?.phase, ex.status?.attempts]).toEqual(["Succeeded", 1]);
+  });
+
+  it("agent A cannot inflate what it claims: more slots than agent.slots, a longer Lease, a Lease naming node B, excused attempts", async () => {
+    const lease = `envicutor-agent-${NODE_A}`;
+    const ns = { namespace: NS };
+    // An Execution of node A that is not finished (ex-A is Succeeded by now).
+    const ex2 = validExecution(`ex2-${NODE_A}`, NS) as { metadata: { name: string } };
+    await admin.create(ExecutionResource, ex2 as never);
+    await admin.patchStatus(ExecutionResource, ex2.metadata.name, { status: scheduledOn(NODE_A) }, ns);
+    const refused = {
+      slots: await attempt(() =>
+        agentA.patchStatus(WorkerResource, NODE_A, { status: { slots: SLOTS + 1 } }),
+      ),
+      leaseDuration: await attempt(() =>
+        agentA.patch(LeaseResource, lease, { spec: { leaseDurationSeconds: 2_000_000_000 } }, ns),
+      ),
+      leaseOfNodeB: await attempt(() =>
+        agentA.patch(LeaseResource, lease, { metadata: { labels: { "envicutor.io/node": NODE_B } } }, ns),
+      ),
+      excusedAttempts: await attempt(() =>
+        agentA.patchStatus(ExecutionResource, ex2.metadata.name, { status: { excusedAttempts: 50 } }, ns),
+      ),
+    };
+    console.log(`[e2e] inflated claims of agent A: ${JSON.stringify(refused, null, 2)}`);
+    for (const [what, answer] of Object.entries(refused)) expect(answer, what).toMatch(/^403 /);
+    expect(refused.slots).toContain(`may not claim more than ${SLOTS} slots`);
+    expect(refused.leaseDuration).toContain(`lasting at most ${LEASE_SECONDS} s`);
+    expect(refused.leaseOfNodeB).toContain("labelled with its own node");
+    expect(refused.excusedAttempts).toContain("may not change attempts, excusedAttempts");
+    // Within the bounds it still writes: its own slots up to agent.slots, its own label, a shorter Lease.
+    expect(
+      await attempt(() => agentA.patchStatus(WorkerResource, NODE_A, { status: { slots: SLOTS } })),
+    ).toBe("ok");
+    const own = { metadata: { labels: { "envicutor.io/node": NODE_A } }, spec: { leaseDurationSeconds: 1 } };
+    expect(await attempt(() => agentA.patch(LeaseResource, lease, own, ns))).toBe("ok");
+    expect((await admin.get(WorkerResource, NODE_A)).status?.slots).toBe(SLOTS);
+    expect((await admin.get(LeaseResource, lease, NS)).spec?.leaseDurationSeconds).toBe(1);
+    expect(
+      (await admin.get(ExecutionResource, ex2.metadata.name, NS)).status?.excusedAttempts,
+    ).toBeUndefined();
+    await admin.delete(ExecutionResource, ex2.metadata.name, ns); // the last case lists A's and B's only
   });
 
   it("a token of the same ServiceAccount without a node writes nothing", async () => {
