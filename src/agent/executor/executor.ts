@@ -12,9 +12,11 @@ import {
 } from "../ports.ts";
 import type { PlannedTest, TestPlan } from "../problem/test-plan.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
+import { ClosureViews } from "../sandbox/closure-view.ts";
 import { outputMatches } from "../sandbox/compare.ts";
 import { IsolateBox, type SandboxSettings } from "../sandbox/isolate-box.ts";
 import { judgeRun, type StageVerdict } from "../sandbox/verdict.ts";
+import { WarmBoxes } from "../sandbox/warm-boxes.ts";
 import { judgeFiles, runChecker } from "./checker-run.ts";
 import type { CompileCache } from "./compile-cache.ts";
 import { runInteraction } from "./interaction.ts";
@@ -49,6 +51,18 @@ export interface ExecutorOptions {
    * meanwhile, off the critical path); their ids go back to the pool once clean. idle() waits.
    */
   cleanUpInBackground?: boolean;
+  /**
+   * Make each box's next one right after it is cleaned, before its id goes
+   * back to the pool (see WarmBoxes): a run then finds its box ready. coolDown()
+   * cleans them when the agent stops.
+   */
+  warmBoxes?: boolean;
+  /**
+   * Mount a Runtime's closure as one prepared read-only view (ClosureViews)
+   * instead of path by path. Off in the agent for now: with it, e2e/problems'
+   * C compiles found gcc's own binary missing in the box (not understood yet).
+   */
+  closureViews?: boolean;
 }
 
 type Ready = Extract<Prepared, { ok: true }>;
@@ -94,9 +108,13 @@ export class IsolateExecutor implements ExecutionRunner {
   /** Compilers run by this executor (tests check compile-once and cache hits). */
   compiles = 0;
   private readonly cleaning = new Set<Promise<void>>();
+  private readonly warm: WarmBoxes | undefined;
+  private readonly views: ClosureViews | undefined;
 
   constructor(opts: ExecutorOptions) {
-    this.o = opts;
+    this.warm = opts.warmBoxes ? new WarmBoxes() : undefined;
+    this.views = opts.closureViews ? new ClosureViews(opts.sandbox.workDir) : undefined;
+    this.o = this.warm ? { ...opts, sandbox: { ...opts.sandbox, warm: this.warm } } : opts;
   }
 
   async run(
@@ -114,9 +132,27 @@ export class IsolateExecutor implements ExecutionRunner {
     const judge = await this.judgeProgramFor(spec, runtime);
     if (typeof judge === "string")
       return this.done(runtime, { verdict: "InternalError", tests: [], message: judge, judgeError: true });
+    const views: (() => void)[] = [];
     const ids = await this.o.pool.acquireMany(judge ? 2 : 1);
-    const boxes = [new IsolateBox(this.settingsFor(runtime), ids[0]!)];
-    if (judge) boxes.push(new IsolateBox(this.settingsFor(judge.rt), ids[1]!));
+    try {
+      const boxes = [new IsolateBox(await this.settingsFor(runtime, views), ids[0]!)];
+      if (judge) boxes.push(new IsolateBox(await this.settingsFor(judge.rt, views), ids[1]!));
+      return await this.runIn(boxes, spec, runtime, judge, signal, timings, plan);
+    } finally {
+      for (const release of views) release();
+    }
+  }
+
+  /** Compiles and runs in `boxes`, then cleans them up (in the background with cleanUpInBackground). */
+  private async runIn(
+    boxes: IsolateBox[],
+    spec: ExecutionSpec,
+    runtime: RuntimeForExecution,
+    judge: Program | undefined,
+    signal: AbortSignal | undefined,
+    timings: RunTimings,
+    plan: TestPlan | undefined,
+  ): Promise<ExecutionOutcome> {
     try {
       const out = await this.compileAndRun(spec, runtime, boxes, judge, signal, timings, plan);
       timings.ranAt = Date.now();
@@ -133,14 +169,33 @@ export class IsolateExecutor implements ExecutionRunner {
     while (this.cleaning.size > 0) await Promise.all([...this.cleaning]);
   }
 
-  /** Cleans the boxes up, then gives their ids back to the pool (whatever the clean-up's outcome). */
+  /** Once no clean-up runs in the background: every warm box cleaned too, nothing of any box left. */
+  async coolDown(): Promise<void> {
+    await this.idle();
+    if (!this.warm) return;
+    await this.o.pool.withMany(this.o.pool.size, async () => {
+      for (const id of this.warm?.ids() ?? [])
+        await new IsolateBox(this.o.sandbox, id)
+          .cleanup()
+          .catch((err: unknown) => this.o.logger.error({ err: String(err), box: id }, "box cleanup failed"));
+    });
+  }
+
+  /**
+   * Cleans the boxes up (and, with warmBoxes, makes each id's next box), then
+   * gives their ids back to the pool whatever the outcome. A warm box this
+   * run did not use is still fresh: it stays as it is.
+   */
   private async cleanUp(boxes: IsolateBox[], timings: RunTimings): Promise<void> {
-    for (const box of boxes)
-      await box
-        .cleanup()
-        .catch((err: unknown) =>
-          this.o.logger.error({ err: String(err), box: box.id }, "box cleanup failed"),
-        );
+    for (const box of boxes) {
+      if (this.warm?.has(box.id)) continue;
+      const log = (what: string) => (err: unknown) => {
+        this.o.logger.error({ err: String(err), box: box.id }, what);
+        return false;
+      };
+      const cleaned = await box.cleanup().then(() => true, log("box cleanup failed"));
+      if (cleaned && this.warm) await box.makeWarm().catch(log("could not make the box's next one"));
+    }
     timings.cleanedAt = Date.now();
     for (const box of boxes) this.o.pool.release(box.id);
   }
@@ -173,10 +228,15 @@ export class IsolateExecutor implements ExecutionRunner {
   /**
    * With the Runtime's closure known, the box mounts exactly those store paths
    * (plus configured extra dirs), so it sees the Runtime and nothing else of
-   * /nix/store. isolate binds directories only: a closure holding a plain-file
-   * store path falls back to the whole store, read-only.
+   * /nix/store: as one prepared view with closureViews, else path by path.
+   * isolate binds directories only: a closure holding a plain-file store path
+   * falls back to the whole store, read-only. A view taken goes into `views`
+   * (released when the run ends).
    */
-  private settingsFor(rt: Pick<RuntimeForExecution, "closure">): SandboxSettings {
+  private async settingsFor(
+    rt: Pick<RuntimeForExecution, "closure">,
+    views: (() => void)[],
+  ): Promise<SandboxSettings> {
     const closure = rt.closure;
     if (!closure?.length || this.o.sandbox.mounts) return this.o.sandbox;
     const allDirs = closure.every((p) => {
@@ -186,9 +246,15 @@ export class IsolateExecutor implements ExecutionRunner {
         return false;
       }
     });
-    return allDirs
-      ? { ...this.o.sandbox, mounts: [...closure, ...this.o.sandbox.extraDirs] }
-      : this.o.sandbox;
+    if (!allDirs) return this.o.sandbox;
+    const extra = this.o.sandbox.extraDirs;
+    const view = await this.views?.use(closure).catch((err: unknown) => {
+      this.o.logger.warn({ err: String(err) }, "no closure view: the closure is mounted path by path");
+      return undefined;
+    });
+    if (!view) return { ...this.o.sandbox, mounts: [...closure, ...extra] };
+    views.push(view.release);
+    return { ...this.o.sandbox, mounts: [...extra], storeView: view.dir };
   }
 
   private compileContext(cap: number): CompileContext {

@@ -1,4 +1,4 @@
-import { chown, mkdir, readFile, rmdir, statfs } from "node:fs/promises";
+import { chown, mkdir, readdir, readFile, rmdir, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand } from "./run-command.ts";
 
@@ -9,6 +9,8 @@ export interface StorageLimits {
 
 /** Inodes of the filesystem's own directories (root, box, tmp, shm), not counted against the box. */
 const RESERVED_INODES = 4;
+/** statfs(2)'s f_type of a tmpfs. */
+const TMPFS_MAGIC = 0x01021994;
 
 /**
  * A box's private filesystem: one tmpfs per run, of `storageKiB` and
@@ -61,6 +63,25 @@ export class BoxStorage {
     for (const dir of [this.boxDir, this.tmpDir, this.shmDir]) {
       await mkdir(dir, { mode: 0o700 });
       await chown(dir, this.uid, this.gid);
+    }
+  }
+
+  /** Takes over a filesystem mounted earlier with `limits` (a warm box, see WarmBoxes). */
+  adopt(limits: StorageLimits): void {
+    this.mounted = limits;
+  }
+
+  /** Whether the filesystem holds its three directories and nothing else, all empty (a fresh box's). */
+  async empty(): Promise<boolean> {
+    try {
+      if ((await statfs(this.root)).type !== TMPFS_MAGIC) return false;
+      const top = (await readdir(this.root)).sort();
+      if (top.join("/") !== "box/shm/tmp") return false;
+      for (const dir of [this.boxDir, this.tmpDir, this.shmDir])
+        if ((await readdir(dir)).length > 0) return false;
+      return true;
+    } catch {
+      return false;
     }
   }
 

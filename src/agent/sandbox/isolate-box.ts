@@ -12,6 +12,7 @@ import type { IsolateInfo } from "./isolate-detect.ts";
 import { type IsolateMeta, parseMeta } from "./meta.ts";
 import { OutputCapture } from "./output-capture.ts";
 import { runCommand } from "./run-command.ts";
+import { sameStorage, type WarmBoxes } from "./warm-boxes.ts";
 
 export interface SandboxSettings {
   isolate: IsolateInfo;
@@ -39,6 +40,13 @@ export interface SandboxSettings {
    * a box sees that closure and no other Runtime's.
    */
   mounts?: string[];
+  /**
+   * A prepared read-only view of the Runtime's closure (ClosureViews), mounted
+   * at /nix/store as one directory; `mounts` then holds only the extra dirs.
+   */
+  storeView?: string;
+  /** Boxes made ready ahead of use (see WarmBoxes); every box is made at init() when unset. */
+  warm?: WarmBoxes;
 }
 
 export interface BoxFile {
@@ -108,6 +116,10 @@ export class IsolateBox {
   private readonly s: SandboxSettings;
   private readonly storage: BoxStorage;
   private initialised = false;
+  /** isolate's directory of the box, as --init printed it. */
+  private isolateDir = "";
+  /** The storage of the box's last init(): a warm box is made with it. */
+  private lastStorage: StorageLimits | undefined;
 
   constructor(settings: SandboxSettings, id: number) {
     this.s = settings;
@@ -123,21 +135,72 @@ export class IsolateBox {
     return [...(this.s.isolate.useCg ? ["--cg"] : []), `--box-id=${this.id}`];
   }
 
-  /** Cleans any leftover of this id, then creates a fresh box whose storage is capped as a whole. */
+  /**
+   * A fresh box whose storage is capped as a whole: the warm one of this id
+   * when there is one for the same storage and it is still empty, else any
+   * leftover of this id is cleaned and a box made now.
+   */
   async init(storage: StorageLimits): Promise<void> {
-    // Always, even when this process cleaned the box last: skipping it then (one isolate run
-    // less per test) failed 16 of 27 judging e2e tests ("Box directory not found") after runs
-    // whose program was killed; why is not understood yet.
+    this.lastStorage = storage;
+    if (await this.takeWarm(storage)) return;
     await this.cleanup();
+    await this.create(storage);
+  }
+
+  /** isolate --init and a new tmpfs: only on a box just cleaned. */
+  private async create(storage: StorageLimits): Promise<void> {
     const res = await runCommand(this.s.isolate.bin, [...this.baseArgs(), "--init"], 30_000);
     if (res.exitCode !== 0)
       throw new Error(`isolate --init of box ${this.id} failed: ${res.stderr || res.stdout}`.trim());
+    this.isolateDir = res.stdout.split("\n").pop() ?? "";
     await this.storage.mount(storage);
     this.initialised = true;
   }
 
+  /**
+   * Takes this id's warm box when it serves `storage` and is exactly as
+   * --init left it (isolate's box directory and the tmpfs's three
+   * directories empty). Otherwise its storage is this object's to unmount:
+   * init() cleans it like any other leftover.
+   */
+  private async takeWarm(storage: StorageLimits): Promise<boolean> {
+    const warm = this.s.warm?.take(this.id);
+    if (!warm) return false;
+    this.storage.adopt(warm.storage);
+    if (!sameStorage(warm.storage, storage) || !warm.isolateDir) return false;
+    const isolateBoxEmpty = await readdir(join(warm.isolateDir, "box")).then(
+      (entries) => entries.length === 0,
+      () => false,
+    );
+    if (!isolateBoxEmpty || !(await this.storage.empty())) return false;
+    this.isolateDir = warm.isolateDir;
+    this.initialised = true;
+    return true;
+  }
+
+  /**
+   * Right after a successful cleanup(), while the id is still held: makes the
+   * id's next box now, with the storage of its last stage, so the next run
+   * does not wait for isolate --init and the mount (see WarmBoxes).
+   */
+  async makeWarm(): Promise<void> {
+    const storage = this.lastStorage;
+    if (!this.s.warm || !storage || this.initialised) return;
+    try {
+      await this.create(storage);
+    } catch (err) {
+      await this.cleanup().catch(() => undefined); // half made: leave nothing of it
+      throw err;
+    }
+    this.initialised = false; // this object is done with it: the next holder takes it
+    this.s.warm.put(this.id, { isolateDir: this.isolateDir, storage });
+  }
+
   async cleanup(): Promise<void> {
     this.initialised = false;
+    // A warm box of this id is cleaned like any other: its storage is unmounted, and it is warm no more.
+    const warm = this.s.warm?.take(this.id);
+    if (warm) this.storage.adopt(warm.storage);
     await this.storage.unmount();
     await this.isolateCleanup();
     if (this.s.clearKeyrings) {
@@ -263,6 +326,8 @@ export class IsolateBox {
       `--dir=dev/shm=${this.storage.shmDir}:rw`,
     ];
     if (this.s.hideHostDirs) args.push("--dir=bin=", "--dir=lib=", "--dir=lib64=", "--dir=usr=");
+    // The view's binds come along (isolate binds recursively); each is read-only on the host.
+    if (this.s.storeView) args.push(`--dir=nix/store=${this.s.storeView}`);
     const dirs = this.s.mounts ?? ["/nix/store", ...this.s.extraDirs];
     for (const d of dirs) args.push(`--dir=${d.replace(/^\/+/, "")}=${d}:maybe`);
     return args;

@@ -1,0 +1,210 @@
+// Warm boxes (issue 17) against REAL isolate, without Kubernetes: the agent's
+// executor makes each box's next one right after cleaning it (isolate --init,
+// a new tmpfs), before the id goes back to the pool. A warm box must be
+// exactly as clean as a box made at the last moment: nothing of one run
+// reaches the next, whatever the run did or how it ended. Host
+// /usr/bin/python3 mounted read-only.
+//
+// Box ids 380..381 (isolate 1.x, --cg on cgroup v1) and 390..391 (isolate 2.x
+// from /opt/isolate-2, without cgroups on cgroup v1) belong to this file alone.
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { IsolateExecutor } from "../src/agent/executor/executor.ts";
+import type { RuntimeForExecution } from "../src/agent/ports.ts";
+import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
+import type { StageLimits } from "../src/api/common.ts";
+import type { ExecutionSpec } from "../src/api/execution.ts";
+import type { RuntimeSpec } from "../src/api/runtime.ts";
+import { boxHoldsNothing } from "./support/boxes-left.ts";
+import {
+  boxProcesses,
+  ISOLATE_1,
+  ISOLATE_2,
+  type IsolateInstall,
+  isolateInstalls,
+  TIME_SCALE,
+} from "./support/isolate-installs.ts";
+
+const { isolate1: isolateOk, isolate2: isolate2Ok } = isolateInstalls("warm box tests");
+const logger = pino({ level: "error" });
+const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
+
+const RUN: StageLimits = {
+  cpuTimeMillis: 2000 * TIME_SCALE,
+  wallTimeMillis: 20_000 * TIME_SCALE,
+  memoryKiB: 256 * 1024,
+  processes: 16,
+  openFiles: 64,
+  fileSizeKiB: 1024,
+  outputBytes: 1024 * 1024,
+};
+
+const runtime = (run: Partial<StageLimits> = {}): RuntimeForExecution => {
+  const limits = { compile: RUN, run: { ...RUN, ...run } };
+  return {
+    spec: {
+      language: "python",
+      version: "3",
+      packages: ["python3"],
+      sourceFile: "main.py",
+      runCommand: ["python3", "main.py"],
+      smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
+      allowNetwork: false,
+      limits,
+    } as RuntimeSpec,
+    limits,
+    env: { PATH: "/usr/bin:/bin" },
+  };
+};
+
+const spec = (source: string, extra: Partial<ExecutionSpec> = {}): ExecutionSpec => ({
+  runtime: "e2e",
+  files: [{ name: "main.py", content: source, encoding: "utf8" }],
+  outputComparison: "IgnoreTrailingWhitespace",
+  priority: 0,
+  ...extra,
+});
+
+/** Leaves something everywhere a program can write, then says what it found there first. */
+const LITTER = [
+  "import os",
+  "seen = {d: sorted(os.listdir(d)) for d in ('/box', '/tmp', '/dev/shm')}",
+  "for d in ('/box', '/tmp', '/dev/shm'):",
+  "    with open(os.path.join(d, 'left-behind'), 'w') as f: f.write('x' * 4096)",
+  "    os.makedirs(os.path.join(d, 'sub', 'deeper'), exist_ok=True)",
+  "os.chmod('/box', 0o777)",
+  "print(seen, os.stat('/box').st_dev)",
+].join("\n");
+/** What a fresh box shows the program: its source in /box, nothing in /tmp or /dev/shm. */
+const FRESH = "{'/box': ['main.py'], '/tmp': [], '/dev/shm': []}";
+
+function warmBoxCases(o: IsolateInstall & { ids: number[] }) {
+  describe(o.name, () => {
+    let tmp: string;
+    let sandbox: Sandbox;
+    let executor: IsolateExecutor;
+    const fsDir = (id: number) => join(sandbox.settings.workDir, `fs-${id}`);
+    const warmIds = () =>
+      o.ids.filter(
+        (id) => existsSync(join(o.boxRoot, String(id), "box")) && existsSync(join(fsDir(id), "box")),
+      );
+
+    beforeAll(async () => {
+      tmp = mkdtempSync(join(tmpdir(), "warm-boxes-e2e-"));
+      const sb = await setUpSandbox({
+        isolateBin: o.bin,
+        isolateConfigPath: o.config,
+        boxRoot: o.boxRoot,
+        boxIdBase: o.ids[0]!,
+        boxCount: o.ids.length,
+        stateDir: join(tmp, "state"),
+        extraDirs: [],
+        logger,
+      });
+      if (!sb) throw new Error(`setUpSandbox found no isolate at ${o.bin}`);
+      sandbox = sb;
+      executor = new IsolateExecutor({
+        sandbox: { ...sb.settings, mounts: HOST_DIRS },
+        pool: sb.pool,
+        outputCapBytes: 64 * 1024,
+        logger,
+        cleanUpInBackground: true,
+        warmBoxes: true,
+      });
+    });
+
+    /** coolDown cleans the warm boxes: then nothing of any box is left, as without warm boxes. */
+    afterEach(async () => {
+      if (!sandbox) return;
+      await executor.coolDown();
+      expect(sandbox.pool.available).toBe(o.ids.length);
+      expect(boxProcesses(o.ids)).toEqual([]);
+      for (const id of o.ids) {
+        const dir = join(o.boxRoot, String(id));
+        expect(!existsSync(dir) || readdirSync(dir).length === 0, `box ${id} left behind`).toBe(true);
+      }
+      expect(readdirSync(sandbox.settings.workDir).sort()).toEqual(["dev"]);
+    });
+
+    afterAll(() => {
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    });
+
+    it("the next run takes the box made after the last one's clean-up, and finds nothing of it", async () => {
+      const first = await executor.run(spec(LITTER), runtime());
+      expect(first.verdict).toBe("Accepted");
+      expect(first.tests[0]?.stdout).toContain(FRESH);
+      await executor.idle();
+      const warm = warmIds();
+      expect(warm).toEqual([o.ids[0]]);
+      expect(boxHoldsNothing(o.boxRoot, warm[0]!, sandbox.settings.workDir)).toBe(true);
+      // The warm box's tmpfs is the one the next run's /box lives on (same device).
+      const dev = statSync(join(fsDir(warm[0]!), "box")).dev;
+      const second = await executor.run(spec(LITTER), runtime());
+      expect(second.verdict).toBe("Accepted");
+      expect(second.tests[0]?.stdout).toBe(`${FRESH} ${dev}\n`);
+    });
+
+    it("each test case of one Execution gets a fresh box, the first a warm one", async () => {
+      await executor.run(spec("print(1)"), runtime()); // makes the warm box
+      await executor.idle();
+      expect(warmIds()).toEqual([o.ids[0]]);
+      const r = await executor.run(
+        spec(LITTER, { testCases: [{ stdin: "" }, { stdin: "" }, { stdin: "" }] }),
+        runtime(),
+      );
+      expect(r.tests.map((t) => t.verdict)).toEqual(["Accepted", "Accepted", "Accepted"]);
+      for (const t of r.tests) expect(t.stdout).toContain(FRESH);
+    });
+
+    it("a run killed at its time limit with a child still running: the next box is fresh", async () => {
+      const src = [
+        "import os, time",
+        "open('/tmp/mine', 'w').write('x')",
+        "if os.fork() == 0:",
+        "    time.sleep(600)",
+        "while True: pass",
+      ].join("\n");
+      const killed = await executor.run(spec(src), runtime({ cpuTimeMillis: 300 * TIME_SCALE }));
+      expect(killed.verdict).toBe("TimeLimitExceeded");
+      await executor.idle();
+      expect(boxProcesses(o.ids)).toEqual([]);
+      const next = await executor.run(spec(LITTER), runtime());
+      expect(next.verdict).toBe("Accepted");
+      expect(next.tests[0]?.stdout).toContain(FRESH);
+    });
+
+    it("a run with other storage limits does not take the warm box: it gets one made for it, as fresh", async () => {
+      await executor.run(spec(LITTER), runtime());
+      await executor.idle();
+      const r = await executor.run(
+        spec(
+          "import os\nprint(sorted(os.listdir('/box')), os.statvfs('/box').f_blocks * os.statvfs('/box').f_frsize)",
+        ),
+        runtime({ storageKiB: 2048 }),
+      );
+      expect(r.verdict).toBe("Accepted");
+      expect(r.tests[0]?.stdout).toBe(`['main.py'] ${2048 * 1024}\n`);
+    });
+
+    it("two at a time: each run's box is fresh and no id is used by two runs at once", async () => {
+      const runs = await Promise.all(Array.from({ length: 6 }, () => executor.run(spec(LITTER), runtime())));
+      for (const r of runs) {
+        expect(r.verdict).toBe("Accepted");
+        expect(r.tests[0]?.stdout).toContain(FRESH);
+      }
+    });
+  });
+}
+
+describe.skipIf(!isolateOk && !isolate2Ok)("warm boxes", () => {
+  describe.skipIf(!isolateOk)("isolate 1.x", () => {
+    warmBoxCases({ ...ISOLATE_1, ids: [380, 381] });
+  });
+  describe.skipIf(!isolate2Ok)("isolate 2.x", () => {
+    warmBoxCases({ ...ISOLATE_2, ids: [390, 391] });
+  });
+});
