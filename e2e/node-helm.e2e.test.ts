@@ -406,6 +406,75 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
     ).toBe(true);
   }, 420_000);
 
+  // kubectl drain: the cordon stops new work on the node, and the agent, whose DaemonSet pod
+  // every drain leaves in place (--ignore-daemonsets), hands back what it has not started. The
+  // cluster has ONE node and both controller pods run on it: evicting them would leave them
+  // Pending (no other node) and the controller's PDB would block the second eviction, so the
+  // drain would hang with the control loop gone. This drain evicts only pods outside the
+  // release (--pod-selector): it cordons the node exactly as a full drain does, which is what
+  // the agent must act on. A controller pod going away is the leader case above.
+  it("kubectl drain of the node: nothing new starts, what was not started is handed back (NodeDraining); uncordoned, every Execution is judged, none twice", async () => {
+    const seen = watchStarts();
+    const window = { drainedAt: "", resumedAt: "" };
+    try {
+      await inFlight("drained", async () => {
+        await kubectl([
+          "drain",
+          NODE,
+          "--ignore-daemonsets",
+          "--delete-emptydir-data",
+          `--pod-selector=app.kubernetes.io/instance!=${RELEASE}`,
+          "--timeout=120s",
+        ]);
+        const n = await getJson<{ spec?: { unschedulable?: boolean } }>(["get", "node", NODE]);
+        expect(n.spec?.unschedulable, "the drain cordoned the node").toBe(true);
+        window.drainedAt = (await drainingCondition("True", "NodeCordoned")).lastTransitionTime;
+        await drainedWhileCordoned();
+        // The runs of before the drain finish, and their slots stay empty: drained-2 and -3
+        // would start now if the cordon did not stop them.
+        const idle = await waitFor(
+          async () => {
+            const l = await getJson<{ items: DrainExecutionJson[] }>(["-n", APP_NS, "get", "executions"]);
+            return l.items.every((e) => e.status?.phase !== "Running") ? l.items : undefined;
+          },
+          { timeoutMs: 120_000, intervalMs: 500, what: "the runs started before the drain finished" },
+        );
+        const unstarted = idle.filter((e) => !e.status?.startTime).map((e) => e.metadata.name);
+        expect(unstarted.sort(), "not started while cordoned").toEqual(
+          ["drain-queued", "drain-raced", "drained-2", "drained-3"].sort(),
+        );
+        await kubectl(["uncordon", NODE]);
+        window.resumedAt = (await drainingCondition("False", "NodeSchedulable")).lastTransitionTime;
+      });
+      for (const name of DRAIN_EXTRA) {
+        const ex = await waitFor(
+          async () => {
+            const e = await getJson<DrainExecutionJson>(["-n", APP_NS, "get", "execution", name]);
+            return e.status?.phase === "Succeeded" || e.status?.phase === "Failed" ? e : undefined;
+          },
+          { timeoutMs: 300_000, intervalMs: 500, what: `Execution ${name} finished` },
+        );
+        expect(ex.status?.verdict, `${name}: ${JSON.stringify(ex.status)}`).toBe("Accepted");
+      }
+      const raced = await getJson<DrainExecutionJson>(["-n", APP_NS, "get", "execution", DRAIN_EXTRA[0]]);
+      // Placed twice (the hand-back and after the uncordon); the drain's attempt not counted.
+      expect(raced.status).toMatchObject({ attempts: 2, excusedAttempts: 1 });
+      await new Promise((r) => setTimeout(r, 2000)); // a late second finish would show by now
+      expect(Object.fromEntries(DRAIN_EXTRA.map((nm) => [nm, seen.finishes.get(nm) ?? 0]))).toEqual(
+        Object.fromEntries(DRAIN_EXTRA.map((nm) => [nm, 1])),
+      );
+      // Agent timestamps (one clock), in seconds: a start decided before the agent saw the
+      // cordon is at or before drainedAt; none may be after it and before the uncordon.
+      const during = [...seen.starts].filter(([, t]) => t > window.drainedAt && t < window.resumedAt);
+      console.log(
+        `[e2e] drain: Draining ${window.drainedAt} → ${window.resumedAt}; starts: ${JSON.stringify([...seen.starts])}`,
+      );
+      expect(during, "Executions started on the cordoned node").toEqual([]);
+    } finally {
+      seen.stop();
+    }
+  }, 600_000);
+
   it("helm uninstall (after the Runtime is deleted) leaves no object of the release", async () => {
     await kubectl(["delete", "runtime", "py-node", "--wait=true", "--timeout=120s"]);
     await kubectl(["delete", "namespace", APP_NS, "--wait=true", "--timeout=120s"]);
@@ -549,4 +618,150 @@ async function podsReport(): Promise<string> {
     String(e),
   );
   return `${pods}\n${events.split("\n").slice(-25).join("\n")}\n--- kubelet:\n${node.tail("kubelet", 20)}`;
+}
+
+/** The drain case's own Executions besides inFlight's: one placed as if racing the cordon, one queued during it. */
+const DRAIN_EXTRA = ["drain-raced", "drain-queued"] as const;
+
+interface DrainExecutionJson {
+  metadata: { name: string };
+  status?: {
+    phase?: string;
+    verdict?: string;
+    nodeName?: string;
+    attempts?: number;
+    excusedAttempts?: number;
+    startTime?: string;
+    handBack?: { attempt: number; reason: string };
+    conditions?: { type: string; status: string; reason: string }[];
+  };
+}
+
+/** Every distinct startTime each Execution showed, and how often each became finished, as a watch saw them. */
+function watchStarts() {
+  const starts = new Set<[string, string]>();
+  const keys = new Set<string>();
+  const finishes = new Map<string, number>();
+  const last = new Map<string, string | undefined>();
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfigPath);
+  const done = (p?: string) => p === "Succeeded" || p === "Failed";
+  const req = new Watch(kc).watch(
+    `/apis/envicutor.io/v1alpha1/namespaces/${APP_NS}/executions`,
+    {},
+    (_type, obj: DrainExecutionJson) => {
+      const { name } = obj.metadata;
+      const t = obj.status?.startTime;
+      if (t && !keys.has(`${name} ${t}`)) {
+        keys.add(`${name} ${t}`);
+        starts.add([name, t]);
+      }
+      if (done(obj.status?.phase) && !done(last.get(name))) finishes.set(name, (finishes.get(name) ?? 0) + 1);
+      last.set(name, obj.status?.phase);
+    },
+    () => undefined,
+  );
+  return { starts, finishes, stop: () => void req.then((r) => r.abort()) };
+}
+
+/** Waits for the agent's Worker to show Draining with `status` and `reason`; returns the condition. */
+async function drainingCondition(
+  status: string,
+  reason: string,
+): Promise<{ lastTransitionTime: string; message: string }> {
+  type C = { type: string; status: string; reason: string; message: string; lastTransitionTime: string };
+  return waitFor(
+    async () => {
+      const w = await getJson<{ status?: { conditions?: C[] } }>(["get", "worker", NODE]);
+      const c = w.status?.conditions?.find((x) => x.type === "Draining");
+      return c?.status === status && c.reason === reason ? c : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 250, what: `Worker ${NODE} Draining=${status} (${reason})` },
+  );
+}
+
+/**
+ * While the node is cordoned: one created now waits, saying the node is cordoned; an
+ * Execution placed on it as a placement racing the cordon would be (written as the
+ * controller writes one, from a cache that had not seen the cordon) is handed back
+ * unstarted as NodeDraining and requeued without counting the attempt; the
+ * controller pods were not evicted.
+ */
+async function drainedWhileCordoned(): Promise<void> {
+  const [raced, queued] = DRAIN_EXTRA;
+  // First one the controller must leave waiting: then its cache has seen the cordon, and the
+  // placement below cannot meet one of its own.
+  await kubectl(["apply", "-f", "-"], JSON.stringify(slowExecution(queued)));
+  const waiting = await waitFor(
+    async () => {
+      const e = await getJson<DrainExecutionJson>(["-n", APP_NS, "get", "execution", queued]);
+      const c = e.status?.conditions?.find((x) => x.type === "Scheduled");
+      return c?.status === "False" && c.reason === "NodeCordoned" ? e : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 250, what: `${queued} waiting with reason NodeCordoned` },
+  );
+  expect(waiting.status?.nodeName).toBeUndefined();
+  await kubectl(["apply", "-f", "-"], JSON.stringify(slowExecution(raced)));
+  await placeOnNode(raced);
+  const back = await waitFor(
+    async () => {
+      const e = await getJson<DrainExecutionJson>(["-n", APP_NS, "get", "execution", raced]);
+      return e.status?.excusedAttempts === 1 && !e.status.nodeName ? e : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 250, what: `${raced} handed back and requeued` },
+  ).catch(async (err) => {
+    throw new Error(`${(err as Error).message}\n${await agentLogs()}`);
+  });
+  expect(back.status?.handBack).toMatchObject({ attempt: 1, reason: "NodeDraining" });
+  expect(back.status?.startTime, "the raced one never started").toBeUndefined();
+  expect(back.status?.phase).toBe("Pending");
+  const ready = await getJson<{ status: { readyReplicas?: number } }>([
+    "-n",
+    NS,
+    "get",
+    "deploy",
+    `${RELEASE}-controller`,
+  ]);
+  expect(ready.status.readyReplicas, "controller pods not evicted").toBe(2);
+}
+
+/** Writes a placement on NODE as the controller's scheduler does (schedule() in api/execution-lifecycle). */
+async function placeOnNode(name: string): Promise<void> {
+  const rt = await getJson<{ status?: { activeGeneration?: number } }>(["get", "runtime", "py-node"]);
+  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  await waitFor(
+    async () => {
+      const e = await getJson<Record<string, unknown> & DrainExecutionJson>([
+        "-n",
+        APP_NS,
+        "get",
+        "execution",
+        name,
+      ]);
+      const attempts = (e.status?.attempts ?? 0) + 1;
+      const status = {
+        ...e.status,
+        phase: "Scheduled",
+        nodeName: NODE,
+        runtimeGeneration: rt.status?.activeGeneration,
+        attempts,
+        scheduledTime: now,
+        conditions: [
+          {
+            type: "Scheduled",
+            status: "True",
+            reason: "Scheduled",
+            message: `assigned to node ${NODE} (attempt ${attempts})`,
+            lastTransitionTime: now,
+          },
+        ],
+      };
+      // A conflict (the controller wrote why it waits meanwhile) is retried from the newer copy.
+      return kubectl(["replace", "--subresource=status", "-f", "-"], JSON.stringify({ ...e, status })).then(
+        () => true,
+        () => false,
+      );
+    },
+    { timeoutMs: 30_000, intervalMs: 200, what: `${name} placed on ${NODE}` },
+  );
 }
