@@ -439,10 +439,9 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
           },
           { timeoutMs: 120_000, intervalMs: 500, what: "the runs started before the drain finished" },
         );
-        const unstarted = idle.filter((e) => !e.status?.startTime).map((e) => e.metadata.name);
-        expect(unstarted.sort(), "not started while cordoned").toEqual(
-          ["drain-queued", "drain-raced", "drained-2", "drained-3"].sort(),
-        );
+        // Which of drained-* had started depends on how long the drain took; none after it.
+        const late = idle.filter((e) => (e.status?.startTime ?? "") > window.drainedAt);
+        expect(late.map((e) => e.metadata.name), "started while cordoned").toEqual([]);
         await kubectl(["uncordon", NODE]);
         window.resumedAt = (await drainingCondition("False", "NodeSchedulable")).lastTransitionTime;
       });
