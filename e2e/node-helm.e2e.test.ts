@@ -441,7 +441,10 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
         );
         // Which of drained-* had started depends on how long the drain took; none after it.
         const late = idle.filter((e) => (e.status?.startTime ?? "") > window.drainedAt);
-        expect(late.map((e) => e.metadata.name), "started while cordoned").toEqual([]);
+        expect(
+          late.map((e) => e.metadata.name),
+          "started while cordoned",
+        ).toEqual([]);
         await kubectl(["uncordon", NODE]);
         window.resumedAt = (await drainingCondition("False", "NodeSchedulable")).lastTransitionTime;
       });
