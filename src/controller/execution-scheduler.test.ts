@@ -106,6 +106,24 @@ describe("placement", () => {
   });
 });
 
+describe("writes from the newest copy", () => {
+  it("a slot freed while an Execution's waiting write is in flight places it from that write's answer, never from the copy it replaced", async () => {
+    cluster = new TestCluster({ nodes: 1, slotsPerNode: 1 });
+    const c = cluster;
+    c.kube.writeDelayMs = 60;
+    await c.start();
+    const first = c.create("ns");
+    await until(() => placed(c).length === 1, 3000, "first placed");
+    const second = c.create("ns");
+    await new Promise((r) => setTimeout(r, 15)); // its Scheduled=False write is on its way
+    c.complete(first);
+    await until(() => c.get(second).status?.nodeName !== undefined, 3000, "second placed");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.kube.conflicts).toBe(0);
+    expect(c.get(second).status?.attempts).toBe(1);
+  });
+});
+
 describe("fair share between namespaces", () => {
   it("10 queued in a small namespace are not starved by 1,000 queued earlier in a big one", async () => {
     const c = await started({ nodes: 2, slotsPerNode: 5 });

@@ -87,6 +87,12 @@ export class ExecutionScheduler {
   private readonly waitingWrites: TokenBucket;
   /** Keys with a write of ours in flight: events for them wait until it settles. */
   private readonly inFlight = new Set<string>();
+  /**
+   * Our written copies the informer has not caught up with, keyed by Execution, with the
+   * resourceVersion the informer holds meanwhile: placing from the informer's older copy would only be refused
+   * as a conflict (a wasted PUT, and a slot held for nothing until the answer).
+   */
+  private readonly newer = new Map<string, { object: Execution; staleRv: string }>();
   /** uids of Executions whose status writes are refused as too large: never queued again. */
   private readonly tooLarge = new Set<string>();
   private controller: Controller | undefined;
@@ -166,7 +172,7 @@ export class ExecutionScheduler {
     while (this.writes.pending < this.writes.limit * 4) {
       const entry = this.fair.nominate(this.queue, (rt) => snap.blocked.has(rt));
       if (!entry) break;
-      const exec = this.executions.get(entry.key);
+      const exec = this.latest(entry.key);
       const decision = exec ? await this.decide(entry, exec, snap) : { kind: "gone" as const };
       if (decision.kind === "gone") this.queue.remove(entry.key);
       else if (decision.kind === "fail") this.failIt(exec!, decision.reason, decision.message, snap.now);
@@ -246,11 +252,17 @@ export class ExecutionScheduler {
     for (const ns of [...this.queue.namespaces()]) {
       const n = this.waitingWrites.available();
       for (const w of this.queue.untold(ns, entry.runtime, n)) {
-        const exec = this.executions.get(w.key);
+        const exec = this.latest(w.key);
         if (!exec || this.inFlight.has(w.key) || !this.waitingWrites.take()) continue;
-        this.queue.upsert({ ...w, waitReason: why.reason });
         const { status, changed } = wait(exec, why.reason, why.message, snap.now);
-        if (changed) this.write(exec, status);
+        if (!changed) {
+          this.queue.upsert({ ...w, waitReason: why.reason });
+          continue;
+        }
+        // Out of the queue while the write is in flight: a slot freed meanwhile must not place it
+        // from the copy this write is replacing. The write's answer queues it again (settle).
+        this.queue.remove(w.key);
+        this.write(exec, status);
       }
     }
   }
@@ -293,11 +305,26 @@ export class ExecutionScheduler {
     return 1000;
   }
 
-  /** The newest copy known: the informer's, or our write's answer while the informer is behind it. */
+  /** The index settles from the newest copy known: our write's answer while the informer is behind it. */
   private settle(key: string, baseRv: string | undefined, written: Execution | undefined): void {
-    const cached = this.executions.get(key);
-    const latest = written && cached && cached.metadata.resourceVersion === baseRv ? written : cached;
+    const cachedRv = this.executions.get(key)?.metadata.resourceVersion;
+    const prev = this.newer.get(key);
+    // Behind: the informer still holds the copy this write replaced (or one our last write replaced).
+    const behind = cachedRv !== undefined && (cachedRv === baseRv || cachedRv === prev?.staleRv);
+    if (written && behind) this.newer.set(key, { object: written, staleRv: cachedRv });
+    else this.newer.delete(key);
+    const latest = this.latest(key);
     this.book.observe(key, latest);
     this.observeQueue(key, latest);
+  }
+
+  /** The newest copy of an Execution: the informer's, unless it still holds one our writes replaced. */
+  private latest(key: string): Execution | undefined {
+    const cached = this.executions.get(key);
+    const ours = this.newer.get(key);
+    if (!ours) return cached;
+    if (cached && cached.metadata.resourceVersion === ours.staleRv) return ours.object;
+    this.newer.delete(key); // the informer has our write (or something newer), or the object is gone
+    return cached;
   }
 }

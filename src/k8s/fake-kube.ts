@@ -25,6 +25,8 @@ export class FakeKube {
   conflicts = 0;
   /** Called before each status write; throw to fail it. */
   beforeWrite?: (obj: KubeObject) => void;
+  /** Each status write takes this long before it is applied (a real apiserver's round trip). */
+  writeDelayMs = 0;
   /** Called after each accepted status write with the stored object. */
   afterWrite?: (obj: KubeObject) => void;
 
@@ -119,8 +121,10 @@ export class FakeKube {
         const o = this.get(res, namespace ? `${namespace}/${name}` : name);
         return o ? parse(res, o) : undefined;
       },
-      replaceStatus: async <T extends KubeObject>(res: ResourceType<T>, obj: KubeObject) =>
-        parse(res, this.writeStatus(res, obj, (obj as { status?: unknown }).status)),
+      replaceStatus: async <T extends KubeObject>(res: ResourceType<T>, obj: KubeObject) => {
+        if (this.writeDelayMs > 0) await new Promise((r) => setTimeout(r, this.writeDelayMs));
+        return parse(res, this.writeStatus(res, obj, (obj as { status?: unknown }).status));
+      },
     };
     return fake as unknown as KubeClient;
   }
