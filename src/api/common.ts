@@ -95,6 +95,11 @@ export const partialStageLimits = stageLimits
   .partial()
   .describe("Limits of one stage; unset fields use the Runtime's defaults.");
 export type PartialStageLimits = z.infer<typeof partialStageLimits>;
+/** Per-stage overrides of a Runtime's limits (Executions, Problems, checkers and interactors). */
+export const stageOverrides = z.object({
+  compile: partialStageLimits.optional().describe("Compile stage overrides."),
+  run: partialStageLimits.optional().describe("Run stage overrides, per test case."),
+});
 
 export const LIMIT_FIELDS = Object.keys(stageLimitsShape) as (keyof StageLimits)[];
 

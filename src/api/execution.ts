@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { checker, outputComparison } from "./checker.ts";
-import { conditions, MAX_TEXT_BYTES, partialStageLimits, resourceSchema, verdict } from "./common.ts";
+import { conditions, MAX_TEXT_BYTES, resourceSchema, stageOverrides, verdict } from "./common.ts";
 import { interactor } from "./interactor.ts";
 import { withRules } from "./rules.ts";
 import { sourceFile } from "./source-file.ts";
@@ -87,13 +87,7 @@ export const executionSpec = withRules(
       .max(MAX_TEST_CASES)
       .optional()
       .describe("Test cases, each run in a fresh sandbox seeded with the compiled files."),
-    limits: z
-      .object({
-        compile: partialStageLimits.optional().describe("Compile stage overrides."),
-        run: partialStageLimits.optional().describe("Run stage overrides, per test case."),
-      })
-      .optional()
-      .describe("Limit overrides within the Runtime's maxLimits."),
+    limits: stageOverrides.optional().describe("Limit overrides within the Runtime's maxLimits."),
     outputComparison: outputComparison
       .default("IgnoreTrailingWhitespace")
       .describe(

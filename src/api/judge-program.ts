@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { partialStageLimits } from "./common.ts";
+import { stageOverrides } from "./common.ts";
 import { withRules } from "./rules.ts";
 import { sourceFile } from "./source-file.ts";
 
@@ -43,11 +43,7 @@ export const judgeProgram = z
     ).describe(
       "Source files of the program; the first is the main source unless one is named like the Runtime's sourceFile.",
     ),
-    limits: z
-      .object({
-        compile: partialStageLimits.optional().describe("Compile stage overrides."),
-        run: partialStageLimits.optional().describe("Run overrides, per test case."),
-      })
+    limits: stageOverrides
       .optional()
       .describe("Limit overrides within its Runtime's maxLimits; that Runtime's defaults when unset."),
   })

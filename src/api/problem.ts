@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { checker, outputComparison } from "./checker.ts";
-import { conditions, partialStageLimits, resourceSchema } from "./common.ts";
+import { conditions, resourceSchema, stageOverrides } from "./common.ts";
 import { MAX_PROBLEM_TESTS, testCase } from "./execution.ts";
 import { interactor } from "./interactor.ts";
 import { withRules } from "./rules.ts";
@@ -102,11 +102,7 @@ export const problemSpec = withRules(
       .describe(
         "Scoring: groups take the tests in order and together take all of them. Unset: one group 'all' of 100 points, not stopping at a failure.",
       ),
-    limits: z
-      .object({
-        compile: partialStageLimits.optional().describe("Compile stage overrides."),
-        run: partialStageLimits.optional().describe("Run stage overrides, per test."),
-      })
+    limits: stageOverrides
       .optional()
       .describe("Limits of submissions, within the Runtime's maxLimits; the Runtime's defaults when unset."),
     outputComparison: outputComparison
