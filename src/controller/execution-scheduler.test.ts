@@ -245,6 +245,21 @@ describe("a drained (cordoned) node", () => {
     expect(c.get(key).status?.attempts).toBe(1);
   });
 
+  it("Executions told NoFreeSlot are told NodeCordoned once the only node is cordoned", async () => {
+    const c = await started({ nodes: 1, slotsPerNode: 1 });
+    const running = c.create("ns");
+    await until(() => c.get(running).status?.nodeName !== undefined, 2000, "one placed");
+    const waiting = [c.create("ns"), c.create("ns")];
+    await until(() => waiting.every((k) => scheduledReason(c, k) === "NoFreeSlot"), 2000, "told NoFreeSlot");
+    c.cordon("node-0");
+    await until(
+      () => waiting.every((k) => scheduledReason(c, k) === "NodeCordoned"),
+      3000,
+      "told NodeCordoned",
+    );
+    expect(waiting.map((k) => c.get(k).status?.nodeName)).toEqual([undefined, undefined]);
+  });
+
   it("a drain hand-back on the last attempt is requeued, not counted, and placed once the node is uncordoned", async () => {
     const c = await started({ nodes: 1, slotsPerNode: 1 });
     const key = c.create("ns");

@@ -14,7 +14,7 @@ import type { ControllerMetrics } from "./metrics.ts";
 import type { NodeLiveness } from "./node-liveness.ts";
 import { type PendingEntry, PendingQueue } from "./pending-queue.ts";
 import type { NodeView } from "./runtime-status.ts";
-import { checkExecution, chooseNode, whyNoNode } from "./scheduling.ts";
+import { checkExecution, chooseNode, WAIT_REASONS, whyNoNode } from "./scheduling.ts";
 import { SlotBook } from "./slot-book.ts";
 import { TokenBucket } from "./token-bucket.ts";
 import { WritePool } from "./write-pool.ts";
@@ -251,7 +251,7 @@ export class ExecutionScheduler {
     snap.waiting = true;
     for (const ns of [...this.queue.namespaces()]) {
       const n = this.waitingWrites.available();
-      for (const w of this.queue.untold(ns, entry.runtime, n)) {
+      for (const w of this.queue.untold(ns, entry.runtime, n, { reason: why.reason, retold: WAIT_REASONS })) {
         const exec = this.latest(w.key);
         if (!exec || this.inFlight.has(w.key) || !this.waitingWrites.take()) continue;
         const { status, changed } = wait(exec, why.reason, why.message, snap.now);

@@ -42,12 +42,32 @@ export function entryOf(e: Execution): PendingEntry {
 class RuntimeQueue {
   readonly heap = new Heap<PendingEntry>(before);
   live = 0;
-  /** Live entries not yet told why they wait (no Scheduled=False). */
+  /** Live entries not yet told why they wait (no Scheduled=False), and those told. */
   readonly untold = new Set<string>();
+  readonly told = new Set<string>();
+  /** The reason this queue's Executions were last told; when it changes they are told again. */
+  reason: string | undefined;
 
   tell(e: PendingEntry): void {
-    if (e.waitReason === undefined) this.untold.add(e.key);
-    else this.untold.delete(e.key);
+    if (e.waitReason === undefined) {
+      this.untold.add(e.key);
+      this.told.delete(e.key);
+    } else {
+      this.untold.delete(e.key);
+      this.told.add(e.key);
+    }
+  }
+
+  /** The wait's reason changed (a cordon, a Runtime no longer Ready): those told another of `retold` are untold again. */
+  retell(reason: string, retold: ReadonlySet<string>, entries: Map<string, PendingEntry>): void {
+    if (this.reason === reason) return;
+    this.reason = reason;
+    for (const key of this.told) {
+      const was = entries.get(key)?.waitReason;
+      if (was === reason || was === undefined || !retold.has(was)) continue;
+      this.told.delete(key);
+      this.untold.add(key);
+    }
   }
 }
 
@@ -99,6 +119,7 @@ export class PendingQueue {
     if (!q) return;
     q.live--;
     q.untold.delete(key);
+    q.told.delete(key);
   }
 
   /** Namespaces with anything queued. */
@@ -117,11 +138,20 @@ export class PendingQueue {
     return best;
   }
 
-  /** Up to `n` entries of one Runtime queue not yet told why they wait. */
-  untold(namespace: string, runtime: string, n: number): PendingEntry[] {
+  /**
+   * Up to `n` entries of one Runtime queue not yet told why they wait; with `why`, also those
+   * told another of `why.retold` (once per change of reason: a pass over that queue's told only).
+   */
+  untold(
+    namespace: string,
+    runtime: string,
+    n: number,
+    why?: { reason: string; retold: ReadonlySet<string> },
+  ): PendingEntry[] {
     const out: PendingEntry[] = [];
     const q = this.queues.get(namespace)?.get(runtime);
     if (!q || n <= 0) return out;
+    if (why) q.retell(why.reason, why.retold, this.entries);
     for (const key of q.untold) {
       const e = this.entries.get(key);
       if (e) out.push(e);

@@ -62,6 +62,16 @@ export const PLACEMENT_CHECKS = [
 
 export type PlacementCheck = (typeof PLACEMENT_CHECKS)[number]["name"];
 
+/**
+ * The reasons the scheduler itself gives a waiting Execution: when the reason changes (a node
+ * cordoned, a slot freed elsewhere) it says so again. A hand-back's reason is not among them:
+ * it tells why the Execution came back, and stays until it is placed.
+ */
+export const WAIT_REASONS: ReadonlySet<string> = new Set([
+  "RuntimeNotReady",
+  ...PLACEMENT_CHECKS.map((c) => c.name),
+]);
+
 /** The first placement check the node fails, or undefined when it can take one more Execution. */
 export function failedCheck(
   runtime: Runtime,
