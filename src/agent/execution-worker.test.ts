@@ -415,6 +415,22 @@ describe("ExecutionWorker restarts", () => {
   });
 });
 
+describe("ExecutionWorker progress of an Execution's own tests", () => {
+  it("the finish write says how many of its testCases ran (Done/Tests 2 of 2), with no write besides Running and the result", async () => {
+    const api = new FakeApiserver(scheduled());
+    const runner = {
+      run: async (spec): Promise<ExecutionOutcome> => ({
+        verdict: "Accepted",
+        tests: (spec.testCases ?? []).map((_, i) => ({ name: String(i + 1), verdict: "Accepted" as const })),
+      }),
+    } as ExecutionRunner;
+    await worker(api, runner).process(KEY);
+    expect(api.writes.map((x) => `${x.status.phase}:${x.ok}`)).toEqual(["Running:true", "Succeeded:true"]);
+    expect(api.writes[0]!.status.progress).toBeUndefined();
+    expect(api.obj.status?.progress).toEqual({ completed: 2, total: 2 });
+  });
+});
+
 describe("ExecutionWorker on a cordoned (draining) node", () => {
   const CORDONED = `node ${NODE} is cordoned`;
   const cases: {

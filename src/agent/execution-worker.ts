@@ -16,7 +16,7 @@ import { ExecutionResource, splitKey } from "../k8s/resources.ts";
 import type { ProcessResult } from "../k8s/work-queue.ts";
 import type { Logger } from "../logging.ts";
 import type { ExecutionOutcome, ExecutionRunner, RunTimings } from "./ports.ts";
-import { hideTestOutput, type ProblemResolver, problemResult, resolveFor } from "./problem/problem-run.ts";
+import { hideTestOutput, type ProblemResolver, resolveFor, runResult } from "./problem/problem-run.ts";
 import type { ResolvedProblem } from "./problem/resolve-problem.ts";
 import {
   fitOutputs,
@@ -310,7 +310,7 @@ export class ExecutionWorker {
       return this.fail(key, uid, "AgentError", errText(err));
     }
     log.info({ verdict: outcome.verdict, seconds: (Date.now() - t0) / 1000 }, "execution finished");
-    const extra = problemResult(problem, runtime.closureHash);
+    const extra = runResult(problem, ex.spec, outcome, runtime.closureHash);
     if (problem) outcome = hideTestOutput(outcome, problem.showJudgeMessages);
     return this.finish(key, uid, this.keep(uid, { outcome, deferrals: 0, hops, extra }));
   }
@@ -402,7 +402,9 @@ export class ExecutionWorker {
         this.drop(key, uid);
         return undefined;
       }
-      const status = { ...plan.status(ex, result, this.budget), ...(result.outcome ? result.extra : {}) };
+      // The minimal steps are next to nothing (smaller than the Scheduled status): no score or progress.
+      const extra = result.outcome && !plan.minimal ? result.extra : {};
+      const status = { ...plan.status(ex, result, this.budget), ...extra };
       try {
         const written = await this.writeStatus(ex, status);
         this.drop(key, uid);
@@ -542,7 +544,7 @@ class ShrinkPlan {
   step = 0;
   bare = false;
   /** Last steps (1, 2): a status smaller than the one the controller wrote (which fit). */
-  private minimal = 0;
+  minimal = 0;
   private cap = Number.POSITIVE_INFINITY;
   private bareReason = "";
   private bareMessage = "";

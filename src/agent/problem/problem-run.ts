@@ -1,4 +1,4 @@
-import type { Execution, ExecutionStatus } from "../../api/execution.ts";
+import type { Execution, ExecutionSpec, ExecutionStatus } from "../../api/execution.ts";
 import { errText } from "../../k8s/errors.ts";
 import { type ExecutionOutcome, ReasonedError } from "../ports.ts";
 import type { ResolvedProblem } from "./resolve-problem.ts";
@@ -45,9 +45,15 @@ function hideTest(
   return { ...rest, message: `${said} (the judge's message is hidden)` };
 }
 
-/** What a finished run adds to the status: the score and progress of a Problem, and what it was judged with. */
-export function problemResult(
+/**
+ * What a finished run adds to the status: what it was judged with, and how
+ * many tests of how many ran (the Done and Tests columns): a Problem's plan
+ * with its score, or the Execution's own testCases (its single stdin is one test).
+ */
+export function runResult(
   problem: ResolvedProblem | undefined,
+  spec: ExecutionSpec,
+  outcome: ExecutionOutcome,
   closureHash: string | undefined,
 ): Partial<ExecutionStatus> {
   const judgedWith = {
@@ -55,7 +61,10 @@ export function problemResult(
     ...(closureHash !== undefined ? { closureHash } : {}),
   };
   const seen = Object.keys(judgedWith).length > 0 ? { judgedWith } : {};
-  if (!problem) return seen;
+  if (!problem) {
+    const total = spec.testCases?.length ?? 1;
+    return { ...seen, progress: { completed: Math.min(outcome.tests.length, total), total } };
+  }
   const total = problem.plan.tests.length;
   return { ...seen, score: problem.plan.score(), progress: { completed: total, total } };
 }
