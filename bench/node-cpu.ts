@@ -64,3 +64,31 @@ export class CpuMeter {
 export function pinArgs(pid: number, cpu: number): string[] {
   return ["-a", "-p", "-c", String(cpu), String(pid)];
 }
+
+/** CPU of a process and of every live descendant (each with its reaped children), in ms. */
+export function treeCpuMs(root: number): number {
+  const kids = new Map<number, number[]>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let ms = 0;
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    try {
+      const c = readCpu(pid);
+      ms += c.selfMs + c.childrenMs;
+    } catch {
+      // gone meanwhile
+    }
+    todo.push(...(kids.get(pid) ?? []));
+  }
+  return ms;
+}

@@ -6,6 +6,8 @@
 // and its breakdown by hop, and throughput at equal parallelism (2) against
 // bare isolate init-run-cleanup pinned to the same CPU. Appends to
 // bench/node-results.json and rewrites its section of bench/README.md.
+// When go-judge is on this machine ($GO_JUDGE_BIN or /opt/go-judge/go-judge),
+// it runs the same program with the same parallelism, pinned to CPU 1 too.
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
@@ -25,7 +27,8 @@ import { Informer } from "../src/k8s/informer.ts";
 import { ExecutionResource, NodeResource, RuntimeResource, WorkerResource } from "../src/k8s/resources.ts";
 import { executionTraffic, perExecutionTraffic } from "./apiserver-requests.ts";
 import { BareBox, type BareOptions, bareInterpreted } from "./bare-isolate.ts";
-import { CpuMeter, type CpuSample, childPids, pinArgs } from "./node-cpu.ts";
+import { type GoJudgeSide, startGoJudge } from "./go-judge.ts";
+import { CpuMeter, type CpuSample, childPids, pinArgs, treeCpuMs } from "./node-cpu.ts";
 import { NODE_RESULTS, writeNodeSection } from "./node-report.ts";
 import { pool, round, summarize } from "./stats.ts";
 
@@ -122,14 +125,29 @@ interface Setup {
   meter: CpuMeter;
   bare: BareBox[];
   barePy: (box: BareBox, source: string, stdin?: string) => Promise<{ ms: number; stdout: string }>;
+  /** go-judge, when it is on this machine and ran the program; `goJudgeNote` says which. */
+  goJudge?: GoJudgeSide;
+  goJudgeNote: string;
   tmp: string;
 }
+
+type Base = Omit<Setup, "watcher" | "meter" | "bare" | "barePy" | "goJudge" | "goJudgeNote">;
 
 async function pin(pid: number, cpu: number): Promise<void> {
   await run("taskset", pinArgs(pid, cpu));
 }
 
-async function startSystem(tmp: string): Promise<Omit<Setup, "watcher" | "meter" | "bare" | "barePy">> {
+/**
+ * BENCH_AGENT_CPU_PROF=<dir>: the agent runs under node --cpu-prof and writes its profile there when it stops.
+ * The profiler costs the agent CPU, so such a run's figures are not written to node-results.json.
+ */
+const AGENT_PROF_DIR = process.env.BENCH_AGENT_CPU_PROF;
+const agentProfileEnv = (): Record<string, string> =>
+  AGENT_PROF_DIR
+    ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${AGENT_PROF_DIR} --cpu-prof-interval=200` }
+    : {};
+
+async function startSystem(tmp: string): Promise<Base> {
   const logDir = join(tmp, "logs");
   // Everything this process starts from here inherits CPU 0, except what is moved to the node's CPU.
   await pin(process.pid, REST_CPU);
@@ -156,7 +174,7 @@ async function startSystem(tmp: string): Promise<Omit<Setup, "watcher" | "meter"
     logDir,
     slots: 2,
     boxIdBase: AGENT_BOX_BASE,
-    env: { ENVICUTOR_PACKAGE_SET: packageSet },
+    env: { ENVICUTOR_PACKAGE_SET: packageSet, ...agentProfileEnv() },
   });
   await pin(agent.pid!, NODE_CPU);
   await waitFor("the Worker", 60_000, async () => (await client.list(WorkerResource)).items.length > 0);
@@ -177,7 +195,7 @@ async function waitFor(what: string, ms: number, fn: () => Promise<boolean>): Pr
   throw new Error(`timed out waiting for ${what}${last ? `: ${errText(last)}` : ""}`);
 }
 
-async function installPython(s: Omit<Setup, "watcher" | "meter" | "bare" | "barePy">) {
+async function installPython(s: Base) {
   await s.client.create(RuntimeResource, {
     apiVersion: API_VERSION,
     kind: "Runtime",
@@ -293,10 +311,26 @@ function hopBreakdown(s: Setup, keys: string[]) {
   return { rows, createdToClientSawScheduledP50Ms: summarize(sched).p50 };
 }
 
+/** One go-judge run of the trivial program, checked; its ms. */
+async function goJudgeOnce(g: GoJudgeSide): Promise<number> {
+  const r = await g.run(TRIVIAL_PY);
+  if (r.stdout !== "1\n") throw new Error(`go-judge printed ${JSON.stringify(r.stdout)}`);
+  return r.ms;
+}
+
+/** go-judge's part of the latency phase: its runs' latency and its process tree's CPU per run. */
+function goJudgeLatency(ms: number[], cpuMs: number, sysP50: number) {
+  if (ms.length === 0) return undefined;
+  const sum = summarize(ms);
+  return { ms: sum, p50OverGoJudgeMs: round(sysP50 - sum.p50), cpuMsPerRun: round(cpuMs / ms.length, 2) };
+}
+
 async function latencyPhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
   const sys: number[] = [];
   const bare: number[] = [];
+  const gj: number[] = [];
   const keys: string[] = [];
+  const gjCpu0 = s.goJudge ? treeCpuMs(s.goJudge.server.pid!) : 0;
   const m = await measured(s, async () => {
     for (let i = 0; i < LATENCY_RUNS; i++) {
       const x = await submit(s, pySpec());
@@ -305,8 +339,10 @@ async function latencyPhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
       const b = await s.barePy(s.bare[0]!, TRIVIAL_PY);
       if (b.stdout !== "1\n") throw new Error(`bare printed ${JSON.stringify(b.stdout)}`);
       bare.push(b.ms);
+      if (s.goJudge) gj.push(await goJudgeOnce(s.goJudge));
     }
   });
+  const gjCpu = s.goJudge ? treeCpuMs(s.goJudge.server.pid!) - gjCpu0 : 0;
   const programCpuMs = keys.reduce(
     (a, k) => a + (s.watcher.seen.get(k)!.ex!.status?.tests?.[0]?.cpuTimeMillis ?? 0),
     0,
@@ -316,6 +352,7 @@ async function latencyPhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
     systemMs: summarize(sys),
     bareMs: summarize(bare),
     p50OverBareMs: round(summarize(sys).p50 - summarize(bare).p50),
+    goJudge: goJudgeLatency(gj, gjCpu, summarize(sys).p50),
     cpuPerExecution: perExecution(m.cpu, m.wallMs, idle, LATENCY_RUNS),
     programCpuMsPerExecution: round(programCpuMs / LATENCY_RUNS, 2),
     hops: hopBreakdown(s, keys),
@@ -356,6 +393,7 @@ async function throughputPhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
   const bareMs = now() - tBare;
   const sysPerSecond = THROUGHPUT_RUNS / (m.wallMs / 1000);
   const barePerSecond = THROUGHPUT_RUNS / (bareMs / 1000);
+  const goJudge = s.goJudge ? await goJudgeThroughput(s.goJudge, sysPerSecond, barePerSecond) : undefined;
   return {
     executions: THROUGHPUT_RUNS,
     parallelism: 2,
@@ -365,10 +403,27 @@ async function throughputPhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
     barePerSecond: round(barePerSecond, 2),
     ratio: round(sysPerSecond / barePerSecond, 3),
     cpuPerExecution: perExecution(m.cpu, m.wallMs, idle, THROUGHPUT_RUNS),
+    goJudge,
   };
 }
 
-async function setUpMeasuring(base: Omit<Setup, "watcher" | "meter" | "bare" | "barePy">): Promise<Setup> {
+/** THROUGHPUT_RUNS go-judge runs, 2 in flight (its -parallelism is 2), after bare's. */
+async function goJudgeThroughput(g: GoJudgeSide, sysPerSecond: number, barePerSecond: number) {
+  const cpu0 = treeCpuMs(g.server.pid!);
+  const t = now();
+  await pool(THROUGHPUT_RUNS, 2, () => goJudgeOnce(g));
+  const ms = now() - t;
+  const perSecond = THROUGHPUT_RUNS / (ms / 1000);
+  return {
+    seconds: round(ms / 1000, 2),
+    perSecond: round(perSecond, 2),
+    cpuMsPerRun: round((treeCpuMs(g.server.pid!) - cpu0) / THROUGHPUT_RUNS, 2),
+    systemRatio: round(sysPerSecond / perSecond, 3),
+    overBare: round(perSecond / barePerSecond, 3),
+  };
+}
+
+async function setUpMeasuring(base: Base): Promise<Setup> {
   const isolate = await detectIsolate("isolate");
   if (!isolate) throw new Error("isolate not found: bench:node needs it");
   const { rec, limits } = await installPython(base);
@@ -403,75 +458,106 @@ async function setUpMeasuring(base: Omit<Setup, "watcher" | "meter" | "bare" | "
       env: pyEnv,
       limits: limits.run,
     });
+  const gj = await startGoJudge({
+    workDir: bareOpts.workDir,
+    cpu: NODE_CPU,
+    parallelism: 2,
+    closure: rec.closure,
+    program: { argv: PY_RUNTIME.runCommand, env: pyEnv, limits: limits.run, sourceFile: "main.py" },
+    say,
+  });
   const watcher = new Watcher(base.client);
   watcher.informer.start();
   await watcher.informer.waitForSync();
-  return { ...base, watcher, meter, bare, barePy };
+  return { ...base, watcher, meter, bare, barePy, goJudge: gj.side, goJudgeNote: gj.note };
+}
+
+/** Warm-up, the idle window, then the latency, test-case and throughput phases; the run's record. */
+async function runPhases(s: Setup) {
+  say("warm-up");
+  for (let i = 0; i < 5; i++) {
+    await submit(s, pySpec());
+    await s.barePy(s.bare[0]!, TRIVIAL_PY);
+    if (s.goJudge) await goJudgeOnce(s.goJudge);
+  }
+  await sleep(1000);
+  const idle = await measured(s, () => sleep(IDLE_MS));
+  say(
+    `latency: ${LATENCY_RUNS} sequential Executions, each followed by a bare run${s.goJudge ? " and a go-judge run" : ""}`,
+  );
+  const before = await executionTraffic(s.client);
+  const latency = await latencyPhase(s, idle);
+  const traffic = perExecutionTraffic(before, await executionTraffic(s.client), LATENCY_RUNS);
+  const gjP50 = latency.goJudge?.ms.p50;
+  say(`latency: ${JSON.stringify({ sys: latency.systemMs.p50, bare: latency.bareMs.p50, goJudge: gjP50 })}`);
+  say(`test cases: ${TEST_RUNS} Executions of 1 test, then ${TEST_RUNS} of ${1 + EXTRA_TESTS}`);
+  const tests = await testCasePhase(s, idle);
+  say(
+    `throughput: ${THROUGHPUT_RUNS} Executions 2 in flight, then bare ×2${s.goJudge ? ", then go-judge ×2" : ""}`,
+  );
+  const throughput = await throughputPhase(s, idle);
+  const gjRate = throughput.goJudge ? `, go-judge ${throughput.goJudge.perSecond}/s` : "";
+  say(`throughput: ${throughput.systemPerSecond}/s vs bare ${throughput.barePerSecond}/s${gjRate}`);
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    loadAverage1mAtEnd: round(loadavg()[0]!, 2),
+    commit:
+      process.env.BENCH_COMMIT ??
+      (await run("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).then(
+        (r) => r.stdout.trim(),
+        () => "unknown",
+      )),
+    pinning: { node: NODE_CPU, rest: REST_CPU },
+    goJudge: s.goJudgeNote,
+    idle: { seconds: round(idle.wallMs / 1000, 2), cpuMs: idle.cpu },
+    latency: { ...latency, apiserverTrafficPerExecution: traffic },
+    tests,
+    throughput,
+  };
+}
+
+/** Appends the run to node-results.json and rewrites the README's section; a profiled run only beside its profile. */
+function save(result: unknown): void {
+  if (AGENT_PROF_DIR) {
+    writeFileSync(join(AGENT_PROF_DIR, "node-result.json"), `${JSON.stringify(result, null, 2)}\n`);
+    say(`agent profiled: figures in ${AGENT_PROF_DIR}/node-result.json, not in node-results.json`);
+    return;
+  }
+  const all = existsSync(NODE_RESULTS) ? (JSON.parse(readFileSync(NODE_RESULTS, "utf8")) as unknown[]) : [];
+  all.push(result);
+  writeFileSync(NODE_RESULTS, `${JSON.stringify(all.slice(-8), null, 2)}\n`);
+  writeNodeSection(join(import.meta.dirname, "README.md"));
+  say("wrote bench/node-results.json and the node section of bench/README.md");
+}
+
+async function tearDown(s: Setup | undefined, base: Base | undefined, tmp: string): Promise<void> {
+  if (s)
+    for (const b of s.bare)
+      if (existsSync(join("/var/local/lib/isolate", String(b.id), "box")))
+        await b.cleanup().catch(() => undefined);
+  await s?.watcher.informer.stop().catch(() => undefined);
+  await s?.goJudge?.server.stop().catch(() => undefined);
+  await base?.agent.stop(10_000).catch(() => undefined);
+  await base?.controller.stop(10_000).catch(() => undefined);
+  await base?.cp.stop().catch(() => undefined);
+  if (!process.env.BENCH_KEEP) rmSync(tmp, { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {
   if (availableParallelism() < 2) throw new Error("bench:node needs 2 CPUs to pin the node apart");
   const tmp = mkdtempSync(join(tmpdir(), "envicutor-bench-node-"));
   let s: Setup | undefined;
-  let base: Awaited<ReturnType<typeof startSystem>> | undefined;
+  let base: Base | undefined;
   try {
     say("control plane, controller and agent (agent on CPU 1, the rest on CPU 0)");
     base = await startSystem(tmp);
     s = await setUpMeasuring(base);
-    say("warm-up");
-    for (let i = 0; i < 5; i++) {
-      await submit(s, pySpec());
-      await s.barePy(s.bare[0]!, TRIVIAL_PY);
-    }
-    await sleep(1000);
-    const idle = await measured(s, () => sleep(IDLE_MS));
-    say(`latency: ${LATENCY_RUNS} sequential Executions, each followed by a bare run`);
-    const before = await executionTraffic(s.client);
-    const latency = await latencyPhase(s, idle);
-    const traffic = perExecutionTraffic(before, await executionTraffic(s.client), LATENCY_RUNS);
-    say(`latency: ${JSON.stringify({ sys: latency.systemMs.p50, bare: latency.bareMs.p50 })}`);
-    say(`test cases: ${TEST_RUNS} Executions of 1 test, then ${TEST_RUNS} of ${1 + EXTRA_TESTS}`);
-    const tests = await testCasePhase(s, idle);
-    say(`throughput: ${THROUGHPUT_RUNS} Executions 2 in flight, then bare ×2`);
-    const throughput = await throughputPhase(s, idle);
-    say(`throughput: ${throughput.systemPerSecond}/s vs bare ${throughput.barePerSecond}/s`);
-    const result = {
-      date: new Date().toISOString(),
-      node: process.version,
-      cores: cpus().length,
-      cpu: cpus()[0]?.model ?? "unknown",
-      loadAverage1mAtEnd: round(loadavg()[0]!, 2),
-      commit:
-        process.env.BENCH_COMMIT ??
-        (await run("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).then(
-          (r) => r.stdout.trim(),
-          () => "unknown",
-        )),
-      pinning: { node: NODE_CPU, rest: REST_CPU },
-      goJudge: await run("which", ["go-judge"]).then(
-        () => "found",
-        () => "not on this machine",
-      ),
-      idle: { seconds: round(idle.wallMs / 1000, 2), cpuMs: idle.cpu },
-      latency: { ...latency, apiserverTrafficPerExecution: traffic },
-      tests,
-      throughput,
-    };
-    const all = existsSync(NODE_RESULTS) ? (JSON.parse(readFileSync(NODE_RESULTS, "utf8")) as unknown[]) : [];
-    all.push(result);
-    writeFileSync(NODE_RESULTS, `${JSON.stringify(all.slice(-8), null, 2)}\n`);
-    writeNodeSection(join(import.meta.dirname, "README.md"));
-    say("wrote bench/node-results.json and the node section of bench/README.md");
+    save(await runPhases(s));
   } finally {
-    if (s)
-      for (const b of s.bare)
-        if (existsSync(join("/var/local/lib/isolate", String(b.id), "box")))
-          await b.cleanup().catch(() => undefined);
-    await s?.watcher.informer.stop().catch(() => undefined);
-    await base?.agent.stop(10_000).catch(() => undefined);
-    await base?.controller.stop(10_000).catch(() => undefined);
-    await base?.cp.stop().catch(() => undefined);
-    if (!process.env.BENCH_KEEP) rmSync(tmp, { recursive: true, force: true });
+    await tearDown(s, base, tmp);
   }
 }
 
