@@ -16,10 +16,11 @@ function sum(text: string, metric: string, by: string[], out: Counts, prefix: st
   }
 }
 
-export async function executionTraffic(client: KubeClient): Promise<Counts> {
+/** `by` names the request labels to count by: add "code" to tell 409s (conflicts) from 200s. */
+export async function executionTraffic(client: KubeClient, by = ["verb", "subresource"]): Promise<Counts> {
   const text = String(await client.rest.request("GET", "/metrics"));
   const out: Counts = {};
-  sum(text, "apiserver_request_total", ["verb", "subresource"], out, "");
+  sum(text, "apiserver_request_total", by, out, "");
   sum(text, "apiserver_watch_events_total", [], out, "watch events");
   sum(text, "apiserver_watch_events_sizes_sum", [], out, "watch event bytes");
   return out;

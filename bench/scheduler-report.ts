@@ -19,6 +19,31 @@ export function schedulerSection(r: R): string {
     rows.push(
       `| drain ${d.executions} queued Executions, 20 simulated nodes × 8 slots, real kube-apiserver | ${d.drainPerSecond}/s (${d.secondsFromFirstAssignment} s from the first assignment; ${d.secondsFromControllerStart} s from the controller's start) | \`npm run bench:scheduler\` | ${d.finished} finished; the same apiserver took the ${d.executions} creates (20 in flight) at ${Math.round(d.executions / d.createSeconds)}/s in this run, and a drained Execution costs it at least two writes (placement, result); first assignment ${d.firstAssignmentMs} ms after start; controller RSS ${d.controllerRssWithAllQueuedMiB} MiB with all queued, peak ${d.controllerPeakRssMiB} MiB; ${d.schedulerCycles?.count} placement cycles of ${d.schedulerCycles?.meanMs} ms on average; load average ${d.loadAverage1m} on ${d.cores} cores at the end |`,
     );
+  if (d?.statusWriteBaseline)
+    rows.push(
+      `| baseline, same run: Execution status PUTs alone, 160 in flight, no controller | ${d.statusWriteBaseline.perSecond}/s (${d.statusWriteBaseline.writes} in ${d.statusWriteBaseline.seconds} s) | \`npm run bench:scheduler\` | the apiserver's ceiling here: a drained Execution needs at least two (placement, result), so ${Math.round(d.statusWriteBaseline.perSecond / 2)}/s is the most any scheduler drains on this apiserver; the drain reached ${Math.round((d.drainPerSecond / (d.statusWriteBaseline.perSecond / 2)) * 100)} % of it |`,
+    );
+  if (d?.schedulerWrites)
+    rows.push(
+      `| the controller's own status writes over the drain (its /metrics) | ${Object.entries(
+        d.schedulerWrites as R,
+      )
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(
+          "; ",
+        )} | \`npm run bench:scheduler\` | place/wait/fail = the scheduler's placement, "why it waits" (rationed to 10/s) and rejection writes; conflict = refused for a stale resourceVersion |`,
+    );
+  if (d?.apiserverRequestsPerExecution)
+    rows.push(
+      `| kube-apiserver requests per drained Execution (its /metrics, verb subresource code) | ${Object.entries(
+        d.apiserverRequestsPerExecution as R,
+      )
+        .filter(([k]) => !k.startsWith("watch"))
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(
+          "; ",
+        )} | \`npm run bench:scheduler\` | 409 = a write refused as a conflict (a copy behind the apiserver's); watch events ${(d.apiserverRequestsPerExecution as R)["watch events"] ?? "–"} per Execution |`,
+    );
   if (i)
     rows.push(
       `| drain ${i.executions} queued, in process (no HTTP) | ${i.perSecond}/s (${i.seconds} s) | \`BENCH_SKIP_APISERVER=1 npm run bench:scheduler\` | ${i.statusWrites} status writes |`,

@@ -14,6 +14,7 @@ import { API_VERSION, isFinished, type Runtime } from "../src/api/index.ts";
 import { KubeClient, loadKubeConfig } from "../src/k8s/client.ts";
 import { errText } from "../src/k8s/errors.ts";
 import { ExecutionResource, RuntimeResource } from "../src/k8s/resources.ts";
+import { executionTraffic, perExecutionTraffic } from "./apiserver-requests.ts";
 import { drainInProcess, memoryPerQueued, placementCost } from "./scheduler-inprocess.ts";
 import { renderSchedulerSection, SCHEDULER_RESULTS } from "./scheduler-report.ts";
 import { SIM_LABEL, SimulatedAgents } from "./simulated-agents.ts";
@@ -57,14 +58,39 @@ async function createQueue(client: KubeClient): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
-/** The placement loop's cycles and their mean duration, from the controller's work-queue metrics. */
-async function cycles(ctl: ManagedProcess): Promise<{ count: number; meanMs: number } | undefined> {
+/**
+ * The apiserver's own ceiling in the same run: one status PUT of each (finished) Execution,
+ * 160 in flight as the simulated agents write, with their watch still open, and no controller.
+ * A drained Execution needs at least two such writes (placement, result).
+ */
+async function statusWriteBaseline(
+  client: KubeClient,
+  sim: SimulatedAgents,
+): Promise<Record<string, number>> {
+  const all = sim.executions();
+  const t = performance.now();
+  await pool(all.length, 160, (i) => {
+    const e = all[i]!;
+    return client
+      .replaceStatus(ExecutionResource, { ...e, status: { ...e.status, message: "bench: baseline write" } })
+      .catch(() => undefined);
+  });
+  const seconds = (performance.now() - t) / 1000;
+  return { writes: all.length, seconds: round(seconds, 2), perSecond: round(all.length / seconds, 0) };
+}
+
+/** The controller's /metrics text ("" when it cannot be read). */
+async function controllerMetricsText(ctl: ManagedProcess): Promise<string> {
   const port = ctl.logEntries((e) => e.msg === "serving /healthz, /readyz, /metrics").pop()?.port;
-  if (!port) return undefined;
-  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+  if (!port) return "";
+  return fetch(`http://127.0.0.1:${port}/metrics`).then(
     (r) => r.text(),
     () => "",
   );
+}
+
+/** The placement loop's cycles and their mean duration, from the controller's work-queue metrics. */
+function cycles(text: string): { count: number; meanMs: number } {
   const metric = (name: string) =>
     Number(new RegExp(`^${name}\\{[^}]*name="scheduler"[^}]*\\} (\\S+)`, "m").exec(text)?.[1] ?? Number.NaN);
   const count = metric("envicutor_workqueue_work_duration_seconds_count");
@@ -72,6 +98,18 @@ async function cycles(ctl: ManagedProcess): Promise<{ count: number; meanMs: num
     count,
     meanMs: round((metric("envicutor_workqueue_work_duration_seconds_sum") / count) * 1000, 2),
   };
+}
+
+/** The scheduler's status writes by kind and result, and the Executions requeued after a node loss. */
+function controllerWrites(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(
+    /^envicutor_scheduler_status_writes_total\{kind="(\w+)",result="(\w+)"\} (\S+)/gm,
+  ))
+    out[`${m[1]} ${m[2]}`] = Number(m[3]);
+  const requeued = /^envicutor_executions_rescheduled_total (\S+)/m.exec(text)?.[1];
+  if (requeued !== undefined) out["requeued after node loss"] = Number(requeued);
+  return out;
 }
 
 /** Starts a controller with N queued and waits until every Execution is finished. */
@@ -116,7 +154,10 @@ async function drain(
       controllerPeakRssMiB: ctl.pid ? round(rssKiB(ctl.pid, "VmHWM") / 1024, 1) : undefined,
       simulatedAgentConflicts: sim.conflicts,
       slotsBusyPerSecond: busy,
-      schedulerCycles: await cycles(ctl),
+      ...(await controllerMetricsText(ctl).then((t) => ({
+        schedulerCycles: cycles(t),
+        schedulerWrites: controllerWrites(t),
+      }))),
       // Others share this machine: the 1-minute load average when the drain ended.
       loadAverage1m: round(loadavg()[0]!, 2),
       cores: availableParallelism(),
@@ -170,10 +211,17 @@ async function realApiserver(tmp: string): Promise<Record<string, unknown>> {
     await setupCtl.stop(10_000);
     const createSeconds = await createQueue(client);
     say(`created ${N} in ${round(createSeconds, 1)} s`);
+    const before = await executionTraffic(client, ["verb", "subresource", "code"]);
     await sim.start();
     const d = await drain(info.kubeconfigPath, logDir, sim);
+    const after = await executionTraffic(client, ["verb", "subresource", "code"]);
+    const baseline = await statusWriteBaseline(client, sim);
+    say(`baseline: ${baseline.writes} status writes at ${baseline.perSecond}/s`);
     return {
       ...d,
+      statusWriteBaseline: baseline,
+      // kube-apiserver's counters over the drain: requests by verb, subresource and code (409 = conflict).
+      apiserverRequestsPerExecution: perExecutionTraffic(before, after, N),
       createSeconds: round(createSeconds, 1),
       apiserver: "kube-apiserver (this machine), etcd --unsafe-no-fsync",
     };

@@ -229,7 +229,7 @@ export class ExecutionScheduler {
     this.queue.remove(key);
     this.fair.served(exec.metadata.namespace ?? "");
     const status = schedule(exec, node, generation, snap.now);
-    this.write(exec, status, () => {
+    this.write(exec, status, "place", () => {
       const created = parseTime(exec.metadata.creationTimestamp);
       if (created !== undefined && status.attempts === 1)
         this.metrics.timeToSchedule.observe(Math.max(0, (snap.now.getTime() - created) / 1000));
@@ -239,7 +239,7 @@ export class ExecutionScheduler {
   private failIt(exec: Execution, reason: string, message: string, now: Date): void {
     this.queue.remove(objectKey(exec));
     this.log.info({ execution: objectKey(exec), reason, message }, "execution rejected");
-    this.write(exec, fail(exec, reason, message, now), () => {
+    this.write(exec, fail(exec, reason, message, now), "fail", () => {
       this.metrics.failed.inc({ reason });
       this.events.warning(exec, reason, "Schedule", message);
     });
@@ -262,13 +262,18 @@ export class ExecutionScheduler {
         // Out of the queue while the write is in flight: a slot freed meanwhile must not place it
         // from the copy this write is replacing. The write's answer queues it again (settle).
         this.queue.remove(w.key);
-        this.write(exec, status);
+        this.write(exec, status, "wait");
       }
     }
   }
 
   /** A conditional write in the background; the index settles from its answer, then the loop wakes. */
-  private write(exec: Execution, status: Execution["status"], onWritten?: () => void): void {
+  private write(
+    exec: Execution,
+    status: Execution["status"],
+    kind: "place" | "wait" | "fail",
+    onWritten?: () => void,
+  ): void {
     const key = objectKey(exec);
     const baseRv = exec.metadata.resourceVersion;
     this.inFlight.add(key);
@@ -277,8 +282,10 @@ export class ExecutionScheduler {
       let retryMs = 0;
       try {
         written = await this.client.replaceStatus(ExecutionResource, { ...exec, status });
+        this.metrics.schedulerWrites.inc({ kind, result: "ok" });
         onWritten?.();
       } catch (err) {
+        this.metrics.schedulerWrites.inc({ kind, result: isConflict(err) ? "conflict" : "error" });
         retryMs = this.writeFailed(exec, err);
       } finally {
         this.inFlight.delete(key);

@@ -10,6 +10,7 @@ export interface ControllerMetrics {
   failed: Counter<"reason">;
   rescheduled: Counter;
   deletedByTtl: Counter;
+  schedulerWrites: Counter<"kind" | "result">;
 }
 
 const BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
@@ -88,7 +89,7 @@ function schedulingMetrics(
 /** What the controller did to Executions itself: failed, requeued, or deleted them. */
 function controllerActionCounters(
   registry: Registry,
-): Pick<ControllerMetrics, "failed" | "rescheduled" | "deletedByTtl"> {
+): Pick<ControllerMetrics, "failed" | "rescheduled" | "deletedByTtl" | "schedulerWrites"> {
   const registers = [registry];
   return {
     failed: getOrCreate(
@@ -109,6 +110,17 @@ function controllerActionCounters(
         new Counter({
           name: "envicutor_executions_rescheduled_total",
           help: "Executions sent back to the queue after their node was lost.",
+          registers,
+        }),
+    ),
+    schedulerWrites: getOrCreate(
+      registry,
+      "envicutor_scheduler_status_writes_total",
+      () =>
+        new Counter({
+          name: "envicutor_scheduler_status_writes_total",
+          help: "The scheduler's Execution status writes, by kind (place, wait, fail) and result (ok, conflict, error).",
+          labelNames: ["kind", "result"],
           registers,
         }),
     ),
