@@ -15,24 +15,28 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IsolateExecutor } from "../src/agent/executor/executor.ts";
 import {
   type ExecutionRuntime,
   type ExecutorContext,
   runExecution,
 } from "../src/agent/executor/run-execution.ts";
 import { boxLinkAddresses, DEFAULT_BOX_CIDR } from "../src/agent/network/network-config.ts";
-import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
+import type { Sandbox } from "../src/agent/sandbox/setup.ts";
 import type { StageLimits } from "../src/api/common.ts";
 import type { ExecutionSpec } from "../src/api/execution.ts";
-import type { RuntimeSpec } from "../src/api/runtime.ts";
+import { ISOLATE_1, ISOLATE_2, isolateInstalls, TIME_SCALE } from "./support/isolate-installs.ts";
 import {
-  ISOLATE_1,
-  ISOLATE_2,
-  type IsolateInstall,
-  isolateInstalls,
-  TIME_SCALE,
-} from "./support/isolate-installs.ts";
+  type Boxes,
+  executionSpec,
+  executorOn,
+  HOST_DIRS,
+  hostRuntime,
+  PATH_ENV,
+  pythonRun,
+  runContext,
+  setUpBoxes,
+  withRun as withRunOf,
+} from "./support/sandbox-fixture.ts";
 import {
   CLUSTER_IP,
   METADATA_IP,
@@ -44,8 +48,6 @@ import {
   type TestNet,
 } from "./support/test-net-hosts.ts";
 
-const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
-const PATH_ENV = { PATH: "/usr/bin:/bin" };
 const logger = pino({ level: "error" });
 
 const { isolate1: isolateOk, isolate2: isolate2Ok } = isolateInstalls("networked-box tests");
@@ -65,24 +67,10 @@ const RUN: StageLimits = {
   networkKiB: 16 * 1024,
   networkKiBPerSecond: 10 * 1024,
 };
-const NET_PY: ExecutionRuntime = {
-  language: "python",
-  sourceFile: "main.py",
-  runCommand: ["python3", "main.py"],
-  limits: { compile: RUN, run: RUN },
-  allowNetwork: true,
-};
-const withRun = (run: Partial<StageLimits>): ExecutionRuntime => ({
-  ...NET_PY,
-  limits: { ...NET_PY.limits, run: { ...RUN, ...run } },
-});
-const spec = (source: string, extra: Partial<ExecutionSpec> = {}): ExecutionSpec => ({
-  runtime: "e2e",
-  files: [{ name: "main.py", content: source, encoding: "utf8" }],
-  outputComparison: "IgnoreTrailingWhitespace",
-  priority: 0,
-  ...extra,
-});
+const NET_PY = pythonRun({ compile: RUN, run: RUN }, true);
+const withRun = (run: Partial<StageLimits>) => withRunOf(NET_PY, run);
+const spec = (source: string, extra: Partial<ExecutionSpec> = {}) =>
+  executionSpec(source, extra, { file: "main.py" });
 
 /** Tries each [host, port] from stdin (JSON) with TCP and an HTTP GET; prints one JSON line per target. */
 const PROBE = `
@@ -120,7 +108,7 @@ const boxNetState = () => ({
     .filter((l) => l.includes("envicutor_")),
 });
 
-function networkCases(o: IsolateInstall & { ids: number[] }) {
+function networkCases(o: Boxes) {
   describe(o.name, () => {
     let tmp: string;
     let sandbox: Sandbox;
@@ -131,14 +119,7 @@ function networkCases(o: IsolateInstall & { ids: number[] }) {
     const run = (s: ExecutionSpec, runtime: ExecutionRuntime) =>
       runExecution(ctx, { spec: s, runtime, runtimeEnv: PATH_ENV, mounts: HOST_DIRS });
     const setUp = (enabled: boolean) =>
-      setUpSandbox({
-        isolateBin: o.bin,
-        isolateConfigPath: o.config,
-        boxRoot: o.boxRoot,
-        boxIdBase: o.ids[0]!,
-        boxCount: o.ids.length,
-        stateDir: join(tmp, "state"),
-        extraDirs: [],
+      setUpBoxes(o, join(tmp, "state"), {
         network: {
           enabled,
           boxCidr: DEFAULT_BOX_CIDR,
@@ -158,11 +139,9 @@ function networkCases(o: IsolateInstall & { ids: number[] }) {
       });
       await new Promise<void>((r) => nodeServer.listen(0, "0.0.0.0", r));
       nodePort = (nodeServer.address() as { port: number }).port;
-      const sb = await setUp(true);
-      if (!sb) throw new Error(`setUpSandbox found no isolate at ${o.bin}`);
-      sandbox = sb;
-      ctx = { sandbox: sb.settings, pool: sb.pool, outputCapBytes: 64 * 1024, logger };
-      console.log(`[network ${o.name}] protections: ${sb.protections.join(" ")}`);
+      sandbox = await setUp(true);
+      ctx = runContext(sandbox, logger);
+      console.log(`[network ${o.name}] protections: ${sandbox.protections.join(" ")}`);
     });
 
     afterAll(async () => {
@@ -327,30 +306,13 @@ function networkCases(o: IsolateInstall & { ids: number[] }) {
     });
 
     it("where the platform turned networking off, a networked Runtime fails with NetworkDisabled", async () => {
-      const state = join(tmp, "off");
-      const off = await setUpSandbox({
-        isolateBin: o.bin,
-        isolateConfigPath: o.config,
-        boxRoot: o.boxRoot,
-        boxIdBase: o.ids[0]! + 2,
-        boxCount: 1,
-        stateDir: state,
-        extraDirs: [],
-        logger,
-      });
-      if (!off) throw new Error("no sandbox");
-      const executor = new IsolateExecutor({
-        sandbox: { ...off.settings, mounts: HOST_DIRS },
-        pool: off.pool,
+      const off = await setUpBoxes({ ...o, ids: [o.ids[0]! + 2] }, join(tmp, "off"), { logger });
+      const executor = executorOn(off, logger, {
+        mounts: HOST_DIRS,
         outputCapBytes: 1024,
-        logger,
         ...(off.networkUnavailable ? { networkUnavailable: off.networkUnavailable } : {}),
       });
-      const rt = {
-        spec: { allowNetwork: true, runCommand: ["python3"] } as RuntimeSpec,
-        limits: NET_PY.limits,
-        env: PATH_ENV,
-      };
+      const rt = hostRuntime(NET_PY.limits, PATH_ENV, { allowNetwork: true, runCommand: ["python3"] });
       const err = await executor
         .run(spec("print(1)"), rt)
         .catch((e: unknown) => e as Error & { reason?: string });
@@ -372,8 +334,8 @@ function networkCases(o: IsolateInstall & { ids: number[] }) {
         `[network ${o.name}] tried: set-up twice without tear-down\n  saw: ${mine.length} namespaces for ${o.ids.length} boxes`,
       );
       expect(mine).toHaveLength(o.ids.length);
-      sandbox = again!;
-      ctx = { sandbox: again!.settings, pool: again!.pool, outputCapBytes: 64 * 1024, logger };
+      sandbox = again;
+      ctx = runContext(again, logger);
       const r = await run(spec(PROBE, { stdin: JSON.stringify([[PUBLIC_IP, 80]]) }), NET_PY);
       expect(probes(r.tests[0]?.stdout)[0]?.ok).toBe(true);
     });

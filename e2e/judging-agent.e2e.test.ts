@@ -22,6 +22,7 @@ import {
   ensureNamespace,
   kubeConfig,
   kubeconfigPath,
+  kubectl,
   waitFor,
 } from "./support/cluster.ts";
 import { submitAndWait } from "./support/executions.ts";
@@ -151,6 +152,10 @@ describe.skipIf(isolateMissing)("judging through the control plane", () => {
       ["small", "Accepted", "ok 3", 0],
       ["off-by-one", "WrongAnswer", "expected 8, found 9", 1],
     ]);
+    // Its own tests in kubectl get's Done and Tests columns (status.progress, written with the result).
+    const [head = "", row = ""] = (await kubectl(["get", "execution", "checker-c", "-n", NS])).split("\n");
+    const cell = (column: string, next: string) => row.slice(head.indexOf(column), head.indexOf(next)).trim();
+    expect([cell("DONE", "TESTS"), cell("TESTS", "POINTS")]).toEqual(["2", "2"]);
   });
 
   it("a crashing checker is a judge error: InternalError, phase Failed, never WrongAnswer", async () => {

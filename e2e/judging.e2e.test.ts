@@ -4,22 +4,29 @@
 //
 // Box ids 730..733 belong to this file alone.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { CompileCache, compileCacheMetrics } from "../src/agent/executor/compile-cache.ts";
-import { IsolateExecutor } from "../src/agent/executor/executor.ts";
+import type { IsolateExecutor } from "../src/agent/executor/executor.ts";
 import type { RuntimeForExecution } from "../src/agent/ports.ts";
-import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
+import type { Sandbox } from "../src/agent/sandbox/setup.ts";
 import type { StageLimits } from "../src/api/common.ts";
 import type { ExecutionSpec, SourceFile } from "../src/api/execution.ts";
 import { execution as executionSchema } from "../src/api/execution.ts";
 import type { RuntimeSpec } from "../src/api/runtime.ts";
 import { boxProcesses, ISOLATE_1, isolateInstalls } from "./support/isolate-installs.ts";
+import {
+  executionSpec,
+  executorOn,
+  HOST_DIRS,
+  hostRuntime,
+  PATH_ENV,
+  sandboxFixture,
+} from "./support/sandbox-fixture.ts";
 
 const BOX_BASE = 730;
 const BOX_COUNT = 4;
@@ -27,8 +34,6 @@ const ids = Array.from({ length: BOX_COUNT }, (_, i) => BOX_BASE + i);
 const { isolate1: isolateOk } = isolateInstalls("checker, interactor and compile cache tests");
 
 const logger = pino({ level: "warn" });
-const PATH_ENV = { PATH: "/usr/bin:/bin" };
-const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
 
 const RUN: StageLimits = {
   cpuTimeMillis: 2000,
@@ -48,19 +53,7 @@ const COMPILE: StageLimits = {
 };
 
 const runtime = (spec: Partial<RuntimeSpec>, closureHash?: string): RuntimeForExecution => ({
-  spec: {
-    language: "python",
-    version: "3",
-    packages: ["python3"],
-    sourceFile: "main.py",
-    runCommand: ["python3", "main.py"],
-    smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
-    allowNetwork: false,
-    limits: { compile: COMPILE, run: RUN },
-    ...spec,
-  } as RuntimeSpec,
-  limits: { compile: COMPILE, run: RUN },
-  env: PATH_ENV,
+  ...hostRuntime({ compile: COMPILE, run: RUN }, PATH_ENV, spec),
   ...(closureHash ? { closureHash } : {}),
 });
 const PY = runtime({});
@@ -90,17 +83,8 @@ const CPP = runtime({
 });
 
 const file = (name: string, content: string): SourceFile => ({ name, content, encoding: "utf8" });
-const execution = (
-  source: string,
-  extra: Partial<ExecutionSpec> = {},
-  runtimeName = "python-3",
-): ExecutionSpec => ({
-  runtime: runtimeName,
-  files: [file("main.src", source)],
-  outputComparison: "IgnoreTrailingWhitespace",
-  priority: 0,
-  ...extra,
-});
+const execution = (source: string, extra: Partial<ExecutionSpec> = {}, runtimeName = "python-3") =>
+  executionSpec(source, extra, { runtime: runtimeName });
 
 /** a + b: a checker that needs no answer file (it reads the input) and accepts any whitespace. */
 const SUM_CHECKER = `
@@ -167,34 +151,18 @@ describe.skipIf(!isolateOk)("judging with isolate 1.x (host binaries)", () => {
   let cache: CompileCache;
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "judging-e2e-"));
-    const sb = await setUpSandbox({
-      isolateBin: ISOLATE_1.bin,
-      isolateConfigPath: ISOLATE_1.config,
-      boxRoot: ISOLATE_1.boxRoot,
-      boxIdBase: BOX_BASE,
-      boxCount: BOX_COUNT,
-      stateDir: join(tmp, "state"),
-      extraDirs: HOST_DIRS,
+    ({ tmp, sandbox } = await sandboxFixture({ ...ISOLATE_1, ids }, "judging-e2e-", {
       logger,
-    });
-    if (!sb) throw new Error("setUpSandbox found no isolate although isolate --version works");
-    sandbox = sb;
+      extraDirs: HOST_DIRS,
+    }));
     registry = new Registry();
     cache = new CompileCache({
-      dir: join(sb.settings.workDir, "compile-cache"),
+      dir: join(sandbox.settings.workDir, "compile-cache"),
       maxBytes: 64 * 1024 * 1024,
       metrics: compileCacheMetrics(registry),
     });
     const others: Record<string, RuntimeForExecution> = { "c-gcc": C, "cpp-gcc": CPP, "python-3": PY };
-    executor = new IsolateExecutor({
-      sandbox: sb.settings,
-      pool: sb.pool,
-      outputCapBytes: 64 * 1024,
-      logger,
-      compileCache: cache,
-      runtimes: async (name) => others[name],
-    });
+    executor = executorOn(sandbox, logger, { compileCache: cache, runtimes: async (name) => others[name] });
   });
 
   /** Every box back in the pool, cleaned, and nothing of it running. */

@@ -9,8 +9,7 @@
 //
 // Box ids 340..341 (isolate 1.x, --cg on cgroup v1) and 350..351 (isolate 2.x
 // from /opt/isolate-2, without cgroups on cgroup v1) belong to this file alone.
-import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -20,21 +19,28 @@ import {
   runExecution,
 } from "../src/agent/executor/run-execution.ts";
 import { mountsBelow } from "../src/agent/sandbox/box-storage.ts";
-import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
+import type { Sandbox } from "../src/agent/sandbox/setup.ts";
 import type { StageLimits } from "../src/api/common.ts";
 import type { ExecutionSpec } from "../src/api/execution.ts";
 import {
   boxProcesses,
   ISOLATE_1,
   ISOLATE_2,
-  type IsolateInstall,
   isolateInstalls,
   peakRssGrowthMiB,
   TIME_SCALE,
 } from "./support/isolate-installs.ts";
+import {
+  type Boxes,
+  HOST_DIRS,
+  PATH_ENV,
+  pythonRun,
+  runContext,
+  sandboxFixture,
+  executionSpec as spec,
+  withRun,
+} from "./support/sandbox-fixture.ts";
 
-const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
-const PATH_ENV = { PATH: "/usr/bin:/bin" };
 const logger = pino({ level: "error" });
 const MiB = 1024 * 1024;
 
@@ -57,24 +63,7 @@ const COMPILE: StageLimits = {
   memoryKiB: 512 * 1024,
   processes: 64,
 };
-const PY: ExecutionRuntime = {
-  language: "python",
-  sourceFile: "main.py",
-  runCommand: ["python3", "main.py"],
-  limits: { compile: COMPILE, run: RUN },
-  allowNetwork: false,
-};
-const withRun = (rt: ExecutionRuntime, run: Partial<StageLimits>): ExecutionRuntime => ({
-  ...rt,
-  limits: { ...rt.limits, run: { ...rt.limits.run, ...run } },
-});
-const spec = (source: string, extra: Partial<ExecutionSpec> = {}): ExecutionSpec => ({
-  runtime: "e2e",
-  files: [{ name: "main.src", content: source, encoding: "utf8" }],
-  outputComparison: "IgnoreTrailingWhitespace",
-  priority: 0,
-  ...extra,
-});
+const PY = pythonRun({ compile: COMPILE, run: RUN });
 const py = (...lines: string[]) => lines.join("\n");
 const say = (what: string, tried: string, saw: unknown) =>
   console.log(
@@ -101,7 +90,7 @@ async function diskDrop<T>(fn: () => Promise<T>): Promise<{ result: T; dropBytes
   }
 }
 
-function containmentCases(o: IsolateInstall & { ids: number[] }) {
+function containmentCases(o: Boxes) {
   describe(o.name, () => {
     let tmp: string;
     let sandbox: Sandbox;
@@ -111,22 +100,10 @@ function containmentCases(o: IsolateInstall & { ids: number[] }) {
       runExecution(ctx, { spec: s, runtime, runtimeEnv: PATH_ENV, mounts: HOST_DIRS });
 
     beforeAll(async () => {
-      tmp = mkdtempSync(join(tmpdir(), "sandbox-containment-e2e-"));
-      const sb = await setUpSandbox({
-        isolateBin: o.bin,
-        isolateConfigPath: o.config,
-        boxRoot: o.boxRoot,
-        boxIdBase: o.ids[0]!,
-        boxCount: o.ids.length,
-        stateDir: join(tmp, "state"),
-        extraDirs: [],
-        logger,
-      });
-      if (!sb) throw new Error(`setUpSandbox found no isolate at ${o.bin}`);
-      sandbox = sb;
-      ctx = { sandbox: sb.settings, pool: sb.pool, outputCapBytes: 64 * 1024, logger };
+      ({ tmp, sandbox } = await sandboxFixture(o, "sandbox-containment-e2e-", { logger }));
+      ctx = runContext(sandbox, logger);
       nodeShm = readdirSync("/dev/shm").sort();
-      console.log(`[containment ${o.name}] protections: ${sb.protections.join(" ")}`);
+      console.log(`[containment ${o.name}] protections: ${sandbox.protections.join(" ")}`);
     });
 
     afterEach(async () => {

@@ -7,8 +7,7 @@
 //
 // Box ids 320..321 (isolate 1.x, --cg on cgroup v1) and 330 (isolate 2.x from
 // /opt/isolate-2, without cgroups on cgroup v1) belong to this file alone.
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -18,22 +17,29 @@ import {
   type RunExecutionRequest,
   runExecution,
 } from "../src/agent/executor/run-execution.ts";
-import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
+import type { Sandbox } from "../src/agent/sandbox/setup.ts";
 import type { StageLimits } from "../src/api/common.ts";
 import type { ExecutionSpec } from "../src/api/execution.ts";
 import {
   boxProcesses,
   ISOLATE_1,
   ISOLATE_2,
-  type IsolateInstall,
   isolateInstalls,
   peakRssGrowthMiB,
   TIME_SCALE,
 } from "./support/isolate-installs.ts";
+import {
+  type Boxes,
+  HOST_DIRS,
+  PATH_ENV,
+  pythonRun,
+  runContext,
+  sandboxFixture,
+  executionSpec as spec,
+  withRun,
+} from "./support/sandbox-fixture.ts";
 import { ensureStoreProbes, storePathToMountAlone } from "./support/store-probes.ts";
 
-const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
-const PATH_ENV = { PATH: "/usr/bin:/bin" };
 const logger = pino({ level: "error" });
 /** A directory of the Nix store to mount alone (this file's own probe where it can make one). */
 const removeStoreProbes = ensureStoreProbes();
@@ -59,13 +65,7 @@ const COMPILE: StageLimits = {
   processes: 64,
 };
 
-const PY: ExecutionRuntime = {
-  language: "python",
-  sourceFile: "main.py",
-  runCommand: ["python3", "main.py"],
-  limits: { compile: COMPILE, run: RUN },
-  allowNetwork: false,
-};
+const PY = pythonRun({ compile: COMPILE, run: RUN });
 const C: ExecutionRuntime = {
   ...PY,
   language: "c",
@@ -73,21 +73,9 @@ const C: ExecutionRuntime = {
   compileCommand: ["gcc", "-O1", "-o", "main", "main.c"],
   runCommand: ["./main"],
 };
-const withRun = (rt: ExecutionRuntime, run: Partial<StageLimits>): ExecutionRuntime => ({
-  ...rt,
-  limits: { ...rt.limits, run: { ...rt.limits.run, ...run } },
-});
-
-const spec = (source: string, extra: Partial<ExecutionSpec> = {}): ExecutionSpec => ({
-  runtime: "e2e",
-  files: [{ name: "main.src", content: source, encoding: "utf8" }],
-  outputComparison: "IgnoreTrailingWhitespace",
-  priority: 0,
-  ...extra,
-});
 
 /** The same hostile cases against one isolate installation. */
-function hostileCases(o: IsolateInstall & { ids: number[] }) {
+function hostileCases(o: Boxes) {
   describe(o.name, () => {
     let tmp: string;
     let sandbox: Sandbox;
@@ -96,20 +84,9 @@ function hostileCases(o: IsolateInstall & { ids: number[] }) {
       runExecution(ctx, { spec: s, runtime, runtimeEnv: PATH_ENV, mounts: HOST_DIRS, ...extra });
 
     beforeAll(async () => {
-      tmp = mkdtempSync(join(tmpdir(), "sandbox-hostile-e2e-"));
-      const sb = await setUpSandbox({
-        isolateBin: o.bin,
-        isolateConfigPath: o.config,
-        boxRoot: o.boxRoot,
-        boxIdBase: o.ids[0]!,
-        boxCount: o.ids.length,
-        stateDir: join(tmp, "state"),
-        extraDirs: [],
-        logger, // isolate 2.x on cgroup v1 warns about running without cgroups, as expected
-      });
-      if (!sb) throw new Error(`setUpSandbox found no isolate at ${o.bin}`);
-      sandbox = sb;
-      ctx = { sandbox: sb.settings, pool: sb.pool, outputCapBytes: 64 * 1024, logger };
+      // isolate 2.x on cgroup v1 warns about running without cgroups, as expected
+      ({ tmp, sandbox } = await sandboxFixture(o, "sandbox-hostile-e2e-", { logger }));
+      ctx = runContext(sandbox, logger);
     });
 
     afterEach(() => {

@@ -9,19 +9,26 @@
 // Box ids 300..301 (isolate 1.x, --cg on this cgroup v1 machine) and 310
 // (isolate 2.x, without cgroups on cgroup v1) belong to this file alone.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmdirSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { IsolateExecutor } from "../src/agent/executor/executor.ts";
+import type { IsolateExecutor } from "../src/agent/executor/executor.ts";
 import type { ExecutionOutcome, RuntimeForExecution } from "../src/agent/ports.ts";
 import { IsolateBox } from "../src/agent/sandbox/isolate-box.ts";
-import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
+import type { Sandbox } from "../src/agent/sandbox/setup.ts";
 import type { StageLimits } from "../src/api/common.ts";
 import type { ExecutionSpec } from "../src/api/execution.ts";
 import type { RuntimeSpec } from "../src/api/runtime.ts";
+import {
+  executionSpec,
+  executorOn,
+  HOST_DIRS,
+  hostRuntime,
+  PATH_ENV,
+  sandboxFixture,
+} from "./support/sandbox-fixture.ts";
 
 const ISOLATE = "isolate";
 const ISOLATE_CONFIG = "/usr/local/etc/isolate";
@@ -43,8 +50,6 @@ if (isolateOk && !isolate2Ok)
   console.warn(`!!! ${ISOLATE2} not found: isolate 2.x sandbox e2e tests SKIPPED`);
 
 const logger = pino({ level: "warn" });
-const PATH_ENV = { PATH: "/usr/bin:/bin" };
-const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
 
 const RUN: StageLimits = {
   cpuTimeMillis: 1000,
@@ -69,18 +74,7 @@ const runtime = (
   run: Partial<StageLimits> = {},
   outputCapBytes?: number,
 ): RuntimeForExecution => ({
-  spec: {
-    language: "python",
-    version: "3",
-    packages: ["python3"],
-    sourceFile: "main.py",
-    runCommand: ["python3", "main.py"],
-    smokeTest: { source: "print('ok')", expectedOutput: "ok" },
-    allowNetwork: false,
-    ...spec,
-  } as RuntimeSpec,
-  limits: { compile: COMPILE, run: { ...RUN, ...run } },
-  env: PATH_ENV,
+  ...hostRuntime({ compile: COMPILE, run: { ...RUN, ...run } }, PATH_ENV, spec),
   ...(outputCapBytes !== undefined ? { outputCapBytes } : {}),
 });
 const PY = runtime({});
@@ -92,13 +86,8 @@ const C = runtime({
   runCommand: ["./main"],
 });
 
-const execution = (source: string, extra: Partial<ExecutionSpec> = {}, name = "main.src"): ExecutionSpec => ({
-  runtime: "e2e",
-  files: [{ name, content: source, encoding: "utf8" }],
-  outputComparison: "IgnoreTrailingWhitespace",
-  priority: 0,
-  ...extra,
-});
+const execution = (source: string, extra: Partial<ExecutionSpec> = {}, name = "main.src") =>
+  executionSpec(source, extra, { file: name });
 
 /**
  * isolate 1.x's --cleanup removes a box's contents but leaves (even creates)
@@ -128,25 +117,9 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
   const ids = Array.from({ length: BOX_COUNT }, (_, i) => BOX_BASE + i);
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "sandbox-e2e-"));
-    const sb = await setUpSandbox({
-      isolateBin: ISOLATE,
-      isolateConfigPath: ISOLATE_CONFIG,
-      boxRoot: BOX_ROOT,
-      boxIdBase: BOX_BASE,
-      boxCount: BOX_COUNT,
-      stateDir: join(tmp, "state"),
-      extraDirs: HOST_DIRS,
-      logger,
-    });
-    if (!sb) throw new Error("setUpSandbox found no isolate although isolate --version works");
-    sandbox = sb;
-    executor = new IsolateExecutor({
-      sandbox: sb.settings,
-      pool: sb.pool,
-      outputCapBytes: 64 * 1024,
-      logger,
-    });
+    const boxes = { name: "isolate 1.x", bin: ISOLATE, config: ISOLATE_CONFIG, boxRoot: BOX_ROOT, ids };
+    ({ tmp, sandbox } = await sandboxFixture(boxes, "sandbox-e2e-", { logger, extraDirs: HOST_DIRS }));
+    executor = executorOn(sandbox, logger);
   });
 
   /** The agent's side is fine: every box back in the pool, cleaned, and nothing of it running. */
@@ -580,25 +553,18 @@ describe.skipIf(!isolate2Ok)("sandbox with isolate 2.x (no cgroups on cgroup v1)
   let executor: IsolateExecutor;
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "sandbox2-e2e-"));
-    const sb = await setUpSandbox({
-      isolateBin: ISOLATE2,
-      isolateConfigPath: ISOLATE2_CONFIG,
+    const boxes = {
+      name: "isolate 2.x",
+      bin: ISOLATE2,
+      config: ISOLATE2_CONFIG,
       boxRoot: BOX_ROOT2,
-      boxIdBase: BOX_BASE2,
-      boxCount: 1,
-      stateDir: join(tmp, "state"),
-      extraDirs: HOST_DIRS,
+      ids: [BOX_BASE2],
+    };
+    ({ tmp, sandbox } = await sandboxFixture(boxes, "sandbox2-e2e-", {
       logger: pino({ level: "error" }), // setUpSandbox warns about the missing cgroups, as expected here
-    });
-    if (!sb) throw new Error(`setUpSandbox found no isolate at ${ISOLATE2}`);
-    sandbox = sb;
-    executor = new IsolateExecutor({
-      sandbox: sb.settings,
-      pool: sb.pool,
-      outputCapBytes: 64 * 1024,
-      logger,
-    });
+      extraDirs: HOST_DIRS,
+    }));
+    executor = executorOn(sandbox, logger);
   });
 
   afterEach(() => {

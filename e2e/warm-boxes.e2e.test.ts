@@ -7,30 +7,34 @@
 //
 // Box ids 380..381 (isolate 1.x, --cg on cgroup v1) and 390..391 (isolate 2.x
 // from /opt/isolate-2, without cgroups on cgroup v1) belong to this file alone.
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { IsolateExecutor } from "../src/agent/executor/executor.ts";
-import type { RuntimeForExecution } from "../src/agent/ports.ts";
-import { type Sandbox, setUpSandbox } from "../src/agent/sandbox/setup.ts";
+import type { IsolateExecutor } from "../src/agent/executor/executor.ts";
+import type { Sandbox } from "../src/agent/sandbox/setup.ts";
 import type { StageLimits } from "../src/api/common.ts";
 import type { ExecutionSpec } from "../src/api/execution.ts";
-import type { RuntimeSpec } from "../src/api/runtime.ts";
 import { boxHoldsNothing } from "./support/boxes-left.ts";
 import {
   boxProcesses,
   ISOLATE_1,
   ISOLATE_2,
-  type IsolateInstall,
   isolateInstalls,
   TIME_SCALE,
 } from "./support/isolate-installs.ts";
+import {
+  type Boxes,
+  executionSpec,
+  executorOn,
+  HOST_DIRS,
+  hostRuntime,
+  PATH_ENV,
+  sandboxFixture,
+} from "./support/sandbox-fixture.ts";
 
 const { isolate1: isolateOk, isolate2: isolate2Ok } = isolateInstalls("warm box tests");
 const logger = pino({ level: "error" });
-const HOST_DIRS = ["/usr", "/bin", "/lib", "/lib64"];
 
 const RUN: StageLimits = {
   cpuTimeMillis: 2000 * TIME_SCALE,
@@ -42,31 +46,10 @@ const RUN: StageLimits = {
   outputBytes: 1024 * 1024,
 };
 
-const runtime = (run: Partial<StageLimits> = {}): RuntimeForExecution => {
-  const limits = { compile: RUN, run: { ...RUN, ...run } };
-  return {
-    spec: {
-      language: "python",
-      version: "3",
-      packages: ["python3"],
-      sourceFile: "main.py",
-      runCommand: ["python3", "main.py"],
-      smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
-      allowNetwork: false,
-      limits,
-    } as RuntimeSpec,
-    limits,
-    env: { PATH: "/usr/bin:/bin" },
-  };
-};
-
-const spec = (source: string, extra: Partial<ExecutionSpec> = {}): ExecutionSpec => ({
-  runtime: "e2e",
-  files: [{ name: "main.py", content: source, encoding: "utf8" }],
-  outputComparison: "IgnoreTrailingWhitespace",
-  priority: 0,
-  ...extra,
-});
+const runtime = (run: Partial<StageLimits> = {}) =>
+  hostRuntime({ compile: RUN, run: { ...RUN, ...run } }, PATH_ENV);
+const spec = (source: string, extra: Partial<ExecutionSpec> = {}) =>
+  executionSpec(source, extra, { file: "main.py" });
 
 /** Leaves something everywhere a program can write, then says what it found there first. */
 const LITTER = [
@@ -81,7 +64,7 @@ const LITTER = [
 /** What a fresh box shows the program: its source in /box, nothing in /tmp or /dev/shm. */
 const FRESH = "{'/box': ['main.py'], '/tmp': [], '/dev/shm': []}";
 
-function warmBoxCases(o: IsolateInstall & { ids: number[] }) {
+function warmBoxCases(o: Boxes) {
   describe(o.name, () => {
     let tmp: string;
     let sandbox: Sandbox;
@@ -93,24 +76,9 @@ function warmBoxCases(o: IsolateInstall & { ids: number[] }) {
       );
 
     beforeAll(async () => {
-      tmp = mkdtempSync(join(tmpdir(), "warm-boxes-e2e-"));
-      const sb = await setUpSandbox({
-        isolateBin: o.bin,
-        isolateConfigPath: o.config,
-        boxRoot: o.boxRoot,
-        boxIdBase: o.ids[0]!,
-        boxCount: o.ids.length,
-        stateDir: join(tmp, "state"),
-        extraDirs: [],
-        logger,
-      });
-      if (!sb) throw new Error(`setUpSandbox found no isolate at ${o.bin}`);
-      sandbox = sb;
-      executor = new IsolateExecutor({
-        sandbox: { ...sb.settings, mounts: HOST_DIRS },
-        pool: sb.pool,
-        outputCapBytes: 64 * 1024,
-        logger,
+      ({ tmp, sandbox } = await sandboxFixture(o, "warm-boxes-e2e-", { logger }));
+      executor = executorOn(sandbox, logger, {
+        mounts: HOST_DIRS,
         cleanUpInBackground: true,
         warmBoxes: true,
       });

@@ -2,8 +2,20 @@
 // one valid object per kind and a table of invalid ones, each with the words the
 // rejection must contain (the field it names).
 import { API_VERSION } from "./group.ts";
+import type { RuntimeSpec } from "./runtime.ts";
 
 type Json = Record<string, unknown>;
+
+/** A Runtime's spec for the host's (or a closure's) python3, as the gateway's and the sandbox's tests use it. */
+export const PYTHON_3_SPEC = {
+  language: "python",
+  version: "3",
+  packages: ["python3"],
+  sourceFile: "main.py",
+  runCommand: ["python3", "main.py"],
+  smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
+  allowNetwork: false,
+} satisfies Partial<RuntimeSpec>;
 
 export function validRuntime(name = "python-3"): Json {
   return {

@@ -1,6 +1,7 @@
 // Runtimes and Executions shaped like the apiserver returns them, for the gateway's unit tests.
 import type { Execution, ExecutionStatus } from "../api/execution.ts";
 import type { Runtime } from "../api/runtime.ts";
+import { PYTHON_3_SPEC } from "../api/test-fixtures.ts";
 
 export function readyRuntime(
   name: string,
@@ -11,16 +12,7 @@ export function readyRuntime(
     apiVersion: "envicutor.io/v1alpha1",
     kind: "Runtime",
     metadata: { name, creationTimestamp: created },
-    spec: {
-      language: "python",
-      version: "3",
-      packages: ["python3"],
-      sourceFile: "main.py",
-      runCommand: ["python3", "main.py"],
-      allowNetwork: false,
-      smokeTest: { source: "print(1)", expectedOutput: "1\n" },
-      ...spec,
-    },
+    spec: { ...PYTHON_3_SPEC, ...spec },
     status: {
       conditions: [
         { type: "Ready", status: "True", reason: "Ready", message: "", lastTransitionTime: created },
