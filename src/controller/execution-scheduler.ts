@@ -139,6 +139,9 @@ export class ExecutionScheduler {
   onExecution(ev: InformerEvent<Execution>): string[] {
     if (ev.type === "update" && !isFinished(ev.old.status) && isFinished(ev.object.status))
       this.observeCompletion(ev.object);
+    // Any event moves the informer past the copy one of our writes replaced: forget our copy,
+    // so the map holds only writes whose watch event is still on its way.
+    this.newer.delete(ev.key);
     if (this.inFlight.has(ev.key)) return []; // settled when our write returns
     const obj = ev.type === "add" || ev.type === "update" ? ev.object : undefined;
     const heldBefore = this.book.size;
