@@ -11,7 +11,7 @@
 // two "nodes" below (two state directories) and by other users, so garbage is
 // collected only among this test's own store paths.
 import { execFile, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,6 +21,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closureHash } from "../src/agent/nix/closure.ts";
 import { NixInstaller, type NixInstallerOptions } from "../src/agent/nix/nix-installer.ts";
+import { liveAutoRootsUnder } from "./support/gc-roots.ts";
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
@@ -114,20 +115,6 @@ function descendants(pid: number): number[] {
   const out = [pid];
   for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i] as number) ?? []));
   return out;
-}
-
-/** Indirect GC roots Nix knows (gcroots/auto) that point under `dir` and still exist. */
-function liveAutoRootsUnder(dir: string): string[] {
-  const auto = "/nix/var/nix/gcroots/auto";
-  return readdirSync(auto)
-    .map((e) => {
-      try {
-        return readlinkSync(join(auto, e));
-      } catch {
-        return "";
-      }
-    })
-    .filter((t) => t.startsWith(`${dir}/`) && existsSync(t));
 }
 
 beforeAll(async () => {

@@ -4,215 +4,55 @@
 // from this checkout without Docker or a registry (images/build.sh, the file
 // system images/Containerfile gives), loaded into the node's containerd.
 //
-// The cluster is its own: a control plane like the suite's (e2e/controlplane)
-// but listening where pods reach it, with the controllers Deployments and
-// DaemonSets need, and kube-scheduler. The shared one is left alone (other
-// files create Node objects with no kubelet behind them in it).
+// The cluster is its own (e2e/node/helm-cluster.ts, which bench/pods.ts uses
+// too): a control plane like the suite's (e2e/controlplane) but listening
+// where pods reach it, with the controllers Deployments and DaemonSets need,
+// and kube-scheduler. The shared one is left alone (other files create Node
+// objects with no kubelet behind them in it).
 //
 // The agent pod installs a Runtime of the stand-in package set (nix/pkgs,
 // NOT nixpkgs; frozen-package-set.ts says how a pod gets it) into the node's
 // /nix (hostPath, shared with this machine's Nix) and judges an Execution in
 // isolate (this machine's isolate, copied into the test's agent image).
 // README "Install on a cluster" follows these steps.
-import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildControlPlaneBinaries, ControlPlane } from "./controlplane/control-plane.ts";
-import { type FrozenPackageSet, frozenPackageSet } from "./node/frozen-package-set.ts";
-import { type ImageArchive, KubeNode } from "./node/node.ts";
+import { StateDir } from "../src/agent/nix/state-dir.ts";
+import { HelmCluster, NODE, NS, RELEASE } from "./node/helm-cluster.ts";
+import { missingForNode } from "./node/prerequisites.ts";
+import { releaseLeftovers } from "./node/release-leftovers.ts";
+import { PY_NODE, pythonRuntime, SH_NODE, shellRuntime } from "./node/runtimes.ts";
 import { waitFor } from "./support/cluster.ts";
+import { liveAutoRootsUnder } from "./support/gc-roots.ts";
 
-const run = promisify(execFile);
-const ROOT = join(import.meta.dirname, "..");
-const NODE = "envicutor-e2e-node";
-const NS = "envicutor-system";
-const RELEASE = "envicutor";
 const APP_NS = "envicutor-node-e2e";
-/** The IPv4 address of the interface with the default route (here eth0's 192.0.2.2): kubelet refuses a loopback node IP. */
-const NODE_IP = (() => {
-  const routes = existsSync("/proc/net/route")
-    ? readFileSync("/proc/net/route", "utf8").split("\n").slice(1)
-    : [];
-  const dev = routes.map((l) => l.split(/\s+/)).find((f) => f[1] === "00000000")?.[0] ?? "";
-  return networkInterfaces()[dev]?.find((a) => a.family === "IPv4" && !a.internal)?.address ?? "";
-})();
-const POD_CIDR = "10.234.0.0/24";
+const CHART = join(import.meta.dirname, "..", "charts/envicutor");
 const BOX_ID_BASE = 700; // ids 700-707: taken by no other e2e file
 
-/** What this file needs and does not build itself; each missing item is printed and the file skips. */
-async function missing(): Promise<string[]> {
-  const out: string[] = [];
-  if (process.getuid?.() !== 0) out.push("root (kubelet, containerd, mounts)");
-  if (!existsSync("/usr/local/bin/isolate")) out.push("isolate at /usr/local/bin/isolate (README: isolate)");
-  if (!existsSync("/usr/lib/cni/bridge"))
-    out.push("CNI plugins (apt-get install containernetworking-plugins)");
-  if (
-    !(await run("umoci", ["--version"]).then(
-      () => true,
-      () => false,
-    ))
-  )
-    out.push("umoci (apt-get install umoci)");
-  const node = await run("bash", [join(ROOT, "e2e/node/build-node.sh"), "--check"]).catch(() => undefined);
-  if (!node) out.push("kubelet, containerd, runc (run scripts/setup.sh: e2e/node/build-node.sh)");
-  if (!NODE_IP) out.push("a network interface with an IPv4 address other than loopback (the node's IP)");
-  if (out.length) console.warn(`!!! node-helm e2e SKIPPED — missing: ${out.join("; ")}`);
-  return out;
-}
-const skip = (await missing()).length > 0;
+const missing = await missingForNode();
+if (missing.length) console.warn(`!!! node-helm e2e SKIPPED — missing: ${missing.join("; ")}`);
+const skip = missing.length > 0;
 
-let tmp: string;
-let cp: ControlPlane;
-let node: KubeNode;
-let helmBin: string;
-let pkgs: FrozenPackageSet;
-
-async function kubectl(args: string[], input?: string): Promise<string> {
-  // Its discovery cache in the test's directory, not ~/.kube/cache.
-  const kubeArgs = [`--kubeconfig=${cp.kubeconfigPath}`, `--cache-dir=${join(tmp, "kube-cache")}`, ...args];
-  const child = run(cp.kubectlPath, kubeArgs, { maxBuffer: 64 << 20 });
-  if (input !== undefined) child.child.stdin?.end(input);
-  try {
-    return (await child).stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(" ")}: ${e.stderr?.trim() || e.message}`);
-  }
-}
-
-async function helm(args: string[]): Promise<string> {
-  try {
-    return (await run(helmBin, [`--kubeconfig=${cp.kubeconfigPath}`, ...args], { maxBuffer: 64 << 20 }))
-      .stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`helm ${args.join(" ")}: ${e.stderr?.trim() || e.message}`);
-  }
-}
-
-async function getJson<T = Record<string, unknown>>(args: string[]): Promise<T> {
-  return JSON.parse(await kubectl([...args, "-o", "json"])) as T;
-}
-
-/** controller, agent and pause images from images/build.sh (this machine's isolate in the agent). */
-async function buildImages(out: string, nodeBin: string): Promise<ImageArchive[]> {
-  const env = {
-    ...process.env,
-    PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH}`,
-    ENVICUTOR_IMAGE_OUT: out,
-    ISOLATE_FROM: "/",
-    // The node's /nix is this machine's too: the image's build users are this machine's.
-    NIX_USERS_FROM: "/etc",
-    PAUSE_BIN: join(nodeBin, "pause"),
-    PAUSE_TAG: "e2e",
-  };
-  const t = Date.now();
-  const res = await run("bash", [join(ROOT, "images/build.sh"), "controller", "agent", "pause"], {
-    env,
-    maxBuffer: 16 << 20,
-  });
-  console.log(`[e2e] images built in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-  return res.stdout
-    .trim()
-    .split("\n")
-    .map((l) => {
-      const [ref, archive] = l.split(" ");
-      return { ref: ref!, archive: archive! };
-    });
-}
-
-async function nodeReady(): Promise<boolean> {
-  const n = await getJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
-    "get",
-    "node",
-    NODE,
-  ]).catch(() => undefined);
-  return n?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-}
+let c: HelmCluster;
+const kubectl = (args: string[], input?: string) => c.kubectl(args, input);
+const helm = (args: string[]) => c.helm(args);
+const getJson = <T = Record<string, unknown>>(args: string[]) => c.getJson<T>(args);
+const agentLogs = () => c.agentLogs();
 
 beforeAll(async () => {
   if (skip) return;
-  tmp = await mkdtemp(join(tmpdir(), "envicutor-node-e2e-"));
-  const token = `node-${Date.now().toString(16)}-${process.pid}`;
-  const nodeBin = (await run("bash", [join(ROOT, "e2e/node/build-node.sh")])).stdout.trim();
-  helmBin = join((await run("bash", [join(ROOT, "scripts/build-helm.sh")])).stdout.trim(), "helm");
-  cp = new ControlPlane(await buildControlPlaneBinaries(), {
-    crds: join(ROOT, "charts/envicutor/crds"),
-    bindAddress: "0.0.0.0",
-    advertiseAddress: NODE_IP,
-    controllers: ["*"],
-    tokens: [[token, `system:node:${NODE}`, `node-${NODE}`, "system:nodes"]],
-    scheduler: join(nodeBin, "kube-scheduler"),
-  });
-  await cp.start();
-  const port = new URL(cp.server).port;
-  node = new KubeNode({
-    bin: nodeBin,
-    name: NODE,
-    server: cp.server,
-    token,
-    nodeIp: NODE_IP,
-    podCidr: POD_CIDR,
-    apiserverService: { clusterIp: "10.96.0.1", target: `${NODE_IP}:${port}` },
-    labels: { "envicutor.io/e2e": "node" },
-  });
-  const images = await buildImages(join(tmp, "images"), nodeBin);
-  const t = Date.now();
-  await node.start(images);
-  await waitFor(nodeReady, { timeoutMs: 120_000, intervalMs: 500, what: `Node ${NODE} Ready` }).catch(
-    (err) => {
-      throw new Error(`${(err as Error).message}\n--- kubelet:\n${node.tail("kubelet")}`);
-    },
-  );
-  const v = await node.versions();
-  console.log(
-    `[e2e] node ${NODE} Ready in ${((Date.now() - t) / 1000).toFixed(1)} s: ${v.kubelet}; ${v.containerd}; ${v.runc}; CNI plugins ${v.cni} (Debian)`,
-  );
-  const state = join(tmp, "state");
-  await mkdir(join(state, "e2e"), { recursive: true });
-  pkgs = await frozenPackageSet(join(state, "e2e"), ["python3", "bash", "coreutils"]);
+  c = await HelmCluster.start({ boxIdBase: BOX_ID_BASE, log: (m) => console.log(`[e2e] ${m}`) });
 }, 1_200_000);
 
 afterAll(async () => {
-  if (skip) return;
-  await node?.stop();
-  await cp?.stop();
-  const left = node?.leftovers() ?? [];
-  await rm(tmp, { recursive: true, force: true });
-  for (let id = BOX_ID_BASE; id < BOX_ID_BASE + 8; id++)
-    await rm(`/var/local/lib/isolate/${id}`, { recursive: true, force: true });
-  expect(left, "what the node left behind").toEqual([]);
+  if (skip || !c) return;
+  expect(await c.stop(), "what the node left behind").toEqual([]);
 }, 300_000);
-
-/** The chart's values for this cluster: everything else is the chart's default. */
-function values(): string {
-  return `# What the e2e node needs beyond the chart's defaults (see README "Install on a cluster").
-agent:
-  slots: 2
-  boxIdBase: ${BOX_ID_BASE}
-  hostPaths:
-    stateDir: ${join(tmp, "state")}
-  nix:
-    packageSet: ${pkgs.location}
-    substituters: ["${pkgs.cache.url}"]
-    trustedPublicKeys: ["${pkgs.cache.publicKey}"]
-    installTimeoutSeconds: 120
-  resources:
-    requests: {cpu: 100m, memory: 256Mi}
-controller:
-  resources:
-    requests: {cpu: 50m, memory: 64Mi}
-`;
-}
 
 describe.skipIf(skip)("a real node: helm install of the chart with images built here", () => {
   it("the node runs on containerd with the images loaded", async () => {
-    const images = await node.ctr(["images", "list", "-q"]);
+    const images = await c.node.ctr(["images", "list", "-q"]);
     expect(images).toContain("ghcr.io/envicutor/envicutor-controller:0.1.0");
     expect(images).toContain("ghcr.io/envicutor/envicutor-agent:0.1.0");
     const n = await getJson<{
@@ -223,27 +63,8 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
   });
 
   it("helm install: the controller Deployment (2 replicas, one leader) and the agent DaemonSet become Ready", async () => {
-    await writeFile(join(tmp, "values.yaml"), values());
-    const t = Date.now();
-    await helm([
-      "install",
-      RELEASE,
-      join(ROOT, "charts/envicutor"),
-      "--namespace",
-      NS,
-      "--create-namespace",
-      "-f",
-      join(tmp, "values.yaml"),
-      "--wait",
-      "--timeout",
-      "5m",
-    ]).catch(async (err) => {
-      throw new Error(`${(err as Error).message}\n${await podsReport()}`);
-    });
-    // helm --wait counts a DaemonSet ready with maxUnavailable (1) pods missing: wait for the pod itself.
-    await kubectl(["-n", NS, "rollout", "status", `ds/${RELEASE}-agent`, "--timeout=180s"]);
-    await kubectl(["-n", NS, "rollout", "status", `deploy/${RELEASE}-controller`, "--timeout=180s"]);
-    console.log(`[e2e] helm install Ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const seconds = await c.install();
+    console.log(`[e2e] helm install Ready in ${seconds.toFixed(1)} s`);
     const deploy = await getJson<{ status: { readyReplicas?: number } }>([
       "-n",
       NS,
@@ -286,21 +107,7 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
   it("a Runtime of the stand-in package set installs in the agent pod, and an Execution is judged", async () => {
     await kubectl(["create", "namespace", APP_NS]);
     await kubectl(["apply", "-f", "-"], JSON.stringify(pythonRuntime()));
-    await waitFor(
-      async () => {
-        const rt = await getJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
-          "get",
-          "runtime",
-          "py-node",
-        ]);
-        return rt.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
-      },
-      { timeoutMs: 240_000, intervalMs: 1000, what: "Runtime py-node Ready" },
-    ).catch(async (err) => {
-      throw new Error(
-        `${(err as Error).message}\n${await kubectl(["get", "runtime", "py-node", "-o", "yaml"])}\n${await agentLogs()}`,
-      );
-    });
+    await runtimeReady(PY_NODE);
     await kubectl(["apply", "-f", "-"], JSON.stringify(execution("upper")));
     const ex = await waitFor(
       async () => {
@@ -367,22 +174,22 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
 
   it("helm upgrade to a new image tag with Executions in flight: every one is judged, none twice", async () => {
     const tag = "0.1.0-e2e-upgrade";
-    for (const c of ["controller", "agent"])
-      await node.ctr([
+    for (const image of ["controller", "agent"])
+      await c.node.ctr([
         "images",
         "tag",
-        `ghcr.io/envicutor/envicutor-${c}:0.1.0`,
-        `ghcr.io/envicutor/envicutor-${c}:${tag}`,
+        `ghcr.io/envicutor/envicutor-${image}:0.1.0`,
+        `ghcr.io/envicutor/envicutor-${image}:${tag}`,
       ]);
     await inFlight("upgraded", async () => {
       await helm([
         "upgrade",
         RELEASE,
-        join(ROOT, "charts/envicutor"),
+        CHART,
         "--namespace",
         NS,
         "-f",
-        join(tmp, "values.yaml"),
+        c.valuesFile,
         "--set",
         `controller.image.tag=${tag}`,
         "--set",
@@ -477,26 +284,139 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
     }
   }, 600_000);
 
-  it("helm uninstall (after the Runtime is deleted) leaves no object of the release", async () => {
-    await kubectl(["delete", "runtime", "py-node", "--wait=true", "--timeout=120s"]);
-    await kubectl(["delete", "namespace", APP_NS, "--wait=true", "--timeout=120s"]);
-    await helm(["uninstall", RELEASE, "--namespace", NS, "--wait", "--timeout", "3m"]);
-    await waitFor(async () => (await kubectl(["-n", NS, "get", "pods", "-o", "name"])).trim() === "", {
-      timeoutMs: 120_000,
-      what: "the release's pods gone",
+  // helm uninstall as a platform team runs it, with no clean-up of its own first: Runtimes
+  // installed on the node, finished Executions (every case's above), and Executions running
+  // and queued. The chart's pre-delete hook deletes the Executions and Runtimes while the
+  // agent still runs, so the agent removes its GC roots and the controller lifts the
+  // finalizers; its post-delete hook deletes the Workers and Leases.
+  it("helm uninstall with Runtimes and Executions (finished, running, queued) present: the finalizers are lifted, the GC roots removed, no object of the release is left", async () => {
+    await kubectl(["apply", "-f", "-"], JSON.stringify(shellRuntime()));
+    await runtimeReady(SH_NODE);
+    const sh = await submitAndWait(shExecution("sh-finished"));
+    expect(sh.status?.verdict, JSON.stringify(sh.status)).toBe("Accepted");
+    const gcroots = join(c.stateDir, "gcroots");
+    const before = liveAutoRootsUnder(gcroots);
+    for (const rt of [PY_NODE, SH_NODE])
+      expect(
+        before.filter((r) => r.startsWith(join(gcroots, rt, "/"))).length,
+        `${rt}'s GC roots`,
+      ).toBeGreaterThan(0);
+    // Two slots: two of these run, two wait.
+    for (let i = 0; i < 4; i++)
+      await kubectl(["apply", "-f", "-"], JSON.stringify(slowExecution(`uninstalled-${i}`)));
+    await waitFor(
+      async () =>
+        (await getJson<{ items: ExecutionJson[] }>(["-n", APP_NS, "get", "executions"])).items.some(
+          (e) => e.status?.phase === "Running",
+        ),
+      { timeoutMs: 60_000, intervalMs: 200, what: "an Execution of uninstalled-* running" },
+    );
+    await expectListedBeforeUninstall();
+    const seen = watchRuntimeDeletions();
+    const t = Date.now();
+    try {
+      await helm(["uninstall", RELEASE, "--namespace", NS, "--wait", "--timeout", "5m"]);
+    } finally {
+      seen.stop();
+    }
+    console.log(
+      `[e2e] helm uninstall with 2 Runtimes and Executions in flight: ${((Date.now() - t) / 1000).toFixed(1)} s; the Runtimes went ${JSON.stringify(Object.fromEntries(seen.steps))}`,
+    );
+    // Each was held by its finalizer while the agent removed its roots, then deleted: lifted, not bypassed.
+    for (const rt of [PY_NODE, SH_NODE]) expect(seen.steps.get(rt), rt).toEqual(["held", "deleted"]);
+    expect(liveAutoRootsUnder(gcroots), "GC roots of the release's Runtimes on the node's /nix").toEqual([]);
+    expect(await new StateDir(c.stateDir).list(), "generations the agent still records as installed").toEqual(
+      [],
+    );
+    // Endpoint slices and hook Jobs' pods go by garbage collection, a little after Helm returns.
+    let left: string[] = [];
+    await waitFor(
+      async () => {
+        left = await releaseLeftovers(kubectl, { namespace: NS, release: RELEASE });
+        return left.length === 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, what: "no object of the release left" },
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}\nleft:\n${left.join("\n")}`);
     });
-    const left = await kubectl([
-      "get",
-      "all,serviceaccounts,roles,rolebindings,leases,clusterroles,clusterrolebindings,validatingadmissionpolicies,validatingadmissionpolicybindings",
-      "-A",
-      "-l",
-      `app.kubernetes.io/instance=${RELEASE}`,
-      "-o",
-      "name",
-    ]);
-    expect(left.trim()).toBe("");
-  });
+  }, 600_000);
 });
+
+/** The leftovers' listing sees the release while it is installed: its empty answer after the uninstall means something. */
+async function expectListedBeforeUninstall(): Promise<void> {
+  const present = await releaseLeftovers(kubectl, { namespace: NS, release: RELEASE });
+  const expected = [
+    `envicutor: runtime.envicutor.io/${PY_NODE}`,
+    `envicutor: runtime.envicutor.io/${SH_NODE}`,
+    `envicutor: worker.envicutor.io/${NODE}`,
+    "envicutor: execution.envicutor.io/sh-finished",
+    `namespace ${NS}: deployment.apps/${RELEASE}-controller`,
+    `namespace ${NS}: lease.coordination.k8s.io/${RELEASE}-controller`,
+    `namespace ${NS}: lease.coordination.k8s.io/envicutor-agent-${NODE}`,
+    `labelled app.kubernetes.io/instance=${RELEASE}: daemonset.apps/${RELEASE}-agent`,
+  ];
+  expect(present).toEqual(expect.arrayContaining(expected));
+  const clusterScoped = present.filter((p) => p.startsWith("cluster-scoped"));
+  expect(clusterScoped.some((p) => p.includes("clusterrole.rbac.authorization.k8s.io/"))).toBe(true);
+  expect(clusterScoped.some((p) => p.includes("validatingadmissionpolicy"))).toBe(true);
+  console.log(`[e2e] before helm uninstall: ${present.length} objects of the release listed`);
+}
+
+/** Waits until the Runtime says Ready; on a timeout, says why with its status and the agent's log. */
+async function runtimeReady(name: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const rt = await getJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+        "get",
+        "runtime",
+        name,
+      ]);
+      return rt.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+    },
+    { timeoutMs: 240_000, intervalMs: 1000, what: `Runtime ${name} Ready` },
+  ).catch(async (err) => {
+    throw new Error(
+      `${(err as Error).message}\n${await kubectl(["get", "runtime", name, "-o", "yaml"])}\n${await agentLogs()}`,
+    );
+  });
+}
+
+async function submitAndWait(ex: { metadata: { name: string } }): Promise<ExecutionJson> {
+  await kubectl(["apply", "-f", "-"], JSON.stringify(ex));
+  return waitFor(
+    async () => {
+      const e = await getJson<ExecutionJson>(["-n", APP_NS, "get", "execution", ex.metadata.name]);
+      return e.status?.phase === "Succeeded" || e.status?.phase === "Failed" ? e : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 500, what: `Execution ${ex.metadata.name} finished` },
+  );
+}
+
+/**
+ * How each Runtime went away, as a watch saw it: "held" once it showed a
+ * deletionTimestamp with its clean-up finalizer still on, "deleted" when it was gone.
+ */
+function watchRuntimeDeletions() {
+  type Rt = { metadata: { name: string; deletionTimestamp?: string; finalizers?: string[] } };
+  const steps = new Map<string, string[]>();
+  const step = (name: string, s: string) => {
+    const list = steps.get(name) ?? [];
+    if (list.at(-1) !== s) steps.set(name, [...list, s]);
+  };
+  const kc = new KubeConfig();
+  kc.loadFromFile(c.cp.kubeconfigPath);
+  const req = new Watch(kc).watch(
+    "/apis/envicutor.io/v1alpha1/runtimes",
+    {},
+    (type, obj: Rt) => {
+      const { name, deletionTimestamp, finalizers } = obj.metadata;
+      if (type === "DELETED") step(name, "deleted");
+      else if (deletionTimestamp && finalizers?.includes("envicutor.io/runtime-cleanup")) step(name, "held");
+    },
+    () => undefined,
+  );
+  return { steps, stop: () => void req.then((r) => r.abort()) };
+}
 
 async function leaseHolder(): Promise<string> {
   const l = await getJson<{ spec: { holderIdentity?: string } }>([
@@ -517,7 +437,7 @@ async function leaseHolder(): Promise<string> {
 async function inFlight(prefix: string, fault: () => Promise<void>, n = 4): Promise<void> {
   const finishes = new Map<string, number>();
   const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfigPath);
+  kc.loadFromFile(c.cp.kubeconfigPath);
   const last = new Map<string, string | undefined>();
   const watch = await new Watch(kc).watch(
     `/apis/envicutor.io/v1alpha1/namespaces/${APP_NS}/executions`,
@@ -565,7 +485,7 @@ function slowExecution(name: string) {
   return {
     ...execution(name),
     spec: {
-      runtime: "py-node",
+      runtime: PY_NODE,
       files: [{ name: "main.py", content: "import time\ntime.sleep(3)\nprint(input())" }],
       testCases: [{ stdin: "1\n", expectedOutput: "1\n" }],
     },
@@ -576,18 +496,13 @@ interface ExecutionJson {
   status?: { phase?: string; verdict?: string; nodeName?: string; tests?: { verdict: string }[] };
 }
 
-function pythonRuntime() {
+function shExecution(name: string) {
   return {
-    apiVersion: "envicutor.io/v1alpha1",
-    kind: "Runtime",
-    metadata: { name: "py-node" },
+    ...execution(name),
     spec: {
-      language: "python",
-      version: "3.11",
-      packages: ["python3"],
-      sourceFile: "main.py",
-      runCommand: ["python3", "main.py"],
-      smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
+      runtime: SH_NODE,
+      files: [{ name: "main.sh", content: "read x; echo $((x + 1))" }],
+      testCases: [{ stdin: "41\n", expectedOutput: "42\n" }],
     },
   };
 }
@@ -598,7 +513,7 @@ function execution(name: string) {
     kind: "Execution",
     metadata: { name, namespace: APP_NS },
     spec: {
-      runtime: "py-node",
+      runtime: PY_NODE,
       files: [{ name: "main.py", content: "import sys\nprint(sys.stdin.read().upper(), end='')" }],
       testCases: [
         { stdin: "abc\n", expectedOutput: "ABC\n" },
@@ -606,20 +521,6 @@ function execution(name: string) {
       ],
     },
   };
-}
-
-async function agentLogs(): Promise<string> {
-  return kubectl(["-n", NS, "logs", `ds/${RELEASE}-agent`, "-c", "agent", "--tail=40"]).catch((e) =>
-    String(e),
-  );
-}
-
-async function podsReport(): Promise<string> {
-  const pods = await kubectl(["-n", NS, "get", "pods", "-o", "wide"]).catch((e) => String(e));
-  const events = await kubectl(["-n", NS, "get", "events", "--sort-by=.lastTimestamp"]).catch((e) =>
-    String(e),
-  );
-  return `${pods}\n${events.split("\n").slice(-25).join("\n")}\n--- kubelet:\n${node.tail("kubelet", 20)}`;
 }
 
 /** The drain case's own Executions besides inFlight's: one placed as if racing the cordon, one queued during it. */
@@ -646,7 +547,7 @@ function watchStarts() {
   const finishes = new Map<string, number>();
   const last = new Map<string, string | undefined>();
   const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfigPath);
+  kc.loadFromFile(c.cp.kubeconfigPath);
   const done = (p?: string) => p === "Succeeded" || p === "Failed";
   const req = new Watch(kc).watch(
     `/apis/envicutor.io/v1alpha1/namespaces/${APP_NS}/executions`,
@@ -729,7 +630,7 @@ async function drainedWhileCordoned(): Promise<void> {
 
 /** Writes a placement on NODE as the controller's scheduler does (schedule() in api/execution-lifecycle). */
 async function placeOnNode(name: string): Promise<void> {
-  const rt = await getJson<{ status?: { activeGeneration?: number } }>(["get", "runtime", "py-node"]);
+  const rt = await getJson<{ status?: { activeGeneration?: number } }>(["get", "runtime", PY_NODE]);
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   await waitFor(
     async () => {
