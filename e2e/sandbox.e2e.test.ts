@@ -9,7 +9,7 @@
 // Box ids 300..301 (isolate 1.x, --cg on this cgroup v1 machine) and 310
 // (isolate 2.x, without cgroups on cgroup v1) belong to this file alone.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -505,6 +505,63 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
     expect(o.verdict).toBe("Accepted");
     expect(o.tests).toHaveLength(10);
     expect(o.tests.every((t) => t.verdict === "Accepted")).toBe(true);
+  });
+
+  // Issue 17: a box this agent cleaned is not cleaned again before its next use, and the next
+  // test case of a run keeps its tmpfs, emptied in place (no umount and mount), but gets a new
+  // isolate box (--cleanup, --init: a new cgroup). isolate, mount and umount here are wrappers
+  // that log each call and run the real one (mount and umount found through PATH, as the agent does).
+  it("three test cases: one mount, and isolate --init, --run, --cleanup once each per test case", async () => {
+    const log = join(tmp, "calls.log");
+    const bin = join(tmp, "logged-bin");
+    mkdirSync(bin, { recursive: true });
+    // Their own paths, found before PATH leads to the wrappers.
+    const which = (name: string) =>
+      execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+    const real = { isolate: which(ISOLATE), mount: which("mount"), umount: which("umount") };
+    for (const [name, path] of Object.entries(real))
+      writeFileSync(join(bin, name), `#!/bin/sh\necho "${name} $*" >> '${log}'\nexec ${path} "$@"\n`, {
+        mode: 0o755,
+      });
+    const logged = executorOn(
+      {
+        ...sandbox,
+        settings: {
+          ...sandbox.settings,
+          isolate: { ...sandbox.settings.isolate, bin: join(bin, "isolate") },
+        },
+      },
+      logger,
+    );
+    // What a test case could leave for the next: files, a directory, a link, modes on /tmp and /box.
+    const src = [
+      "import os",
+      "left = sorted(os.listdir('/tmp') + os.listdir('/box'))",
+      "print(oct(os.stat('/tmp').st_mode & 0o7777), oct(os.stat('/box').st_mode & 0o7777), left)",
+      "os.makedirs('/tmp/a/b'); open('/box/out', 'w').write('x'); os.symlink('/', '/tmp/root')",
+      "os.chmod('/tmp', 0o1777); os.chmod('/box', 0o755)",
+    ].join("\n");
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    let o: ExecutionOutcome;
+    try {
+      o = await logged.run(execution(src, { testCases: [{ stdin: "" }, { stdin: "" }, { stdin: "" }] }), PY);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(o.tests.map((t) => t.verdict)).toEqual(["Accepted", "Accepted", "Accepted"]);
+    // The program's own file only: nothing of an earlier test case, the modes as the agent made them.
+    for (const t of o.tests) expect(t.stdout?.trim()).toBe("0o700 0o700 ['main.py']");
+    const calls = readFileSync(log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => /^(mount|umount)|--(init|run|cleanup)\b/.exec(l)?.slice(1).find(Boolean));
+    expect(calls).toEqual([
+      ...["init", "mount", "run"],
+      ...["cleanup", "init", "run"],
+      ...["cleanup", "init", "run"],
+      ...["umount", "cleanup"],
+    ]);
   });
 
   it("the first failing test case decides the verdict", async () => {

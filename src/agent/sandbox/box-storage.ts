@@ -1,4 +1,4 @@
-import { chown, mkdir, readdir, readFile, rmdir, statfs } from "node:fs/promises";
+import { chown, mkdir, readdir, readFile, rm, rmdir, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand } from "./run-command.ts";
 
@@ -60,9 +60,40 @@ export class BoxStorage {
     const res = await runCommand("mount", ["-t", "tmpfs", "-o", options, "envicutor-box", this.root], 10_000);
     if (res.exitCode !== 0) throw new Error(`cannot mount the box's storage at ${this.root}: ${res.stderr}`);
     this.mounted = limits;
+    await this.makeDirs();
+  }
+
+  private async makeDirs(): Promise<void> {
     for (const dir of [this.boxDir, this.tmpDir, this.shmDir]) {
       await mkdir(dir, { mode: 0o700 });
       await chown(dir, this.uid, this.gid);
+    }
+  }
+
+  /** Whether it is mounted with exactly these limits. */
+  mountedWith(limits: StorageLimits): boolean {
+    return this.mounted !== undefined && sameLimits(this.mounted, limits);
+  }
+
+  /**
+   * Empties the mounted filesystem in place for the next run of the same box
+   * (issue 17: no umount and mount, two commands, per test case). Only once no
+   * process of the box is left. The three directories are made anew, so no
+   * mode or attribute a program set on them carries over. True only when the
+   * kernel's own counts show nothing else is left (no inode beyond the four
+   * directories, no page used); else the caller mounts a new one.
+   */
+  async reset(): Promise<boolean> {
+    if (!this.mounted) return false;
+    try {
+      // rm never follows a symlink; a tree too deep for it fails here, and a new mount replaces it.
+      for (const dir of [this.boxDir, this.tmpDir, this.shmDir])
+        await rm(dir, { recursive: true, force: true });
+      await this.makeDirs();
+      const s = await statfs(this.root);
+      return s.type === TMPFS_MAGIC && s.files - s.ffree === RESERVED_INODES && s.blocks === s.bfree;
+    } catch {
+      return false;
     }
   }
 
@@ -119,6 +150,9 @@ export class BoxStorage {
     throw new Error(`cannot remove ${this.root}: still mounted`);
   }
 }
+
+const sameLimits = (a: StorageLimits, b: StorageLimits): boolean =>
+  a.storageKiB === b.storageKiB && a.storageFiles === b.storageFiles;
 
 /** Unmounts a filesystem; lazily when something still holds it (a box process that outlived isolate). */
 async function unmountTree(path: string): Promise<void> {

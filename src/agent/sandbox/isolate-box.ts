@@ -8,6 +8,7 @@ import type { BoxNetwork } from "../network/box-network.ts";
 import type { BoxRunLimits } from "../network/nft-ruleset.ts";
 import { clearKeyrings } from "./box-keyrings.ts";
 import { BoxStorage, type StorageLimits } from "./box-storage.ts";
+import type { CleanBoxes } from "./clean-boxes.ts";
 import type { IsolateInfo } from "./isolate-detect.ts";
 import { type IsolateMeta, parseMeta } from "./meta.ts";
 import { OutputCapture } from "./output-capture.ts";
@@ -47,6 +48,8 @@ export interface SandboxSettings {
   storeView?: string;
   /** Boxes made ready ahead of use (see WarmBoxes); every box is made at init() when unset. */
   warm?: WarmBoxes;
+  /** Ids this agent cleaned and made nothing of since (see CleanBoxes); init() cleans first when unset. */
+  clean?: CleanBoxes;
 }
 
 export interface BoxFile {
@@ -143,18 +146,42 @@ export class IsolateBox {
   async init(storage: StorageLimits): Promise<void> {
     this.lastStorage = storage;
     if (await this.takeWarm(storage)) return;
-    await this.cleanup();
+    if (await this.renew(storage)) return;
+    if (!this.s.clean?.take(this.id)) await this.cleanup();
     await this.create(storage);
+  }
+
+  /**
+   * The box again, for the next test case of the same run: a new isolate box
+   * (--cleanup, --init: a new cgroup, so no OOM kill count or memory peak
+   * carries over), on the same tmpfs emptied in place (BoxStorage.reset),
+   * which saves its umount and mount. Only with the same storage limits;
+   * false when the box must be made anew (init then cleans what is left).
+   */
+  private async renew(storage: StorageLimits): Promise<boolean> {
+    if (!this.initialised || !this.storage.mountedWith(storage)) return false;
+    this.initialised = false;
+    await this.isolateCleanup();
+    await this.clearBoxKeyrings();
+    if (!(await this.storage.reset())) return false;
+    await this.isolateInit();
+    this.initialised = true;
+    return true;
   }
 
   /** isolate --init and a new tmpfs: only on a box just cleaned. */
   private async create(storage: StorageLimits): Promise<void> {
+    this.s.clean?.take(this.id);
+    await this.isolateInit();
+    await this.storage.mount(storage);
+    this.initialised = true;
+  }
+
+  private async isolateInit(): Promise<void> {
     const res = await runCommand(this.s.isolate.bin, [...this.baseArgs(), "--init"], 30_000);
     if (res.exitCode !== 0)
       throw new Error(`isolate --init of box ${this.id} failed: ${res.stderr || res.stdout}`.trim());
     this.isolateDir = res.stdout.split("\n").pop() ?? "";
-    await this.storage.mount(storage);
-    this.initialised = true;
   }
 
   /**
@@ -203,10 +230,14 @@ export class IsolateBox {
     if (warm) this.storage.adopt(warm.storage);
     await this.storage.unmount();
     await this.isolateCleanup();
-    if (this.s.clearKeyrings) {
-      const { uid, gid } = this.owner();
-      await clearKeyrings(uid, gid);
-    }
+    await this.clearBoxKeyrings();
+    this.s.clean?.mark(this.id);
+  }
+
+  private async clearBoxKeyrings(): Promise<void> {
+    if (!this.s.clearKeyrings) return;
+    const { uid, gid } = this.owner();
+    await clearKeyrings(uid, gid);
   }
 
   /**

@@ -7,6 +7,7 @@ import { prepareBoxDevices } from "./box-devices.ts";
 import { keyctlAvailable } from "./box-keyrings.ts";
 import { BoxPool } from "./box-pool.ts";
 import { unmountStaleBoxStorage } from "./box-storage.ts";
+import { CleanBoxes } from "./clean-boxes.ts";
 import { IsolateBox, type SandboxSettings } from "./isolate-box.ts";
 import { prepareCgroupV2Subtree, renderIsolateConfig, writeIfChanged } from "./isolate-config.ts";
 import { detectIsolate, type IsolateInfo } from "./isolate-detect.ts";
@@ -74,6 +75,7 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
     clearKeyrings: keyrings,
     extraDirs: o.extraDirs,
     hideHostDirs: true,
+    clean: new CleanBoxes(),
   };
   const pool = new BoxPool(o.boxIdBase, o.boxCount);
   const networkUnavailable = await setUpNetwork(o, settings, pool.ids());
