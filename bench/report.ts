@@ -1,6 +1,7 @@
 // bench/README.md from the results of one run.
 import { writeFileSync } from "node:fs";
 import { lastNodeSection } from "./node-report.ts";
+import { lastPodsSection } from "./pods-report.ts";
 import { lastSchedulerSection } from "./scheduler-report.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: the results are free-form JSON written by run.ts
@@ -237,8 +238,8 @@ function observations(r: R): string[] {
   return out.length ? out : ["- (none)"];
 }
 
-/** The full bench's report, with the sections of bench:scheduler and bench:node kept. */
+/** The full bench's report, with the sections of bench:scheduler, bench:node and bench:pods kept. */
 export function writeReport(path: string, results: R): void {
-  const kept = [lastSchedulerSection(), lastNodeSection()].filter((x) => x !== undefined);
+  const kept = [lastSchedulerSection(), lastNodeSection(), lastPodsSection()].filter((x) => x !== undefined);
   writeFileSync(path, `${[renderReport(results).trimEnd(), ...kept].join("\n\n")}\n`);
 }
