@@ -129,32 +129,40 @@ const ROWS: Row[] = [
   ...GO_JUDGE_ROWS,
 ];
 
-/** What runs 1–9 (2026-12-02, 00:02–10:40 UTC) showed; rewrite it when the figures move. */
+/** What the runs of 2026-12-02 showed; rewrite it when the figures move. Runs are named by commit and time: the table keeps the last eight. */
 const FINDINGS = `### What the runs show, and where each target stops
 
-Runs 1–2 are at 025a081 (the bench itself, nothing reduced), 3–4 at 72f5f5c
-(the sandbox's commands through \`execFile\` instead of execa), 5–6 at 363f466
-(boxes cleaned up in the background while the result is written); run 7 is
-363f466's code with kube-apiserver's request counters added to the bench
-(b008576 plus that change), under the heaviest load (bare p50 103.3 ms):
-agent 24.37 ms per Execution and 14.4 ms per extra test case, kube-apiserver +
-etcd + controller in its column, p50 +82.7 ms over bare, throughput 0.415×
-bare; the bullets below quote runs 1–6. The load
-average was 5.33–7.21 at the runs' ends on the 2 cores (other sessions' builds and tests), so
-compare within a run.
+The runs of 00:02–10:40 UTC are at 025a081 (the bench itself, nothing
+reduced), 72f5f5c (the sandbox's commands through \`execFile\` instead of
+execa), 363f466 (boxes cleaned up in the background while the result is
+written), b008576 plus kube-apiserver's request counters, and f04bcb4 with
+go-judge beside; their load average was 5.33–7.21 at the ends on the 2 cores
+(other sessions' builds and tests). The four runs of 16:10–16:15 are a
+same-machine before/after of 9f25d2c (fewer sandbox commands, below):
+69338cc (before) and e36cef7 (after) alternated, load 2.3–2.58. That machine
+is slower than the earlier one (bare isolate init-run-cleanup 58–64 ms of
+CPU per run against 22–46 ms), so compare within a run, or within that set of four.
 
-- **Agent CPU per extra test case: 20.98 / 21.4 ms → 13.72 / 13.1 ms → 13.55 / 15.85 ms (target ≤ 1 ms, not met).**
-  Each test case makes the agent start six commands: isolate --cleanup (before
-  every --init), isolate --init, mount (the box's tmpfs), isolate --run, umount,
-  isolate --cleanup. Starting a process costs a Node.js process with a large heap
-  about 1.87 ms of its own CPU with \`execFile\` and 3.56 ms with execa (100
-  spawns of /bin/true, 265 MiB heap, this machine), so the forks alone are
-  about 11.22 ms (6 × 1.87) of the 13.1–15.85. Skipping the --cleanup before --init when this process
-  had cleaned the box was tried and reverted: it failed 16 of 27 judging e2e
-  tests ("Box directory not found"). What would move it to ≤ 1 ms: no fork from
-  the agent per command, e.g. a small long-lived helper process that starts
-  isolate for it (a fork of a small process), and one mount per box kept across
-  test cases instead of one per test.
+- **Agent CPU per extra test case, same machine, alternating: 31.18 / 29.62 ms before 9f25d2c, 22.78 / 21.5 ms after (target ≤ 1 ms, not met).**
+  Earlier runs (other machine): 20.98 / 21.4 ms → 13.72 / 13.1 ms (execFile) →
+  13.55 / 15.85 ms. Before 9f25d2c each further test case made the agent start
+  five commands (umount, isolate --cleanup, isolate --init, mount, isolate
+  --run) and the first one an isolate --cleanup more. Now the next test case keeps its
+  box's tmpfs, emptied in place and checked by statfs (4 inodes, no page) (no umount, no mount), and
+  a box id the agent cleaned itself is not cleaned again before use: three
+  commands per further test case (isolate --cleanup, --init, --run; a new
+  cgroup each, so no OOM count or memory peak carries over). The isolate
+  processes' own CPU per extra test case fell with it: 57.55 / 57.1 → 49.15 /
+  47.7 ms. Starting a process costs a Node.js process with a large heap about
+  1.87 ms of its own CPU with \`execFile\` (100 spawns of /bin/true, 265 MiB
+  heap, the earlier machine), so three forks are about 5.6 ms of it there; the
+  rest is writing the files, reading isolate's meta file and the output,
+  and comparing. What would move it to ≤ 1 ms: no
+  fork from the agent per command (a small long-lived helper process that
+  starts isolate, counted with the agent), and one isolate box per test run
+  set (isolate 1.x resets the memory peak at each --run, but both versions
+  count OOM kills per cgroup, so a box kept across test cases must be made
+  anew after an OOM kill).
 - **Agent CPU per Execution: 38.95 / 34.01 ms → 19.23 / 28.55 ms → 23.19 / 24.68 ms (target ≤ 2 ms, not met).**
   About 13.1–15.85 ms of it is its one test case (above); the rest is two status writes
   (JSON and TLS), three watch events of its own Execution (Scheduled, Running,
@@ -186,6 +194,10 @@ compare within a run.
   (isolate --init and the mount done ahead) was not done: it is the next
   largest agent hop.
 - **Throughput ÷ bare at 2 in flight: 0.397 / 0.54 → 0.351 / 0.474 → 0.66 / 0.325 (target ≥ 1.0×, not met).**
+  Same machine, alternating: 0.586 / 0.531 before 9f25d2c, 0.647 / 0.629 after
+  (one test case each, so it gains only the command before the first use; bare
+  12.32–14.24 runs/s). Agent CPU per one-test Execution in those runs: 52.21 /
+  54.15 ms before, 53.21 / 46.62 ms after, within their spread.
   On CPU 1 each Execution costs the agent 15.11–32.28 ms of CPU on top of what its
   isolate runs cost (27.33–35.5 ms; bare 22.17–29.5 ms); while the agent costs about as
   much CPU as isolate itself, a node cannot match bare isolate on the same core.
