@@ -1,8 +1,11 @@
 // The Runtimes of the stand-in package set (nix/pkgs, frozen for the agent's
 // pod by frozen-package-set.ts: python3, bash, coreutils) that the node's
 // agent installs, in the test and in bench/pods.ts alike.
+import { API_VERSION } from "../../src/api/group.ts";
+import { PYTHON_3_SPEC } from "../../src/api/test-fixtures.ts";
+
 const runtime = (name: string, spec: Record<string, unknown>) => ({
-  apiVersion: "envicutor.io/v1alpha1",
+  apiVersion: API_VERSION,
   kind: "Runtime",
   metadata: { name },
   spec,
@@ -12,14 +15,7 @@ export const PY_NODE = "py-node";
 export const SH_NODE = "sh-node";
 
 export function pythonRuntime() {
-  return runtime(PY_NODE, {
-    language: "python",
-    version: "3.11",
-    packages: ["python3"],
-    sourceFile: "main.py",
-    runCommand: ["python3", "main.py"],
-    smokeTest: { source: "print('ok')", expectedOutput: "ok\n" },
-  });
+  return runtime(PY_NODE, { ...PYTHON_3_SPEC, version: "3.11" });
 }
 
 export function shellRuntime() {
