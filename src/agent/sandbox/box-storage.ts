@@ -13,7 +13,8 @@ const RESERVED_INODES = 4;
 const TMPFS_MAGIC = 0x01021994;
 
 /**
- * A box's private filesystem: one tmpfs per run, of `storageKiB` and
+ * A box's private filesystem: one tmpfs per box (a stage's run, or a
+ * run's test cases one after another, emptied between them: reset()), of `storageKiB` and
  * `storageFiles`, holding the box's /box, /tmp and /dev/shm. isolate itself
  * caps only single files (--fsize); its --quota needs kernel disk quotas,
  * which many kernels lack. A tmpfs caps the box as a whole, never touches the
