@@ -163,6 +163,15 @@ CPU per run against 22–46 ms), so compare within a run, or within that set of 
   set (isolate 1.x resets the memory peak at each --run, but both versions
   count OOM kills per cgroup, so a box kept across test cases must be made
   anew after an OOM kill).
+- **Where the agent's time goes: a CPU profile** (\`BENCH_AGENT_CPU_PROF=<dir> npm run bench:node\`, a
+  whole run at 3208ed6, figures not recorded). Of the agent main thread's 22.63 s not idle
+  (74.68 s in all), 14.28 s (63.1%) is inside child_process \`spawn\` itself (libuv's
+  fork and exec; the profile samples wall time, so this includes waiting for the child to
+  exec on the same pinned CPU). runCommand (isolate --init, --cleanup, mount, umount)
+  is 11.26 s of it and isolate --run the rest. Next come module loading at start-up
+  (2.2 s, once) and everything else: zod parsing, the API client, file I/O, each 0.1–0.5 s.
+  So the agent's cost per test case is its forks, and only fewer forks from the agent
+  will move it.
 - **Agent CPU per Execution: 38.95 / 34.01 ms → 19.23 / 28.55 ms → 23.19 / 24.68 ms (target ≤ 2 ms, not met).**
   About 13.1–15.85 ms of it is its one test case (above); the rest is two status writes
   (JSON and TLS), three watch events of its own Execution (Scheduled, Running,
