@@ -1,6 +1,8 @@
 import { chown, mkdir, readdir, readFile, rm, rmdir, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand } from "./run-command.ts";
+// warm-boxes.ts imports only a type from this file: no cycle at run time.
+import { sameStorage } from "./warm-boxes.ts";
 
 export interface StorageLimits {
   storageKiB: number;
@@ -73,7 +75,7 @@ export class BoxStorage {
 
   /** Whether it is mounted with exactly these limits. */
   mountedWith(limits: StorageLimits): boolean {
-    return this.mounted !== undefined && sameLimits(this.mounted, limits);
+    return this.mounted !== undefined && sameStorage(this.mounted, limits);
   }
 
   /**
@@ -151,9 +153,6 @@ export class BoxStorage {
     throw new Error(`cannot remove ${this.root}: still mounted`);
   }
 }
-
-const sameLimits = (a: StorageLimits, b: StorageLimits): boolean =>
-  a.storageKiB === b.storageKiB && a.storageFiles === b.storageFiles;
 
 /** Unmounts a filesystem; lazily when something still holds it (a box process that outlived isolate). */
 async function unmountTree(path: string): Promise<void> {
