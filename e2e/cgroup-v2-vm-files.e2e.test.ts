@@ -8,6 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { ensureStoreProbes } from "./support/store-probes.ts";
 import { GUEST_E2E_FILES, type GuestVitestRun, runFilesInGuest } from "./vm/guest-vitest.ts";
+import { guestFailure } from "./vm/qemu-vm.ts";
 import { vmMissing } from "./vm/vm-prerequisites.ts";
 
 const missing = vmMissing();
@@ -26,7 +27,7 @@ describe.skipIf(!!missing)("the sandbox e2e files in a cgroup v2 guest (isolate 
         GUEST_TIMEOUT_MS,
       ).finally(removeStoreProbes);
       console.log(`[cgroup-v2-vm-files] guest log (tail):\n${run.jobLog.slice(-6000)}`);
-      expect(run.exitCode, `the guest's vitest did not finish (console:\n${run.console})`).toBe(0);
+      expect(run.exitCode, guestFailure(run, "the guest's vitest did not finish")).toBe(0);
       expect(report).toBeDefined();
       const results = report!.testResults.flatMap((f) => f.assertionResults);
       const v2 = results.filter((r) => r.fullName.includes(V2_CASES));

@@ -20,7 +20,7 @@ import { loopCpuMillis } from "./vm/emulation-speed.ts";
 import type { AgentReport } from "./vm/guest-agent.ts";
 import { nodeJob } from "./vm/guest-job.ts";
 import type { GuestResults } from "./vm/guest-suite.ts";
-import { type GuestRun, runInGuest } from "./vm/qemu-vm.ts";
+import { type GuestRun, guestFailure, runInGuest } from "./vm/qemu-vm.ts";
 import { runVerdictCases } from "./vm/run-verdict-cases.ts";
 import { VERDICT_CASES, type VerdictCase, type VerdictObservation } from "./vm/verdict-cases.ts";
 import { vmMissing } from "./vm/vm-prerequisites.ts";
@@ -61,9 +61,7 @@ describe.skipIf(!!missing)("isolate 2.x with --cg on cgroup v2, in a qemu guest"
       `[cgroup-v2-vm] guest console:\n${run.console}\n[cgroup-v2-vm] job log (tail):\n${run.jobLog.slice(-3000)}`,
     );
     if (run.exitCode !== 0 || !run.files["results.json"])
-      throw new Error(
-        `the guest's job failed (exit ${run.exitCode}, timed out: ${run.timedOut}): see the log above`,
-      );
+      throw new Error(guestFailure(run, "the guest's job failed"));
     g = JSON.parse(run.files["results.json"]) as GuestResults;
     console.log(
       `[cgroup-v2-vm] ${g.uname}, ${g.isolateVersion}; the guest ran in ${(run.wallMs / 1000).toFixed(0)} s. ` +

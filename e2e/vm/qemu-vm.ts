@@ -92,6 +92,19 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
   }
 }
 
+/**
+ * Why a guest job failed, with the end of its log and console in the message
+ * itself: CI keeps only the last lines of a run, and the failure is printed last.
+ */
+export function guestFailure(run: GuestRun, what: string): string {
+  const tail = (text: string, lines: number) => text.trimEnd().split("\n").slice(-lines).join("\n");
+  return [
+    `${what} (exit ${run.exitCode}, timed out: ${run.timedOut}, ${Math.round(run.wallMs / 1000)} s)`,
+    `job log (last 40 lines):\n${tail(run.jobLog, 40)}`,
+    `console (last 10 lines):\n${tail(run.console, 10)}`,
+  ].join("\n");
+}
+
 function qemuArgs(
   kernel: string,
   initrd: string,

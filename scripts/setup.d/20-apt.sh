@@ -25,5 +25,8 @@ if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
 fi
 echo "[setup] apt-get install ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq "${need[@]}" >&2
+# A new machine often has another apt running (unattended upgrades, a second
+# install): wait for its lock for up to 20 minutes instead of failing at once.
+lock=(-o DPkg::Lock::Timeout=1200)
+apt-get "${lock[@]}" update -qq >&2
+apt-get "${lock[@]}" install -y -qq "${need[@]}" >&2
