@@ -74,7 +74,8 @@ async function containerInit(cgroup: string): Promise<number> {
   // Four execs from the 9p root under emulation, on a host that may be busy
   // with the rest of the suite: seconds, not milliseconds. Only a hang fails.
   const started = Date.now();
-  while (!existsSync(`/run/ns-ready-${pid}`) && Date.now() - started < CONTAINER_INIT_WAIT_MS) await sleep(50);
+  while (!existsSync(`/run/ns-ready-${pid}`) && Date.now() - started < CONTAINER_INIT_WAIT_MS)
+    await sleep(50);
   if (!existsSync(`/run/ns-ready-${pid}`))
     throw new Error(`container init in ${cgroup} did not start within ${CONTAINER_INIT_WAIT_MS / 1000} s`);
   console.log(`[guest] container init in ${cgroup} ready after ${Date.now() - started} ms`);
