@@ -20,7 +20,7 @@ import { loopCpuMillis } from "./vm/emulation-speed.ts";
 import type { AgentReport } from "./vm/guest-agent.ts";
 import { nodeJob } from "./vm/guest-job.ts";
 import type { GuestResults } from "./vm/guest-suite.ts";
-import { type GuestRun, guestFailure, runInGuest } from "./vm/qemu-vm.ts";
+import { type GuestRun, guestFailure, runInGuestRetryingCrash } from "./vm/qemu-vm.ts";
 import { runVerdictCases } from "./vm/run-verdict-cases.ts";
 import { VERDICT_CASES, type VerdictCase, type VerdictObservation } from "./vm/verdict-cases.ts";
 import { vmMissing } from "./vm/vm-prerequisites.ts";
@@ -48,27 +48,30 @@ describe.skipIf(!!missing)("isolate 2.x with --cg on cgroup v2, in a qemu guest"
     return r;
   };
 
-  beforeAll(async () => {
-    const hostLoopMs = loopCpuMillis();
-    run = await runInGuest({
-      script: nodeJob("e2e/vm/guest-suite.ts", {
-        VM_HOST_LOOP_MS: String(hostLoopMs),
-        VM_RESULTS: "/run/vm/results.json",
-      }),
-      timeoutMs: GUEST_TIMEOUT_MS,
-    });
-    console.log(
-      `[cgroup-v2-vm] guest console:\n${run.console}\n[cgroup-v2-vm] job log (tail):\n${run.jobLog.slice(-3000)}`,
-    );
-    if (run.exitCode !== 0 || !run.files["results.json"])
-      throw new Error(guestFailure(run, "the guest's job failed"));
-    g = JSON.parse(run.files["results.json"]) as GuestResults;
-    console.log(
-      `[cgroup-v2-vm] ${g.uname}, ${g.isolateVersion}; the guest ran in ${(run.wallMs / 1000).toFixed(0)} s. ` +
-        `Emulation: the same Python loop took ${g.hostLoopMs} ms of CPU here and ${g.guestLoopMs} ms in the guest ` +
-        `(${(g.guestLoopMs / g.hostLoopMs).toFixed(1)}x slower): time limits x${g.scale}. Phases (ms): ${JSON.stringify(g.wallMs)}`,
-    );
-  }, GUEST_TIMEOUT_MS + 60_000);
+  beforeAll(
+    async () => {
+      const hostLoopMs = loopCpuMillis();
+      run = await runInGuestRetryingCrash({
+        script: nodeJob("e2e/vm/guest-suite.ts", {
+          VM_HOST_LOOP_MS: String(hostLoopMs),
+          VM_RESULTS: "/run/vm/results.json",
+        }),
+        timeoutMs: GUEST_TIMEOUT_MS,
+      });
+      console.log(
+        `[cgroup-v2-vm] guest console:\n${run.console}\n[cgroup-v2-vm] job log (tail):\n${run.jobLog.slice(-3000)}`,
+      );
+      if (run.exitCode !== 0 || !run.files["results.json"])
+        throw new Error(guestFailure(run, "the guest's job failed"));
+      g = JSON.parse(run.files["results.json"]) as GuestResults;
+      console.log(
+        `[cgroup-v2-vm] ${g.uname}, ${g.isolateVersion}; the guest ran in ${(run.wallMs / 1000).toFixed(0)} s. ` +
+          `Emulation: the same Python loop took ${g.hostLoopMs} ms of CPU here and ${g.guestLoopMs} ms in the guest ` +
+          `(${(g.guestLoopMs / g.hostLoopMs).toFixed(1)}x slower): time limits x${g.scale}. Phases (ms): ${JSON.stringify(g.wallMs)}`,
+      );
+    },
+    2 * GUEST_TIMEOUT_MS + 60_000,
+  ); // a crashed guest boots once more
 
   it("nothing of the guest is left: no qemu process, no run directory", () => {
     const alive = (pid: number) => {

@@ -7,7 +7,7 @@
 // guest has no network of its own; the job gives it a dummy uplink.
 import { join } from "node:path";
 import { loopCpuMillis } from "./emulation-speed.ts";
-import { type GuestRun, runInGuest } from "./qemu-vm.ts";
+import { type GuestRun, runInGuestRetryingCrash } from "./qemu-vm.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -63,7 +63,10 @@ export async function runFilesInGuest(
   timeoutMs = 3_600_000,
   vitestArgs: string[] = [],
 ): Promise<GuestVitestRun> {
-  const run = await runInGuest({ script: vitestJob(files, loopCpuMillis(), vitestArgs), timeoutMs });
+  const run = await runInGuestRetryingCrash({
+    script: vitestJob(files, loopCpuMillis(), vitestArgs),
+    timeoutMs,
+  });
   const json = run.files["vitest.json"];
   return { run, report: json ? (JSON.parse(json) as VitestJsonReport) : undefined };
 }

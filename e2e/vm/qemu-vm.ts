@@ -93,6 +93,23 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
 }
 
 /**
+ * Node.js in the emulated guest has crashed now and then early in a job (V8
+ * "Fatal error ... Check failed: it->second.Size() > offset", SIGTRAP, exit
+ * 133, 14 s into a CI run; the same job passed the run before and after), so
+ * a job whose process died by a signal, before writing anything back, is run
+ * once more on a new boot, loudly. Any other failure is the job's own.
+ */
+export async function runInGuestRetryingCrash(job: GuestJob): Promise<GuestRun> {
+  const first = await runInGuest(job);
+  const crashed = !first.timedOut && (first.exitCode ?? 0) > 128 && Object.keys(first.files).length === 0;
+  if (!crashed) return first;
+  console.warn(
+    `!!! GUEST CRASHED, booting it again once: ${guestFailure(first, "the guest's job died by a signal")}`,
+  );
+  return runInGuest(job);
+}
+
+/**
  * Why a guest job failed, with the end of its log and console in the message
  * itself: CI keeps only the last lines of a run, and the failure is printed last.
  */
