@@ -37,25 +37,55 @@ export function childPids(parent: number, comm: string): number[] {
   return out;
 }
 
-/** CPU of a set of named processes, sampled before and after a stretch of work. */
+/**
+ * CPU of a set of named processes, sampled before and after a stretch of work.
+ * A process's live helper children (`helpers`: name → their command name, e.g.
+ * the agent's command shells, "sh") count with it: their own CPU as its own,
+ * what they reaped (the isolate runs they started) as its children's. A
+ * helper that appeared between two samples counts from its start.
+ */
 export class CpuMeter {
   private readonly pids: Record<string, number>;
+  private readonly helpers: Record<string, string>;
 
-  constructor(pids: Record<string, number>) {
+  constructor(pids: Record<string, number>, helpers: Record<string, string> = {}) {
     this.pids = pids;
+    this.helpers = helpers;
   }
 
-  sample(): Record<string, CpuSample> {
-    return Object.fromEntries(Object.entries(this.pids).map(([name, pid]) => [name, readCpu(pid)]));
-  }
-
-  /** Milliseconds used between two samples, per process. */
-  static delta(a: Record<string, CpuSample>, b: Record<string, CpuSample>): Record<string, CpuSample> {
+  /** Per name, the CPU of the process and of each of its helpers, by pid. */
+  sample(): Record<string, Record<number, CpuSample>> {
     return Object.fromEntries(
-      Object.keys(a).map((k) => [
-        k,
-        { selfMs: b[k]!.selfMs - a[k]!.selfMs, childrenMs: b[k]!.childrenMs - a[k]!.childrenMs },
-      ]),
+      Object.entries(this.pids).map(([name, pid]) => {
+        const comm = this.helpers[name];
+        const byPid: Record<number, CpuSample> = { [pid]: readCpu(pid) };
+        for (const h of comm ? childPids(pid, comm) : []) {
+          try {
+            byPid[h] = readCpu(h);
+          } catch {
+            // gone meanwhile
+          }
+        }
+        return [name, byPid];
+      }),
+    );
+  }
+
+  /** Milliseconds used between two samples, per name (a helper gone by the second sample is left out). */
+  static delta(
+    a: Record<string, Record<number, CpuSample>>,
+    b: Record<string, Record<number, CpuSample>>,
+  ): Record<string, CpuSample> {
+    return Object.fromEntries(
+      Object.keys(a).map((k) => {
+        const sum = { selfMs: 0, childrenMs: 0 };
+        for (const [pid, after] of Object.entries(b[k]!)) {
+          const before = a[k]![Number(pid)] ?? { selfMs: 0, childrenMs: 0 };
+          sum.selfMs += after.selfMs - before.selfMs;
+          sum.childrenMs += after.childrenMs - before.childrenMs;
+        }
+        return [k, sum];
+      }),
     );
   }
 }

@@ -432,14 +432,18 @@ async function setUpMeasuring(base: Base): Promise<Setup> {
   const [kcm] = childPids(process.pid, "kube-controller");
   if (!etcd || !apiserver || !kcm)
     throw new Error("control-plane processes not found among this process's children");
-  const meter = new CpuMeter({
-    agent: base.agent.pid!,
-    "kube-apiserver": apiserver,
-    etcd,
-    controller: base.controller.pid!,
-    "kube-controller-manager": kcm,
-    "bench client": process.pid,
-  });
+  const meter = new CpuMeter(
+    {
+      agent: base.agent.pid!,
+      "kube-apiserver": apiserver,
+      etcd,
+      controller: base.controller.pid!,
+      "kube-controller-manager": kcm,
+      "bench client": process.pid,
+      // The agent's command shells (src/agent/sandbox/command-shell.ts) count with it.
+    },
+    { agent: "sh" },
+  );
   const bareOpts: BareOptions = {
     bin: isolate.bin,
     useCg: isolate.useCg,

@@ -510,7 +510,8 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
   // Issue 17: a box this agent cleaned is not cleaned again before its next use, and the next
   // test case of a run keeps its tmpfs, emptied in place (no umount and mount), but gets a new
   // isolate box (--cleanup, --init: a new cgroup). isolate, mount and umount here are wrappers
-  // that log each call and run the real one (mount and umount found through PATH, as the agent does).
+  // that log each call and its parent and run the real one (mount and umount found through PATH,
+  // as the agent does).
   it("three test cases: one mount, and isolate --init, --run, --cleanup once each per test case", async () => {
     const log = join(tmp, "calls.log");
     const bin = join(tmp, "logged-bin");
@@ -520,9 +521,13 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
       execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
     const real = { isolate: which(ISOLATE), mount: which("mount"), umount: which("umount") };
     for (const [name, path] of Object.entries(real))
-      writeFileSync(join(bin, name), `#!/bin/sh\necho "${name} $*" >> '${log}'\nexec ${path} "$@"\n`, {
-        mode: 0o755,
-      });
+      writeFileSync(
+        join(bin, name),
+        `#!/bin/sh\necho "${name} $* from=$(cat /proc/$PPID/comm)" >> '${log}'\nexec ${path} "$@"\n`,
+        {
+          mode: 0o755,
+        },
+      );
     const logged = executorOn(
       {
         ...sandbox,
@@ -552,10 +557,12 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
     expect(o.tests.map((t) => t.verdict)).toEqual(["Accepted", "Accepted", "Accepted"]);
     // The program's own file only: nothing of an earlier test case, the modes as the agent made them.
     for (const t of o.tests) expect(t.stdout?.trim()).toBe("0o700 0o700 ['main.py']");
-    const calls = readFileSync(log, "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => /^(mount|umount)|--(init|run|cleanup)\b/.exec(l)?.slice(1).find(Boolean));
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    const calls = lines.map((l) => /^(mount|umount)|--(init|run|cleanup)\b/.exec(l)?.slice(1).find(Boolean));
+    // Every command but --run is started by one of the agent's command shells, not forked from its heap.
+    const from = lines.map((l) => / from=(\S+)$/.exec(l)?.[1]);
+    expect(from.filter((_, i) => calls[i] !== "run").every((f) => f === "sh")).toBe(true);
+    expect(from.filter((_, i) => calls[i] === "run").every((f) => f !== "sh")).toBe(true);
     expect(calls).toEqual([
       ...["init", "mount", "run"],
       ...["cleanup", "init", "run"],

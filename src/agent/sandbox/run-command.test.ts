@@ -1,22 +1,35 @@
-import { describe, expect, it } from "vitest";
-import { runCommand } from "./run-command.ts";
+import { afterAll, describe, expect, it } from "vitest";
+import { closeCommandShells, execFileCommand, runCommand } from "./run-command.ts";
 
-describe("runCommand", () => {
+afterAll(closeCommandShells);
+
+describe.each([
+  ["through a command shell", runCommand],
+  ["started from the agent (execFile)", execFileCommand],
+])("runCommand %s", (_, run) => {
   it("gives the exit code and the trimmed output, and never rejects", async () => {
-    expect(await runCommand("sh", ["-c", "echo out; echo err >&2"], 5_000)).toEqual({
+    expect(await run("sh", ["-c", "echo out; echo err >&2"], 5_000)).toEqual({
       exitCode: 0,
       stdout: "out",
       stderr: "err",
     });
-    const failed = await runCommand("sh", ["-c", "echo why >&2; exit 3"], 5_000);
+    const failed = await run("sh", ["-c", "echo why >&2; exit 3"], 5_000);
     expect(failed).toMatchObject({ exitCode: 3, stderr: "why" });
   });
 
-  it("says why when the command could not run or was killed (no exit code)", async () => {
-    const missing = await runCommand("/nonexistent/envicutor-cmd", [], 5_000);
-    expect(missing.exitCode).toBeNull();
-    expect(missing.stderr).toMatch(/ENOENT/);
-    const slow = await runCommand("sleep", ["5"], 100);
+  it("says why when the command could not run or was killed", async () => {
+    const missing = await run("/nonexistent/envicutor-cmd", [], 5_000);
+    expect(missing.exitCode).not.toBe(0);
+    expect(missing.stderr).toMatch(/ENOENT|not found/);
+    const t = Date.now();
+    const slow = await run("sleep", ["5"], 100);
     expect(slow.exitCode).toBeNull();
+    expect(Date.now() - t).toBeLessThan(4_000);
+  });
+
+  it("passes arguments as they are: quotes, spaces, $, newlines, globs", async () => {
+    const args = ["it's", "a b", "$HOME", "two\nlines", "*", "`id`", ""];
+    const res = await run("/usr/bin/printf", ["%s|", ...args], 5_000);
+    expect(res.stdout).toBe(`${args.join("|")}|`);
   });
 });

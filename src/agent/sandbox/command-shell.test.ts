@@ -1,0 +1,75 @@
+import { existsSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { afterAll, describe, expect, it } from "vitest";
+import { CommandShell } from "./command-shell.ts";
+import { closeCommandShells, runCommand } from "./run-command.ts";
+
+afterAll(closeCommandShells);
+
+const shellDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith("envicutor-cmd-"));
+
+describe("CommandShell", () => {
+  it("runs commands one after another in one shell, each with its own output", async () => {
+    const sh = new CommandShell();
+    for (let i = 0; i < 20; i++)
+      expect(await sh.run("echo", [String(i)], 5_000)).toMatchObject({ stdout: String(i) });
+    expect(await sh.run("sh", ["-c", "exit 2"], 5_000)).toEqual({ exitCode: 2, stdout: "", stderr: "" });
+    sh.close();
+  });
+
+  it("a shell that dies mid-command gives that command no exit code and a reason, and is not used again", async () => {
+    const sh = new CommandShell();
+    const running = sh.run("sleep", ["5"], 10_000);
+    await new Promise((r) => setTimeout(r, 200));
+    (sh as unknown as { sh: { kill(s: string): void } }).sh.kill("SIGKILL");
+    const res = await running;
+    expect(res.exitCode).toBeNull();
+    expect(res.stderr).toMatch(/command shell exited/);
+    expect(sh.alive).toBe(false);
+    expect(await sh.run("true", [], 1_000)).toMatchObject({ exitCode: null });
+    sh.close();
+  });
+
+  it("leaves no directory behind when closed", () => {
+    const before = shellDirs().length;
+    const sh = new CommandShell();
+    expect(shellDirs().length).toBe(before + 1);
+    sh.close();
+    expect(shellDirs().length).toBe(before);
+  });
+});
+
+describe("runCommand's shells", () => {
+  it("commands at once run at once, each in a shell of its own", async () => {
+    const t = Date.now();
+    const res = await Promise.all([1, 2, 3].map(() => runCommand("sleep", ["0.5"], 5_000)));
+    expect(res.every((r) => r.exitCode === 0)).toBe(true);
+    expect(Date.now() - t).toBeLessThan(1_400);
+  });
+
+  it("finds commands through the agent's PATH as it is now", async () => {
+    const path = process.env.PATH;
+    process.env.PATH = "/nonexistent-dir";
+    try {
+      expect((await runCommand("id", [], 5_000)).exitCode).not.toBe(0);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect((await runCommand("id", [], 5_000)).exitCode).toBe(0);
+  });
+
+  it("a shell builtin's name (echo, printf, kill, true) starts the program, not the builtin", async () => {
+    const path = process.env.PATH;
+    process.env.PATH = "/nonexistent-dir";
+    try {
+      expect((await runCommand("true", [], 5_000)).exitCode).not.toBe(0);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
+  it("its shells' directory exists only while they do", async () => {
+    await runCommand("id", [], 5_000);
+    expect(shellDirs().some((d) => existsSync(`${tmpdir()}/${d}`))).toBe(true);
+  });
+});
