@@ -142,6 +142,25 @@ same-machine before/after of 9f25d2c (fewer sandbox commands, below):
 69338cc (before) and e36cef7 (after) alternated, load 2.3–2.58. That machine
 is slower than the earlier one (bare isolate init-run-cleanup 58–64 ms of
 CPU per run against 22–46 ms), so compare within a run, or within that set of four.
+The four runs of 19:50–19:52 (a third machine, Intel Xeon, 2 cores, bare
+isolate 37.83–40.33 ms of CPU per run, no go-judge built on it) are a
+same-commit A/B of the agent's command shells (408f1c2, below):
+\`ENVICUTOR_COMMAND_SHELL=off\` and on alternated, load 1.81–2.65.
+
+- **Command shells (408f1c2), same machine, alternating: agent CPU per Execution 27.42 / 27.6 ms with them off, 24.7 / 23.16 ms on; per extra test case 12.26 / 10.84 → 10.27 / 9.82 ms (targets ≤ 2 ms and ≤ 1 ms, not met).**
+  The agent now starts isolate --init and --cleanup, mount and umount through
+  a long-lived /bin/sh per slot (src/agent/sandbox/command-shell.ts): the fork
+  is the small shell's, not the agent's heap's. \`npm run bench:spawn\`
+  (the section below) measures that one command costs the agent 3.137 ms of CPU
+  through execFile at 530 MiB RSS (1.578 ms at 72 MiB) and 0.615 ms through
+  the shell, its own CPU included (0.732 ms at 72 MiB): 0.196× at the large
+  heap. The shells' own CPU is counted with the agent's here (bench:node finds
+  them as the agent's children named sh). Throughput ÷ bare did not move
+  beyond its spread (0.524 / 0.647 off, 0.542 / 0.623 on), nor did kube-apiserver +
+  etcd + controller (43.8 / 39.68 against 44.88 / 43.81 ms). What is left per
+  extra test case (about 10 ms) is isolate --run, still started from the agent
+  because its output comes back through pipes with a cap, and the files in and
+  out, the meta file and the comparison.
 
 - **Agent CPU per extra test case, same machine, alternating: 31.18 / 29.62 ms before 9f25d2c, 22.78 / 21.5 ms after (target ≤ 1 ms, not met).**
   Earlier runs (other machine): 20.98 / 21.4 ms → 13.72 / 13.1 ms (execFile) →
