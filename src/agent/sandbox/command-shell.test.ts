@@ -47,25 +47,24 @@ describe("runCommand's shells", () => {
     expect(Date.now() - t).toBeLessThan(1_400);
   });
 
-  it("finds commands through the agent's PATH as it is now", async () => {
+  /** The exit code of `bin` run while the agent's PATH leads nowhere. */
+  const exitWithoutPath = async (bin: string) => {
     const path = process.env.PATH;
     process.env.PATH = "/nonexistent-dir";
     try {
-      expect((await runCommand("id", [], 5_000)).exitCode).not.toBe(0);
+      return (await runCommand(bin, [], 5_000)).exitCode;
     } finally {
       process.env.PATH = path;
     }
+  };
+
+  it("finds commands through the agent's PATH as it is now", async () => {
+    expect(await exitWithoutPath("id")).not.toBe(0);
     expect((await runCommand("id", [], 5_000)).exitCode).toBe(0);
   });
 
   it("a shell builtin's name (echo, printf, kill, true) starts the program, not the builtin", async () => {
-    const path = process.env.PATH;
-    process.env.PATH = "/nonexistent-dir";
-    try {
-      expect((await runCommand("true", [], 5_000)).exitCode).not.toBe(0);
-    } finally {
-      process.env.PATH = path;
-    }
+    expect(await exitWithoutPath("true")).not.toBe(0);
   });
 
   it("its shells' directory exists only while they do", async () => {
