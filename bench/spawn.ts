@@ -64,7 +64,7 @@ function viaShell(): Method {
     name: "shell-per-slot",
     run: async () => {
       const res = await sh.run(CMD[0]!, CMD.slice(1), 10_000);
-      if (res.exitCode !== 0) throw new Error(`exit ${res.exitCode}: ${res.stderr}`);
+      if (res?.exitCode !== 0) throw new Error(`exit ${res?.exitCode}: ${res?.stderr}`);
       return res.stdout;
     },
     helperCpuNs: () => schedNs(sh.pid!),

@@ -1,5 +1,6 @@
-import { existsSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CommandShell } from "./command-shell.ts";
 import { closeCommandShells, runCommand } from "./run-command.ts";
@@ -23,10 +24,11 @@ describe("CommandShell", () => {
     await new Promise((r) => setTimeout(r, 200));
     (sh as unknown as { sh: { kill(s: string): void } }).sh.kill("SIGKILL");
     const res = await running;
-    expect(res.exitCode).toBeNull();
-    expect(res.stderr).toMatch(/command shell exited/);
+    expect(res?.exitCode).toBeNull();
+    expect(res?.stderr).toMatch(/command shell exited/);
     expect(sh.alive).toBe(false);
-    expect(await sh.run("true", [], 1_000)).toMatchObject({ exitCode: null });
+    // A command given to a shell already gone never starts there: runCommand starts it from the agent.
+    expect(await sh.run("id", [], 1_000)).toBeUndefined();
     sh.close();
   });
 
@@ -58,6 +60,23 @@ describe("runCommand's shells", () => {
     }
   };
 
+  it("many commands at staggered times each get their own output, never another's", async () => {
+    const runs = Array.from({ length: 60 }, async (_, i) => {
+      await new Promise((r) => setTimeout(r, (i * 7) % 23));
+      return runCommand("/bin/echo", [`out-${i}`], 5_000);
+    });
+    expect((await Promise.all(runs)).map((r) => r.stdout)).toEqual(
+      Array.from({ length: 60 }, (_, i) => `out-${i}`),
+    );
+  });
+
+  it("a timeout kills the command; one that ends first is not killed", async () => {
+    const slow = await runCommand("sleep", ["5"], 200);
+    expect(slow).toMatchObject({ exitCode: null, stderr: "timed out after 200 ms" });
+    const quick = await runCommand("/bin/echo", ["done"], 1_000);
+    expect(quick).toEqual({ exitCode: 0, stdout: "done", stderr: "" });
+  });
+
   it("finds commands through the agent's PATH as it is now", async () => {
     expect(await exitWithoutPath("id")).not.toBe(0);
     expect((await runCommand("id", [], 5_000)).exitCode).toBe(0);
@@ -67,8 +86,20 @@ describe("runCommand's shells", () => {
     expect(await exitWithoutPath("true")).not.toBe(0);
   });
 
-  it("its shells' directory exists only while they do", async () => {
-    await runCommand("id", [], 5_000);
-    expect(shellDirs().some((d) => existsSync(`${tmpdir()}/${d}`))).toBe(true);
+  it("its shells' directories exist only while they do", async () => {
+    closeCommandShells();
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = mkdtempSync(join(tmpdir(), "shells-"));
+    try {
+      const dirs = () => readdirSync(process.env.TMPDIR!);
+      await Promise.all([runCommand("id", [], 5_000), runCommand("id", [], 5_000)]);
+      expect(dirs()).toHaveLength(2);
+      closeCommandShells();
+      expect(dirs()).toEqual([]);
+    } finally {
+      rmSync(process.env.TMPDIR, { recursive: true, force: true });
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,11 +21,13 @@ export const isShellBuiltin = (bin: string) => !bin.includes("/") && BUILTINS.ha
 
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
-const kill = (pid: number) => {
+/** SIGKILL; whether it was sent. */
+const kill = (pid: number): boolean => {
   try {
     process.kill(pid, "SIGKILL");
+    return true;
   } catch {
-    // already gone
+    return false; // already gone
   }
 };
 
@@ -79,32 +81,65 @@ export class CommandShell {
     return !this.dead;
   }
 
-  /** Runs one command; never rejects. Only when not busy. */
-  run(bin: string, args: string[], timeoutMs: number): Promise<CommandResult> {
+  /**
+   * Runs one command; never rejects. Only when not busy: the shell stays busy
+   * until the command's output files are read. Undefined when the command
+   * never started (the shell was gone first): the caller starts it elsewhere.
+   */
+  run(bin: string, args: string[], timeoutMs: number): Promise<CommandResult | undefined> {
     if (this.pending) throw new Error("CommandShell.run while a command runs");
     return new Promise((resolve) => {
       let pid: number | undefined;
-      let timedOut = false;
-      // Killed only until its exit status line arrives. Between the shell's wait and that line
-      // the pid is free, but pids cycle through pid_max before one is given again.
+      let killed = false;
+      let late = false;
+      // Killed only while the pid is still the shell's child: once the shell has reaped it, not at all.
+      const killNow = () => {
+        if (pid && this.ownChild(pid)) killed = kill(pid);
+      };
       const timer = setTimeout(() => {
-        timedOut = true;
-        if (pid) kill(pid);
+        late = true;
+        killNow();
       }, timeoutMs);
+      this.ref(true);
       this.pending = {
         onPid: (p) => {
           pid = p;
-          if (timedOut) kill(p);
+          if (late) killNow();
         },
         onExit: (code, why) => {
           clearTimeout(timer);
-          this.pending = undefined;
-          void this.result(code, timedOut ? `timed out after ${timeoutMs} ms` : why).then(resolve);
+          if (pid === undefined && this.dead) return this.settle(undefined, resolve);
+          if (this.dead && pid && this.ownChild(pid)) kill(pid); // nothing of a dead shell's runs on
+          const reason = killed ? `timed out after ${timeoutMs} ms` : why;
+          void this.result(code, reason).then((r) => this.settle(r, resolve));
         },
       };
       if (this.dead) return this.pending.onExit(null, "the agent's command shell is not running");
       this.sh.stdin.write(this.commandLine(bin, args));
     });
+  }
+
+  private settle(r: CommandResult | undefined, resolve: (r: CommandResult | undefined) => void): void {
+    this.pending = undefined;
+    this.ref(false);
+    resolve(r);
+  }
+
+  /** A running command keeps the agent's event loop alive (its answer comes through stdout); an idle shell does not. */
+  private ref(on: boolean): void {
+    const out = this.sh.stdout as { ref?(): void; unref?(): void };
+    if (on) out.ref?.();
+    else out.unref?.();
+  }
+
+  /** Whether `pid` is a child of this shell (/proc/<pid>/stat's ppid): not yet reaped, so not reused. */
+  private ownChild(pid: number): boolean {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === this.sh.pid;
+    } catch {
+      return false;
+    }
   }
 
   close(): void {
@@ -118,7 +153,8 @@ export class CommandShell {
     const env = process.env.PATH !== this.path ? `export PATH=${quote(process.env.PATH ?? "")}; ` : "";
     this.path = process.env.PATH;
     const cmd = [bin, ...args].map(quote).join(" ");
-    return `${env}${cmd} >${this.dir}/out 2>${this.dir}/err </dev/null & echo "p $!"; wait $!; echo "x $?"\n`;
+    const [out, err] = [quote(join(this.dir, "out")), quote(join(this.dir, "err"))];
+    return `${env}${cmd} >${out} 2>${err} </dev/null & echo "p $!"; wait $!; echo "x $?"\n`;
   }
 
   private onLine(line: string): void {
@@ -135,6 +171,7 @@ export class CommandShell {
     if (this.dead && !this.pending) return;
     this.dead = true;
     this.pending?.onExit(null, why);
+    if (!this.pending) rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async result(code: number | null, why?: string): Promise<CommandResult> {

@@ -23,11 +23,19 @@ let closeOnExit = false;
  * ENVICUTOR_COMMAND_SHELL=off starts each command from the agent instead.
  */
 export function runCommand(bin: string, args: string[], timeoutMs: number): Promise<CommandResult> {
-  if (process.env.ENVICUTOR_COMMAND_SHELL === "off" || isShellBuiltin(bin))
+  // dash drops NUL bytes from its input, where execFile refuses such an argument.
+  if (
+    process.env.ENVICUTOR_COMMAND_SHELL === "off" ||
+    isShellBuiltin(bin) ||
+    [bin, ...args].some((a) => a.includes("\0"))
+  )
     return execFileCommand(bin, args, timeoutMs);
-  for (let i = shells.length - 1; i >= 0; i--) if (!shells[i]!.alive) shells.splice(i, 1);
-  const shell = shells.find((s) => !s.busy) ?? newShell();
-  return shell ? shell.run(bin, args, timeoutMs) : execFileCommand(bin, args, timeoutMs);
+  for (let i = shells.length - 1; i >= 0; i--)
+    if (!shells[i]!.alive && !shells[i]!.busy) shells.splice(i, 1)[0]!.close();
+  const shell = shells.find((s) => !s.busy && s.alive) ?? newShell();
+  if (!shell) return execFileCommand(bin, args, timeoutMs);
+  // A shell that was gone before the command started: the command starts from the agent.
+  return shell.run(bin, args, timeoutMs).then((r) => r ?? execFileCommand(bin, args, timeoutMs));
 }
 
 /** A new shell, or none when there are enough or none can be made (no /bin/sh or /tmp): then execFile serves. */
