@@ -10,6 +10,7 @@
 // host's test asserts on them.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { cgroupProcs, cgroupTree, childCgroups } from "./cgroup-tree.ts";
 import { loopCpuMillis, timeScale } from "./emulation-speed.ts";
@@ -100,11 +101,25 @@ async function runAgents(runs: [string, number | undefined, AgentPlan][]): Promi
   return Promise.all(
     runs.map(async ([cgroup, ns, plan]) => {
       const child = startAgent(cgroup, ns, plan);
-      const code = await new Promise<number | null>((r) => child.once("close", r));
-      if (!existsSync(plan.out)) throw new Error(`agent ${plan.name} exited ${code} without a report`);
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+        child.once("close", (c, s) => r([c, s])),
+      );
+      if (!existsSync(plan.out)) {
+        // Node.js itself crashed: the suite dies by a signal too, so the host boots the guest once more.
+        if (signal) crashLikeAgent(plan.name, signal);
+        throw new Error(`agent ${plan.name} exited ${code} without a report`);
+      }
       return JSON.parse(readFileSync(plan.out, "utf8")) as AgentReport;
     }),
   );
+}
+
+/** An agent's Node.js died by a signal without a report: exit as if this process had (128 + n). */
+function crashLikeAgent(name: string, signal: NodeJS.Signals): never {
+  console.error(
+    `[guest] agent ${name} died by ${signal} without a report: a crash of Node.js, not a verdict`,
+  );
+  process.exit(128 + (constants.signals[signal] ?? 0));
 }
 
 /** Box cgroups below each agent subtree right now (one removed while read is left out). */

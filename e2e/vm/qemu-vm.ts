@@ -93,11 +93,13 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
 }
 
 /**
- * Node.js in the emulated guest has crashed now and then early in a job (V8
- * "Fatal error ... Check failed: it->second.Size() > offset", SIGTRAP, exit
- * 133, 14 s into a CI run; the same job passed the run before and after), so
- * a job whose process died by a signal, before writing anything back, is run
- * once more on a new boot, loudly. Any other failure is the job's own.
+ * Node.js in the emulated guest has crashed now and then (V8 "Fatal error ...
+ * Check failed: it->second.Size() > offset", SIGTRAP, exit 133, 14 s into a CI
+ * run; an agent of the guest suite killed by a signal in another), while the
+ * same job passed the runs before and after. The guest now has no protection
+ * keys (qemuArgs); should it still happen, a job whose process died by a
+ * signal, before writing anything back, is run once more on a new boot,
+ * loudly. Any other failure is the job's own.
  */
 export async function runInGuestRetryingCrash(job: GuestJob): Promise<GuestRun> {
   const first = await runInGuest(job);
@@ -136,8 +138,10 @@ function qemuArgs(
     `virtio-9p-pci,fsdev=${id},mount_tag=${id}`,
   ];
   return [
-    // No hardware virtualisation on this CPU: TCG, one host thread per guest CPU.
-    ...["-accel", "tcg,thread=multi", "-cpu", "max"],
+    // No hardware virtualisation on this CPU: TCG, one host thread per guest CPU. Without
+    // protection keys: with pku, V8 guards its JIT pages with them, and Node.js in the guest died
+    // now and then (V8 "Check failed: it->second.Size() > offset", SIGTRAP; agents killed by a signal).
+    ...["-accel", "tcg,thread=multi", "-cpu", "max,pku=off"],
     ...["-smp", String(job.cpus ?? 2), "-m", String(job.memoryMiB ?? 3072)],
     ...["-nodefaults", "-no-reboot", "-display", "none", "-serial", `file:${consoleLog}`],
     // qboot instead of SeaBIOS: the firmware is most of the boot under emulation.
