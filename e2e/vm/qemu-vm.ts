@@ -97,7 +97,7 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
  * Check failed: it->second.Size() > offset", SIGTRAP, exit 133, 14 s into a CI
  * run; an agent of the guest suite killed by a signal in another), while the
  * same job passed the runs before and after. The guest now has no protection
- * keys (qemuArgs); should it still happen, a job whose process died by a
+ * keys (qemuArgs: a suspect, not a proven cause); should it still happen, a job whose process died by a
  * signal, before writing anything back, is run once more on a new boot,
  * loudly. Any other failure is the job's own.
  */
@@ -139,8 +139,9 @@ function qemuArgs(
   ];
   return [
     // No hardware virtualisation on this CPU: TCG, one host thread per guest CPU. Without
-    // protection keys: with pku, V8 guards its JIT pages with them, and Node.js in the guest died
-    // now and then (V8 "Check failed: it->second.Size() > offset", SIGTRAP; agents killed by a signal).
+    // protection keys (pku), a suspect, not a proven cause: Node.js in the guest died now and then
+    // (V8 "Check failed: it->second.Size() > offset" from its JIT page tracking, SIGTRAP; an agent
+    // killed by a signal), and V8 can use pkeys for JIT write protection; TCG's pku is rarely run.
     ...["-accel", "tcg,thread=multi", "-cpu", "max,pku=off"],
     ...["-smp", String(job.cpus ?? 2), "-m", String(job.memoryMiB ?? 3072)],
     ...["-nodefaults", "-no-reboot", "-display", "none", "-serial", `file:${consoleLog}`],
