@@ -2,6 +2,7 @@
 // the process itself, and cutime and cstime of its children it has reaped
 // (the agent's isolate runs and what they ran), in milliseconds.
 import { readdirSync, readFileSync } from "node:fs";
+import { parentPid, procStatFields } from "../src/agent/sandbox/proc-stat.ts";
 
 /** Clock ticks per second of /proc/<pid>/stat (getconf CLK_TCK; 100 on Linux everywhere in practice). */
 const TICK_MS = 10;
@@ -14,9 +15,7 @@ export interface CpuSample {
 }
 
 export function readCpu(pid: number): CpuSample {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which is in parentheses and may hold spaces: state is field 3.
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const f = procStatFields(pid);
   const at = (field: number) => Number(f[field - 3]);
   return { selfMs: (at(14) + at(15)) * TICK_MS, childrenMs: (at(16) + at(17)) * TICK_MS };
 }
@@ -27,9 +26,8 @@ export function childPids(parent: number, comm: string): number[] {
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === parent && readFileSync(`/proc/${d}/comm`, "utf8").trim() === comm) out.push(Number(d));
+      if (parentPid(d) === parent && readFileSync(`/proc/${d}/comm`, "utf8").trim() === comm)
+        out.push(Number(d));
     } catch {
       // gone meanwhile
     }
@@ -100,13 +98,8 @@ export function treeCpuMs(root: number): number {
   const kids = new Map<number, number[]>();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
-    } catch {
-      // gone meanwhile
-    }
+    const ppid = parentPid(d);
+    if (ppid !== undefined) kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]); // else gone meanwhile
   }
   let ms = 0;
   const todo = [root];

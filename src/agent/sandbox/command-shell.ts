@@ -1,9 +1,10 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { parentPid } from "./proc-stat.ts";
 import type { CommandResult } from "./run-command.ts";
 
 /** What runCommand keeps of a command's output, as execFile's maxBuffer did. */
@@ -134,12 +135,7 @@ export class CommandShell {
 
   /** Whether `pid` is a child of this shell (/proc/<pid>/stat's ppid): not yet reaped, so not reused. */
   private ownChild(pid: number): boolean {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === this.sh.pid;
-    } catch {
-      return false;
-    }
+    return parentPid(pid) === this.sh.pid;
   }
 
   close(): void {
