@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { ensureStoreProbes } from "./support/store-probes.ts";
 import { GUEST_E2E_FILES, type GuestVitestRun, runFilesInGuest } from "./vm/guest-vitest.ts";
-import { guestFailure } from "./vm/qemu-vm.ts";
+import { GUEST_CRASH_REBOOTS, guestFailure } from "./vm/qemu-vm.ts";
 import { vmMissing } from "./vm/vm-prerequisites.ts";
 
 const missing = vmMissing();
@@ -42,6 +42,6 @@ describe.skipIf(!!missing)("the sandbox e2e files in a cgroup v2 guest (isolate 
       expect(v2.filter((r) => r.status !== "passed").map((r) => r.fullName)).toEqual([]);
       expect(results.filter((r) => r.fullName.includes("isolate 1.x") && r.status === "passed")).toEqual([]);
     },
-    2 * GUEST_TIMEOUT_MS + 60_000, // a crashed guest boots once more
+    (1 + GUEST_CRASH_REBOOTS) * GUEST_TIMEOUT_MS + 60_000, // a crashed guest boots again
   );
 });

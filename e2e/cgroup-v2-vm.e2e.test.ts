@@ -20,7 +20,7 @@ import { loopCpuMillis } from "./vm/emulation-speed.ts";
 import type { AgentReport } from "./vm/guest-agent.ts";
 import { nodeJob } from "./vm/guest-job.ts";
 import type { GuestResults } from "./vm/guest-suite.ts";
-import { type GuestRun, guestFailure, runInGuestRetryingCrash } from "./vm/qemu-vm.ts";
+import { GUEST_CRASH_REBOOTS, type GuestRun, guestFailure, runInGuestRetryingCrash } from "./vm/qemu-vm.ts";
 import { runVerdictCases } from "./vm/run-verdict-cases.ts";
 import { VERDICT_CASES, type VerdictCase, type VerdictObservation } from "./vm/verdict-cases.ts";
 import { vmMissing } from "./vm/vm-prerequisites.ts";
@@ -70,8 +70,8 @@ describe.skipIf(!!missing)("isolate 2.x with --cg on cgroup v2, in a qemu guest"
           `(${(g.guestLoopMs / g.hostLoopMs).toFixed(1)}x slower): time limits x${g.scale}. Phases (ms): ${JSON.stringify(g.wallMs)}`,
       );
     },
-    2 * GUEST_TIMEOUT_MS + 60_000,
-  ); // a crashed guest boots once more
+    (1 + GUEST_CRASH_REBOOTS) * GUEST_TIMEOUT_MS + 60_000, // a crashed guest boots again
+  );
 
   it("nothing of the guest is left: no qemu process, no run directory", () => {
     const alive = (pid: number) => {

@@ -7,6 +7,7 @@
 // guest has no network of its own; the job gives it a dummy uplink.
 import { join } from "node:path";
 import { loopCpuMillis } from "./emulation-speed.ts";
+import { GUEST_NODE_ENV } from "./guest-job.ts";
 import { type GuestRun, runInGuestRetryingCrash } from "./qemu-vm.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -39,6 +40,7 @@ export function vitestJob(files: string[], hostLoopMs: number, vitestArgs: strin
   return [
     "set -e",
     "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root",
+    GUEST_NODE_ENV,
     "mkdir -p /tmp/checkout/upper /tmp/checkout/work",
     `mount -t overlay overlay -o lowerdir=${q(ROOT)},upperdir=/tmp/checkout/upper,workdir=/tmp/checkout/work ${q(ROOT)}`,
     // A default route, as every node has: without one, a box's packet to an
