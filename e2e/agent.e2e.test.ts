@@ -44,6 +44,10 @@ let packageSet: string;
 let controller: ManagedProcess;
 const agents = new Map<string, ManagedProcess>();
 
+/** The second node makes each slot's next box ahead of its run (ENVICUTOR_WARM_BOXES). */
+const WARM_NODE = NODES[1]!;
+const boxIdsOf = (i: number) => [400 + i * 10, 401 + i * 10];
+
 function agentFor(node: string, i: number): ManagedProcess {
   return startAgent({
     kubeconfig: kubeconfigPath(),
@@ -59,6 +63,7 @@ function agentFor(node: string, i: number): ManagedProcess {
       ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS: cache.publicKey,
       ENVICUTOR_INSTALL_TIMEOUT_SECONDS: "25",
       ENVICUTOR_INSTALL_CONCURRENCY: "2",
+      ...(node === WARM_NODE ? { ENVICUTOR_WARM_BOXES: "true" } : {}),
     },
   });
 }
@@ -131,7 +136,11 @@ beforeAll(async () => {
 }\n`,
   );
   await ensureNamespace(NS);
-  for (const n of NODES) await createNode(n, { "envicutor.io/e2e": "agent" });
+  for (const n of NODES)
+    await createNode(n, {
+      "envicutor.io/e2e": "agent",
+      ...(n === WARM_NODE ? { "envicutor.io/warm": "yes" } : {}),
+    });
   controller = startController({
     kubeconfig: kubeconfigPath(),
     namespace: NS,
@@ -147,7 +156,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  for (const name of ["py-e2e", "c-e2e", "broken-pkg", "broken-smoke", "hang-e2e"]) {
+  for (const name of ["py-e2e", "c-e2e", "broken-pkg", "broken-smoke", "hang-e2e", "warm-e2e"]) {
     await client?.delete(RuntimeResource, name).catch(() => undefined);
   }
   await waitFor(
@@ -418,5 +427,39 @@ describe.skipIf(isolateMissing)("agents with Nix and isolate", () => {
     const mine = installsOf(await workers(), "c-e2e").filter((i) => i.node === node);
     expect(mine).toHaveLength(1);
     expect(mine[0]?.phase).toBe("Installed");
+  });
+
+  it("a node with warm boxes has its next box ready after a run, judges the same, and cleans them all when it stops", async () => {
+    const i = NODES.indexOf(WARM_NODE);
+    const boxDirs = () => boxIdsOf(i).filter((id) => existsSync(`/var/local/lib/isolate/${id}/box`));
+    await client.create(RuntimeResource, {
+      ...runtime("warm-e2e", {}),
+      spec: { ...runtime("warm-e2e", {}).spec, nodeSelector: { "envicutor.io/warm": "yes" } },
+    });
+    await waitFor(
+      async () => {
+        const rt = await client.get(RuntimeResource, "warm-e2e");
+        return rt.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+      },
+      { timeoutMs: 240_000, intervalMs: 500, what: "Runtime warm-e2e Ready on the warm node" },
+    );
+    for (const name of ["warm-1", "warm-2"]) {
+      const ex = await submit(name, {
+        runtime: "warm-e2e",
+        files: [{ name: "main.py", content: "import os\nprint(sorted(os.listdir('.')))" }],
+        testCases: [{ expectedOutput: "['main.py']\n" }, { expectedOutput: "['main.py']\n" }],
+      });
+      expect(ex.status?.nodeName).toBe(WARM_NODE);
+      // A warm box is empty when it is taken: each test case sees only its own source.
+      expect(ex.status?.tests?.map((t) => t.verdict)).toEqual(["Accepted", "Accepted"]);
+    }
+    // Without warm boxes isolate --cleanup leaves no box directory once a run is over.
+    await waitFor(async () => boxDirs().length > 0, {
+      timeoutMs: 15_000,
+      what: "a warm box on the warm node",
+    });
+    await agents.get(WARM_NODE)!.stop();
+    expect(boxDirs()).toEqual([]);
+    agents.set(WARM_NODE, agentFor(WARM_NODE, i));
   });
 });

@@ -27,3 +27,14 @@ describe("agent configuration: package sets", () => {
     expect(() => loadAgentConfig({ ...base, ENVICUTOR_PACKAGE_SETS: "not json" })).toThrow(/not JSON/);
   });
 });
+
+describe("agent configuration: warm boxes", () => {
+  const base = { ENVICUTOR_NODE_NAME: "n1" };
+
+  it("are off unless ENVICUTOR_WARM_BOXES is true, and anything else than true or false stops the agent", () => {
+    expect(loadAgentConfig(base).warmBoxes).toBe(false);
+    expect(loadAgentConfig({ ...base, ENVICUTOR_WARM_BOXES: "true" }).warmBoxes).toBe(true);
+    expect(loadAgentConfig({ ...base, ENVICUTOR_WARM_BOXES: "false" }).warmBoxes).toBe(false);
+    expect(() => loadAgentConfig({ ...base, ENVICUTOR_WARM_BOXES: "yes" })).toThrow(/ENVICUTOR_WARM_BOXES/);
+  });
+});

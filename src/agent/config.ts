@@ -41,6 +41,8 @@ export const agentConfigSchema = z.object({
   ENVICUTOR_COMPILE_CACHE_BYTES: intFromEnv(1024 * 1024 * 1024),
   /** Bytes of Problems' test data the node keeps (extracted archives, LRU); at least one set's size. */
   ENVICUTOR_TEST_DATA_CACHE_BYTES: intFromEnv(8 * 1024 * 1024 * 1024, 1),
+  /** Make each slot's next box right after the last is cleaned (WarmBoxes): off unless "true". */
+  ENVICUTOR_WARM_BOXES: z.enum(["true", "false"]).default("false"),
   ENVICUTOR_LEASE_DURATION_SECONDS: intFromEnv(20, 2),
   ENVICUTOR_METRICS_PORT: intFromEnv(8081),
   ENVICUTOR_METRICS_HOST: z.string().default("0.0.0.0"),
@@ -78,6 +80,8 @@ export interface AgentConfig {
   compileCacheBytes: number;
   /** Bytes of extracted test data the node keeps (LRU). */
   testDataCacheBytes: number;
+  /** A box made ready ahead of each run (isolate --init and its tmpfs right after the last clean-up). */
+  warmBoxes: boolean;
   leaseDurationSeconds: number;
   metricsPort: number;
   metricsHost: string;
@@ -133,6 +137,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     outputCapBytes: e.ENVICUTOR_OUTPUT_CAP_BYTES,
     compileCacheBytes: e.ENVICUTOR_COMPILE_CACHE_BYTES,
     testDataCacheBytes: e.ENVICUTOR_TEST_DATA_CACHE_BYTES,
+    warmBoxes: e.ENVICUTOR_WARM_BOXES === "true",
     leaseDurationSeconds: e.ENVICUTOR_LEASE_DURATION_SECONDS,
     metricsPort: e.ENVICUTOR_METRICS_PORT,
     metricsHost: e.ENVICUTOR_METRICS_HOST,

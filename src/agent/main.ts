@@ -108,6 +108,7 @@ function executionRunner(
     ...(compileCache ? { compileCache } : {}),
     runtimes,
     cleanUpInBackground: true,
+    warmBoxes: config.warmBoxes,
     ...(sandbox.networkUnavailable ? { networkUnavailable: sandbox.networkUnavailable } : {}),
   });
 }
@@ -144,7 +145,7 @@ function stopOnSignals(agent: Agent, runner: ExecutionRunner, sandbox: NodeSandb
     force.unref();
     await agent.stop().catch((err: unknown) => logger.error({ err: errText(err) }, "error while stopping"));
     // Runs are aborted and their boxes cleaned by now (the background clean-ups too); what is still mounted (the devices' tmpfs) goes too.
-    if (runner instanceof IsolateExecutor) await runner.idle();
+    if (runner instanceof IsolateExecutor) await runner.coolDown();
     if (sandbox) {
       await unmountStaleBoxStorage(sandbox.settings.workDir).catch((err: unknown) =>
         logger.error({ err: errText(err) }, "could not unmount box filesystems"),
