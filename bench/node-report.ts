@@ -145,7 +145,29 @@ CPU per run against 22–46 ms), so compare within a run, or within that set of 
 The four runs of 19:50–19:52 (a third machine, Intel Xeon, 2 cores, bare
 isolate 37.83–40.33 ms of CPU per run, no go-judge built on it) are a
 same-commit A/B of the agent's command shells (408f1c2, below):
-\`ENVICUTOR_COMMAND_SHELL=off\` and on alternated, load 1.81–2.65.
+\`ENVICUTOR_COMMAND_SHELL=off\` and on alternated, load 1.81–2.65 (the
+table keeps three of them). The five runs of 22:53–22:59 are on the same
+machine with go-judge v1.12.2 built again (/opt/go-judge), load 2.09–2.73:
+two at 5992927, then a same-commit A/B of warm boxes at 0bfa8c1
+(\`ENVICUTOR_WARM_BOXES=true\`, off, true).
+
+- **Warm boxes (0bfa8c1), same machine, alternating on / off / on: "box ready" 1 / 7 / 1 ms; latency p50 over bare +28.5 / +35.2 / +30 ms (target ≤ +15 ms, not met).**
+  With \`ENVICUTOR_WARM_BOXES=true\` (chart: \`agent.warmBoxes\`) a box is
+  made again (isolate --init, a new empty tmpfs) right after its clean-up,
+  in the background while the result is written, so the next run finds it
+  ready. It moves work off the path, it does not remove it: agent CPU per
+  Execution 23.55 / 21.26 / 20.15 ms, per extra test case 10.06 / 9.17 / 9.5
+  ms, throughput ÷ bare 0.594 / 0.628 / 0.694 (all within their spread). It
+  is off by default: it is new in the agent, and e2e/agent runs one of its
+  two nodes with it. What is left of the ≈ +30 ms: the Running status write
+  (10–11 ms, its own hop), the run itself against bare's (41–44 ms for
+  isolate --run and the comparison, bare's whole init-run-cleanup is 52.8–55.7
+  ms p50) and the placement write with its two watches (9–10 ms).
+- **go-judge, same runs: p50 34.1–36.2 ms against bare isolate's 52.8–56 ms
+  and Envicutor's 84–93 ms (+48.8 to +56.8 ms over go-judge); throughput ÷
+  go-judge 0.38–0.457×, go-judge ÷ bare 1.372–1.602×.** go-judge's advantage
+  is the pooled container (below); the warm box is the same idea for
+  isolate, but isolate still makes a cgroup and a process tree per --run.
 
 - **Command shells (408f1c2), same machine, alternating: agent CPU per Execution 27.42 / 27.6 ms with them off, 24.7 / 23.16 ms on; per extra test case 12.26 / 10.84 → 10.27 / 9.82 ms (targets ≤ 2 ms and ≤ 1 ms, not met).**
   The agent now starts isolate --init and --cleanup, mount and umount through
@@ -219,8 +241,8 @@ same-commit A/B of the agent's command shells (408f1c2, below):
   written is 23 / 16 ms in runs 5–6 against 18 + 9 and 18 + 10 ms in runs 3–4
   (in runs 5–6 the "box cleaned" and "result status write" rows count only the
   Executions whose clean-up ended before the result write). A warm box per slot
-  (isolate --init and the mount done ahead) was not done: it is the next
-  largest agent hop.
+  (isolate --init and the mount done ahead) came later, opt-in (0bfa8c1,
+  "Warm boxes" above).
 - **Throughput ÷ bare at 2 in flight: 0.397 / 0.54 → 0.351 / 0.474 → 0.66 / 0.325 (target ≥ 1.0×, not met).**
   Same machine, alternating: 0.586 / 0.531 before 9f25d2c, 0.647 / 0.629 after
   (one test case each, so it gains only the command before the first use; bare
