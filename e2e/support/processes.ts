@@ -55,18 +55,19 @@ export class ManagedProcess {
     await this.exited;
   }
 
-  /** SIGTERM (graceful), then SIGKILL after the timeout. */
-  async stop(timeoutMs = 15_000): Promise<void> {
-    if (!this.running || !this.proc?.pid) return;
+  /** SIGTERM (graceful), then SIGKILL after the timeout; the exit code (null when killed or not running). */
+  async stop(timeoutMs = 15_000): Promise<number | null> {
+    if (!this.running || !this.proc?.pid) return null;
     try {
       process.kill(-this.proc.pid, "SIGTERM");
     } catch {
-      return;
+      return null;
     }
     const t = setTimeout(() => this.killSync(), timeoutMs);
-    await this.exited;
+    const code = await this.exited;
     clearTimeout(t);
     live.delete(this);
+    return code;
   }
 
   killSync(): void {
