@@ -132,12 +132,16 @@ const ROWS: Row[] = [
 /** What the runs of 2026-12-02 showed; rewrite it when the figures move. Runs are named by commit and time: the table keeps the last eight. */
 const FINDINGS = `### What the runs show, and where each target stops
 
-The runs of 00:02–10:40 UTC are at 025a081 (the bench itself, nothing
+The table's runs: 1–3 a same-commit A/B of the command shells (408f1c2), 4–5
+at 5992927, 6–8 a same-commit A/B of warm boxes (0bfa8c1), all on one Intel
+Xeon machine with 2 cores. Earlier runs, named below by their commit, are no
+longer in the table (bench/node-results.json keeps them).
+The runs of 00:02–10:40 UTC were at 025a081 (the bench itself, nothing
 reduced), 72f5f5c (the sandbox's commands through \`execFile\` instead of
 execa), 363f466 (boxes cleaned up in the background while the result is
 written), b008576 plus kube-apiserver's request counters, and f04bcb4 with
-go-judge beside; their load average was 5.33–7.21 at the ends on the 2 cores
-(other sessions' builds and tests). The four runs of 16:10–16:15 are a
+go-judge beside (two runs each, one for b008576); their load average was 5.33–7.21 at the ends on the 2 cores
+(other sessions' builds and tests). The four runs of 16:10–16:15 were a
 same-machine before/after of 9f25d2c (fewer sandbox commands, below):
 69338cc (before) and e36cef7 (after) alternated, load 2.3–2.58. That machine
 is slower than the earlier one (bare isolate init-run-cleanup 58–64 ms of
@@ -146,12 +150,12 @@ The four runs of 19:50–19:52 (a third machine, Intel Xeon, 2 cores, bare
 isolate 37.83–40.33 ms of CPU per run, no go-judge built on it) are a
 same-commit A/B of the agent's command shells (408f1c2, below):
 \`ENVICUTOR_COMMAND_SHELL=off\` and on alternated, load 1.81–2.65 (the
-table keeps three of them). The five runs of 22:53–22:59 are on the same
+table keeps the last three, runs 1–3). The five runs of 22:53–22:59 are on the same
 machine with go-judge v1.12.2 built again (/opt/go-judge), load 2.09–2.73:
-two at 5992927, then a same-commit A/B of warm boxes at 0bfa8c1
-(\`ENVICUTOR_WARM_BOXES=true\`, off, true).
+two at 5992927 (runs 4–5), then a same-commit A/B of warm boxes at 0bfa8c1
+(\`ENVICUTOR_WARM_BOXES=true\`, off, true: runs 6–8).
 
-- **Warm boxes (0bfa8c1), same machine, alternating on / off / on: "box ready" 1 / 7 / 1 ms; latency p50 over bare +28.5 / +35.2 / +30 ms (target ≤ +15 ms, not met).**
+- **Warm boxes (0bfa8c1, runs 6–8), alternating on / off / on: "box ready" 1 / 7 / 1 ms; latency p50 over bare +28.5 / +35.2 / +30 ms (target ≤ +15 ms, not met).**
   With \`ENVICUTOR_WARM_BOXES=true\` (chart: \`agent.warmBoxes\`) a box is
   made again (isolate --init, a new empty tmpfs) right after its clean-up,
   in the background while the result is written, so the next run finds it
@@ -160,16 +164,16 @@ two at 5992927, then a same-commit A/B of warm boxes at 0bfa8c1
   ms, throughput ÷ bare 0.594 / 0.628 / 0.694 (all within their spread). It
   is off by default: it is new in the agent, and e2e/agent runs one of its
   two nodes with it. What is left of the ≈ +30 ms: the Running status write
-  (10–11 ms, its own hop), the run itself against bare's (41–44 ms for
-  isolate --run and the comparison, bare's whole init-run-cleanup is 52.8–55.7
+  (10–11 ms, its own hop), the run itself against bare's (42–44 ms for
+  isolate --run and the comparison, bare's whole init-run-cleanup is 52.8–55.5
   ms p50) and the placement write with its two watches (9–10 ms).
-- **go-judge, same runs: p50 34.1–36.2 ms against bare isolate's 52.8–56 ms
+- **go-judge, runs 4–8: p50 34.1–36.2 ms against bare isolate's 52.8–56 ms
   and Envicutor's 84–93 ms (+48.8 to +56.8 ms over go-judge); throughput ÷
   go-judge 0.38–0.457×, go-judge ÷ bare 1.372–1.602×.** go-judge's advantage
   is the pooled container (below); the warm box is the same idea for
   isolate, but isolate still makes a cgroup and a process tree per --run.
 
-- **Command shells (408f1c2), same machine, alternating: agent CPU per Execution 27.42 / 27.6 ms with them off, 24.7 / 23.16 ms on; per extra test case 12.26 / 10.84 → 10.27 / 9.82 ms (targets ≤ 2 ms and ≤ 1 ms, not met).**
+- **Command shells (408f1c2; the last three are runs 1–3), same machine, alternating: agent CPU per Execution 27.42 / 27.6 ms with them off, 24.7 / 23.16 ms on; per extra test case 12.26 / 10.84 → 10.27 / 9.82 ms (targets ≤ 2 ms and ≤ 1 ms, not met).**
   The agent now starts isolate --init and --cleanup, mount and umount through
   a long-lived /bin/sh per slot (src/agent/sandbox/command-shell.ts): the fork
   is the small shell's, not the agent's heap's. \`npm run bench:spawn\`
@@ -184,7 +188,7 @@ two at 5992927, then a same-commit A/B of warm boxes at 0bfa8c1
   because its output comes back through pipes with a cap, and the files in and
   out, the meta file and the comparison.
 
-- **Agent CPU per extra test case, same machine, alternating: 31.18 / 29.62 ms before 9f25d2c, 22.78 / 21.5 ms after (target ≤ 1 ms, not met).**
+- **Agent CPU per extra test case, the runs of 16:10–16:15, alternating: 31.18 / 29.62 ms before 9f25d2c, 22.78 / 21.5 ms after (target ≤ 1 ms, not met).**
   Earlier runs (other machine): 20.98 / 21.4 ms → 13.72 / 13.1 ms (execFile) →
   13.55 / 15.85 ms. Before 9f25d2c each further test case made the agent start
   five commands (umount, isolate --cleanup, isolate --init, mount, isolate
@@ -213,38 +217,38 @@ two at 5992927, then a same-commit A/B of warm boxes at 0bfa8c1
   (2.2 s, once) and everything else: zod parsing, the API client, file I/O, each 0.1–0.5 s.
   So the agent's cost per test case is its forks, and only fewer forks from the agent
   will move it.
-- **Agent CPU per Execution: 38.95 / 34.01 ms → 19.23 / 28.55 ms → 23.19 / 24.68 ms (target ≤ 2 ms, not met).**
+- **Agent CPU per Execution, 025a081 → 72f5f5c → 363f466: 38.95 / 34.01 ms → 19.23 / 28.55 ms → 23.19 / 24.68 ms; 20.15–27.6 ms in runs 1–8 (target ≤ 2 ms, not met).**
   About 13.1–15.85 ms of it is its one test case (above); the rest is two status writes
   (JSON and TLS), three watch events of its own Execution (Scheduled, Running,
   finished), the output capture and two log lines.
-- **kube-apiserver + etcd + controller: 31.39 / 27.61 ms → 19.52 / 26.69 ms → 27.11 / 25.56 ms (target ≤ 12 ms, not met).**
-  kube-apiserver is 14.11–22.68 ms of it: every Execution is a create and three
+- **kube-apiserver + etcd + controller, 025a081 → 72f5f5c → 363f466: 31.39 / 27.61 ms → 19.52 / 26.69 ms → 27.11 / 25.56 ms; 37.93–44.88 ms in runs 1–8, another machine (target ≤ 12 ms, not met).**
+  kube-apiserver is 14.11–22.68 ms of it there (28.39–33.59 ms in runs 1–8): every Execution is a create and three
   status writes (the controller's placement, the agent's Running, the result),
   each a full-object JSON write of a CRD (no protobuf for CRDs) and each sent
   to three watchers (the controller, the agent, the bench client). What would
   move it: fewer writes (no separate Running write; issue 11 keeps it, for
   telling an agent restart from a run) and smaller objects per event. Not done
   here: "no GET before a write" needed nothing (the worker already writes from
-  its cache; run 7 counts no GET of an Execution); "no status write that
+  its cache; no run since b008576 counts a GET of an Execution); "no status write that
   changes nothing" and smaller watch events were not reached in the time.
-  Run 7's counters, per Execution: 1 POST, 3 PUT of the status, 0 GET, and 15
-  watch events of 26881.1 bytes in all (about 1.8 KB each): 4 changes (create,
+  The counters of runs 1–8, per Execution: 1 POST, 3 PUT of the status, no GET, and 15
+  watch events of 27200–27200.1 bytes in all (about 1.8 KB each): 4 changes (create,
   placement, Running, result) to 4 watchers less the create the agent's field
   selector does not see (the controller, the agent, the bench client and,
   presumably, kube-controller-manager's metadata informers; not checked).
-- **Latency p50 over bare: +72.4 / +71.2 ms → +58.3 / +63.2 ms → +66.8 / +47.1 ms (target ≤ +15 ms, not met).**
-  By hop (table above): create 5–6 ms, placement and two watches 4–7 ms, the
+- **Latency p50 over bare, 025a081 → 72f5f5c → 363f466: +72.4 / +71.2 ms → +58.3 / +63.2 ms → +66.8 / +47.1 ms; +28.5 to +47.9 ms in runs 1–8 (target ≤ +15 ms, not met).**
+  By hop, in those earlier runs: create 5–6 ms, placement and two watches 4–7 ms, the
   Running write 6–8 ms, box ready 23–35 ms (isolate --cleanup, --init, the
   mount and the source) and the run 31–44 ms, then the result write; bare
   isolate does init, run and clean-up in 45.8–64.5 ms in all. Cleaning up in
   the background took the clean-up (14–20 ms) off the path: run → result
-  written is 23 / 16 ms in runs 5–6 against 18 + 9 and 18 + 10 ms in runs 3–4
-  (in runs 5–6 the "box cleaned" and "result status write" rows count only the
+  written is 23 / 16 ms at 363f466 against 18 + 9 and 18 + 10 ms at 72f5f5c
+  (from 363f466 on, the "box cleaned" and "result status write" rows count only the
   Executions whose clean-up ended before the result write). A warm box per slot
   (isolate --init and the mount done ahead) came later, opt-in (0bfa8c1,
   "Warm boxes" above).
-- **Throughput ÷ bare at 2 in flight: 0.397 / 0.54 → 0.351 / 0.474 → 0.66 / 0.325 (target ≥ 1.0×, not met).**
-  Same machine, alternating: 0.586 / 0.531 before 9f25d2c, 0.647 / 0.629 after
+- **Throughput ÷ bare at 2 in flight, 025a081 → 72f5f5c → 363f466: 0.397 / 0.54 → 0.351 / 0.474 → 0.66 / 0.325; 0.541–0.694 in runs 1–8 (target ≥ 1.0×, not met).**
+  The runs of 16:10–16:15, alternating: 0.586 / 0.531 before 9f25d2c, 0.647 / 0.629 after
   (one test case each, so it gains only the command before the first use; bare
   12.32–14.24 runs/s). Agent CPU per one-test Execution in those runs: 52.21 /
   54.15 ms before, 53.21 / 46.62 ms after, within their spread.
@@ -256,7 +260,7 @@ two at 5992927, then a same-commit A/B of warm boxes at 0bfa8c1
   client on CPU 0. With 2 cores that is the best this machine allows: the
   node's two slots share one core with the agent, and the control plane shares
   the other with the client and with every other session's work.
-- **go-judge (runs 8–9, f04bcb4 with the bench's go-judge side; go-judge
+- **go-judge (the two runs at f04bcb4, the bench's first go-judge side, another machine; go-judge
   v1.12.2 built with Go 1.26.8 into /opt/go-judge).** p50 42 / 51.6 ms
   against bare isolate's 76.6 / 95.3 ms and Envicutor's 149 / 211 ms
   (+107 / +159.4 ms over go-judge, 3.548× / 4.089× its p50); 2 at a time
@@ -272,18 +276,18 @@ two at 5992927, then a same-commit A/B of warm boxes at 0bfa8c1
   one prepared view per Runtime). Both runs were the most loaded of the table
   (load average 6.98 / 5.99 at their end, the node-helm e2e running beside
   them), which is why every figure of theirs, Envicutor's and bare's alike, is
-  above runs 1–7's; the ratios within each run are what to read. A run between
+  above the earlier runs' of that day; the ratios within each run are what to read. A run between
   them failed (one Execution RuntimeError: python3's libz.so.1 missing, its
   store path removed from /nix/store by another session's work meanwhile) and
   is not in the table.
-- "result written → watch delivered to the client" is below zero from run 5
-  on: the agent stamps "result written" when it has read the PUT's answer, and
-  on CPU 1, busy with the background clean-up, that comes after kube-apiserver
-  has already sent the watch event to the client on CPU 0 (-4 ms in run 7). In
-  runs 5–6 the client also stamped with \`performance.timeOrigin +
-  performance.now()\`, which drifts from \`Date.now()\`; from run 7 every
-  cross-process stamp is \`Date.now()\`.
-- Runs 1–6 recorded \`cores: 1\`: the bench read the CPU count after pinning
+- "result written → watch delivered to the client" can be below zero since
+  363f466 (-1 ms in run 6, -4 ms at b008576): the agent stamps "result written"
+  when it has read the PUT's answer, and on CPU 1, busy with the background
+  clean-up, that comes after kube-apiserver has already sent the watch event to
+  the client on CPU 0. At 363f466 the client also stamped with
+  \`performance.timeOrigin + performance.now()\`, which drifts from
+  \`Date.now()\`; since b008576 every cross-process stamp is \`Date.now()\`.
+- The runs at 025a081, 72f5f5c and 363f466 recorded \`cores: 1\`: the bench read the CPU count after pinning
   itself to CPU 0 (fixed; corrected to 2 in node-results.json).
 - The bench's isolate boxes are 800–829 (\`bench/run.ts\` moved there too from
   600–, which the VM test uses): run one bench at a time.`;
