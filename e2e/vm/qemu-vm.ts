@@ -92,6 +92,9 @@ export async function runInGuest(job: GuestJob): Promise<GuestRun> {
   }
 }
 
+/** What a crashed Node.js leaves in a job's log: V8's fatal-error banner, or vitest's word for a worker that died. */
+const NODE_CRASH_IN_LOG = /^# Fatal error in |Worker exited unexpectedly/m;
+
 /** How many times a crashed guest job is booted again; hooks allow for 1 + this many runs. */
 export const GUEST_CRASH_REBOOTS = 2;
 
@@ -101,7 +104,9 @@ export const GUEST_CRASH_REBOOTS = 2;
  * same job passed the runs before and after; see guest-job.ts for what the
  * guest's Node.js is given against it. A job whose process died by a signal
  * (exit above 128) without timing out is run again on a new boot, loudly, up
- * to `reboots` times. Any other failure is the job's own.
+ * to `reboots` times, and so is one whose log shows a V8 fatal error or a
+ * vitest worker that died (vitest itself then exits 1). Any other failure is
+ * the job's own.
  */
 export async function runInGuestRetryingCrash(
   job: GuestJob,
@@ -109,10 +114,13 @@ export async function runInGuestRetryingCrash(
 ): Promise<GuestRun> {
   for (let boot = 0; ; boot++) {
     const run = await runInGuest(job);
-    const crashed = !run.timedOut && (run.exitCode ?? 0) > 128;
+    const crashed =
+      !run.timedOut &&
+      run.exitCode !== 0 &&
+      ((run.exitCode ?? 0) > 128 || NODE_CRASH_IN_LOG.test(run.jobLog));
     if (!crashed || boot === reboots) return run;
     console.warn(
-      `!!! GUEST CRASHED, booting it again (${boot + 1} of ${reboots}): ${guestFailure(run, "the guest's job died by a signal")}`,
+      `!!! GUEST CRASHED, booting it again (${boot + 1} of ${reboots}): ${guestFailure(run, "the guest's Node.js crashed")}`,
     );
   }
 }
