@@ -262,7 +262,8 @@ export class ControlPlane {
           "--unsafe-no-fsync=true",
           "--log-level=warn",
         ]);
-        await this.waitUntil("etcd", () => httpOk(`${url}/health`), 30_000);
+        // 60 s: once, under CI load, a new etcd was not healthy within 30 s (cause not recorded).
+        await this.waitUntil("etcd", () => httpOk(`${url}/health`), 60_000);
         return url;
       });
       this.timings.etcdMs = Date.now() - t;
@@ -574,8 +575,10 @@ export class ControlPlane {
       }
       if (await probe().catch(() => false)) return;
       if (Date.now() > deadline) {
+        // The last log line on the first line too: CI's summary of a retried test keeps only that line.
+        const last = this.logTail(name, 1).trim().slice(0, 300);
         throw new Error(
-          `${name}: not ${what} after ${timeoutMs} ms${this.logHint(m)}:\n${this.logTail(name)}`,
+          `${name}: not ${what} after ${timeoutMs} ms (its last log line: ${last || "none"})${this.logHint(m)}:\n${this.logTail(name)}`,
         );
       }
       await sleep(100);
