@@ -12,7 +12,7 @@ import {
 } from "../ports.ts";
 import type { PlannedTest, TestPlan } from "../problem/test-plan.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
-import { ClosureViews } from "../sandbox/closure-view.ts";
+import { ClosureViews, viewsRootFor } from "../sandbox/closure-view.ts";
 import { outputMatches } from "../sandbox/compare.ts";
 import { IsolateBox, type SandboxSettings } from "../sandbox/isolate-box.ts";
 import { judgeRun, type StageVerdict } from "../sandbox/verdict.ts";
@@ -58,9 +58,9 @@ export interface ExecutorOptions {
    */
   warmBoxes?: boolean;
   /**
-   * Mount a Runtime's closure as one prepared read-only view (ClosureViews)
-   * instead of path by path. Off in the agent for now: with it, e2e/problems'
-   * C compiles found gcc's own binary missing in the box (not understood yet).
+   * Mount a Runtime's closure as one prepared view of hard links
+   * (ClosureViews) instead of path by path; the agent's default
+   * (ENVICUTOR_CLOSURE_VIEWS).
    */
   closureViews?: boolean;
 }
@@ -113,7 +113,9 @@ export class IsolateExecutor implements ExecutionRunner {
 
   constructor(opts: ExecutorOptions) {
     this.warm = opts.warmBoxes ? new WarmBoxes() : undefined;
-    this.views = opts.closureViews ? new ClosureViews(opts.sandbox.workDir) : undefined;
+    this.views = opts.closureViews
+      ? new ClosureViews(viewsRootFor(opts.sandbox.workDir), opts.logger)
+      : undefined;
     this.o = this.warm ? { ...opts, sandbox: { ...opts.sandbox, warm: this.warm } } : opts;
   }
 
@@ -169,9 +171,14 @@ export class IsolateExecutor implements ExecutionRunner {
     while (this.cleaning.size > 0) await Promise.all([...this.cleaning]);
   }
 
-  /** Once no clean-up runs in the background: every warm box cleaned too, nothing of any box left. */
+  /** Once no clean-up runs in the background: every warm box and closure view removed too, nothing of any box left. */
   async coolDown(): Promise<void> {
     await this.idle();
+    await this.views
+      ?.removeAll()
+      .catch((err: unknown) =>
+        this.o.logger.error({ err: String(err) }, "could not remove the closure views"),
+      );
     if (!this.warm) return;
     await this.o.pool.withMany(this.o.pool.size, async () => {
       for (const id of this.warm?.ids() ?? [])
@@ -229,9 +236,9 @@ export class IsolateExecutor implements ExecutionRunner {
    * With the Runtime's closure known, the box mounts exactly those store paths
    * (plus configured extra dirs), so it sees the Runtime and nothing else of
    * /nix/store: as one prepared view with closureViews, else path by path.
-   * isolate binds directories only: a closure holding a plain-file store path
-   * falls back to the whole store, read-only. A view taken goes into `views`
-   * (released when the run ends).
+   * isolate binds directories only: without a view, a closure holding a
+   * plain-file store path falls back to the whole store, read-only. A view
+   * taken goes into `views` (released when the run ends).
    */
   private async settingsFor(
     rt: Pick<RuntimeForExecution, "closure">,
@@ -239,22 +246,24 @@ export class IsolateExecutor implements ExecutionRunner {
   ): Promise<SandboxSettings> {
     const closure = rt.closure;
     if (!closure?.length || this.o.sandbox.mounts) return this.o.sandbox;
-    const allDirs = closure.every((p) => {
-      try {
-        return p.startsWith("/nix/store/") && statSync(p).isDirectory();
-      } catch {
-        return false;
-      }
-    });
-    if (!allDirs) return this.o.sandbox;
+    if (!closure.every((p) => p.startsWith("/nix/store/"))) return this.o.sandbox;
     const extra = this.o.sandbox.extraDirs;
     const view = await this.views?.use(closure).catch((err: unknown) => {
       this.o.logger.warn({ err: String(err) }, "no closure view: the closure is mounted path by path");
       return undefined;
     });
-    if (!view) return { ...this.o.sandbox, mounts: [...closure, ...extra] };
-    views.push(view.release);
-    return { ...this.o.sandbox, mounts: [...extra], storeView: view.dir };
+    if (view) {
+      views.push(view.release);
+      return { ...this.o.sandbox, mounts: [...extra], storeView: view.dir };
+    }
+    const allDirs = closure.every((p) => {
+      try {
+        return statSync(p).isDirectory();
+      } catch {
+        return false;
+      }
+    });
+    return allDirs ? { ...this.o.sandbox, mounts: [...closure, ...extra] } : this.o.sandbox;
   }
 
   private compileContext(cap: number): CompileContext {

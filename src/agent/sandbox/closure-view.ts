@@ -1,45 +1,84 @@
 import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
-import { mkdir, readdir, readFile, rmdir } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { Logger } from "../../logging.ts";
 import { mountsBelow } from "./box-storage.ts";
 import { runCommand } from "./run-command.ts";
 
 /** Views kept at once; the least recently used one nobody uses goes beyond that. */
 const MAX_VIEWS = 16;
+/** Making one is a cp of directories and links: a large closure (10^5 entries) within this. */
+const MAKE_TIMEOUT_MS = 120_000;
+/** How often idle views of collected store paths are removed: their links hold the files' disk space. */
+const PRUNE_INTERVAL_MS = 60_000;
 
 interface View {
   dir: string;
   ready: Promise<void>;
+  /** Each store path's identity (see identity()) when the view was made. */
+  made: Map<string, string>;
   users: number;
   lastUsed: number;
   /** Replaced by a new view (a store path was removed and made again): removed once unused. */
   stale: boolean;
 }
 
+/** Roots cleared in this process (an agent's views of an earlier run), and the views made: names stay unique. */
+const cleared = new Map<string, Promise<void>>();
+let made = 0;
+
 /**
  * One prepared read-only view of a Runtime's closure (issue 17): a directory
- * holding one read-only bind mount of each store path (`<view>/<hash-name>`),
- * made once per closure, so a box mounts the whole closure as one isolate
- * --dir (isolate binds it recursively) instead of one --dir per store path.
- * Each bind is read-only, nosuid and nodev on the host (checked in
- * /proc/self/mountinfo before the view is used): isolate's read-only remount
- * covers only the top of a recursive bind. A view is used only while each
- * bind still shows its store path's directory (same inode: a store path
- * collected and made again gets a new view). Views live below the sandbox's
- * work directory, whose mounts the agent removes at start and stop.
+ * holding a hard-link copy of each store path (`<view>/<hash-name>`: its
+ * directories made anew, its files the store's own inodes, its symlinks
+ * copied), made once per closure, so a box mounts the whole closure as one
+ * isolate --dir at /nix/store instead of one --dir per store path. A view
+ * holds no mount: isolate's one read-only, nosuid, nodev bind covers all of it,
+ * and the agent's mount namespace (which every isolate process copies) does
+ * not grow with the views (bench/closure-mounts.ts measured binds there costing
+ * every run). Hard links need the store's own filesystem and mount, so views
+ * live beside the store (`/nix/var/envicutor/store-views/<agent>`); where a
+ * link is refused (another mount, as on NixOS's read-only store bind) views
+ * turn off and boxes mount the closure path by path. A view is used only
+ * while each store path is still the one it was made from (same device,
+ * inode and ctime: a path collected and made again gets a new view).
  */
 export class ClosureViews {
   private readonly root: string;
+  private readonly logger: Logger | undefined;
   private readonly views = new Map<string, View>();
-  private made = 0;
+  private readonly ready: Promise<void>;
+  /** Why views are off (a link was refused): boxes mount path by path from then on. */
+  private off: string | undefined;
+  private readonly pruning: NodeJS.Timeout;
 
-  constructor(workDir: string) {
-    this.root = join(workDir, "store-views");
+  /** `root`: this agent's directory of views, on the store's filesystem (see viewsRootFor); emptied first. */
+  constructor(root: string, logger?: Logger) {
+    this.root = root;
+    this.logger = logger;
+    this.ready = clearOnce(root);
+    this.pruning = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
+    this.pruning.unref();
   }
 
-  /** The view of `closure` (absolute store directories), made on first use; release() when the run is done. */
+  /** Removes the idle views whose store paths changed or were collected (a deleted Runtime's, after Nix's GC). */
+  prune(): number {
+    let removed = 0;
+    for (const [key, v] of this.views) {
+      if (v.users > 0 || unchanged(v.made, [...v.made.keys()])) continue;
+      this.views.delete(key);
+      v.stale = true;
+      void v.ready.then(() => removeDir(v.dir)).catch(() => undefined);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** The view of `closure` (absolute store paths), made on first use; release() when the run is done. */
   async use(closure: readonly string[]): Promise<{ dir: string; release: () => void }> {
+    await this.ready;
+    if (this.off) throw new Error(this.off);
     const key = createHash("sha256")
       .update([...closure].sort().join("\n"))
       .digest("hex")
@@ -50,7 +89,7 @@ export class ClosureViews {
     let ok = false;
     try {
       await v.ready;
-      ok = sameDirectories(v.dir, closure);
+      ok = unchanged(v.made, closure);
       if (!ok) throw new Error("a store path of the closure changed since its view was made");
     } finally {
       if (!ok) {
@@ -69,19 +108,58 @@ export class ClosureViews {
     };
   }
 
+  /** The agent stops: every view goes (none is in use by then). */
+  async removeAll(): Promise<void> {
+    clearInterval(this.pruning);
+    await this.ready;
+    await Promise.all([...this.views.values()].map((v) => v.ready.catch(() => undefined)));
+    this.views.clear();
+    await removeDir(this.root);
+  }
+
   private viewOf(key: string, closure: readonly string[]): View {
     const known = this.views.get(key);
     if (known) return known;
-    const dir = join(this.root, `${key}-${this.made++}`);
-    const view = { dir, ready: makeView(dir, closure), users: 0, lastUsed: 0, stale: false };
+    const dir = join(this.root, `${key}-${made++}`);
+    const view: View = {
+      dir,
+      ready: Promise.resolve(),
+      made: new Map(),
+      users: 0,
+      lastUsed: 0,
+      stale: false,
+    };
+    view.ready = this.make(view, closure);
     this.evict(MAX_VIEWS - 1); // room for this one
     this.views.set(key, view);
     return view;
   }
 
+  private async make(view: View, closure: readonly string[]): Promise<void> {
+    const started = Date.now();
+    for (const p of closure) view.made.set(p, identity(p));
+    try {
+      await makeView(view.dir, closure);
+    } catch (err) {
+      await removeDir(view.dir).catch(() => undefined);
+      if (/cross-device|Invalid cross-device link|EXDEV/i.test(String(err))) {
+        this.off = `closure views are off: the store's files cannot be linked into ${this.root} (${String(err)})`;
+        this.logger?.warn(
+          { err: String(err), root: this.root },
+          "closure views are off: boxes mount the closure path by path",
+        );
+      }
+      throw err;
+    }
+    this.logger?.info(
+      { dir: view.dir, storePaths: closure.length, ms: Date.now() - started },
+      "made a closure view",
+    );
+  }
+
   private unuse(v: View): void {
     v.users--;
-    if (v.stale && v.users === 0) void v.ready.then(() => removeView(v.dir)).catch(() => undefined);
+    if (v.stale && v.users === 0) void v.ready.then(() => removeDir(v.dir)).catch(() => undefined);
   }
 
   /** Beyond `keep` views: the least recently used ones nobody uses are removed. */
@@ -93,70 +171,65 @@ export class ClosureViews {
       const [key, v] = idle.shift()!;
       this.views.delete(key);
       v.stale = true;
-      void v.ready.then(() => removeView(v.dir)).catch(() => undefined);
+      void v.ready.then(() => removeDir(v.dir)).catch(() => undefined);
     }
   }
 }
 
-/** Whether each bind of the view shows its store path's directory (a bind has its source's inode). */
-function sameDirectories(dir: string, closure: readonly string[]): boolean {
+/** Where an agent whose sandbox works in `workDir` keeps its views: beside the store, one directory per agent. */
+export function viewsRootFor(workDir: string, store = "/nix/store"): string {
+  const agent = createHash("sha256").update(workDir).digest("hex").slice(0, 16);
+  return join(dirname(store), "var", "envicutor", "store-views", agent);
+}
+
+/**
+ * A store path's device and inode, and for a directory its ctime too (an
+ * inode number can be reused by a path made again; a plain file's ctime moves
+ * whenever a view links it); "" when it is gone.
+ */
+function identity(p: string): string {
   try {
-    return closure.every((p) => {
-      const src = statSync(p);
-      const bound = statSync(join(dir, basename(p)));
-      return src.isDirectory() && src.ino === bound.ino && src.dev === bound.dev;
-    });
+    const s = statSync(p, { bigint: true });
+    return s.isDirectory() ? `${s.dev}:${s.ino}:${s.ctimeNs}` : `${s.dev}:${s.ino}`;
   } catch {
-    return false;
+    return "";
   }
 }
 
-/** Binds each store path read-only into `dir`, then checks every bind is read-only, nosuid and nodev. */
+/** Whether each store path is still the one the view was made from. */
+function unchanged(madeFrom: Map<string, string>, closure: readonly string[]): boolean {
+  return closure.every((p) => {
+    const was = madeFrom.get(p);
+    return was !== undefined && was !== "" && identity(p) === was;
+  });
+}
+
+/** Copies each store path into `dir` as hard links (`cp -a -l`: new directories, the store's files, symlinks as they are). */
 async function makeView(dir: string, closure: readonly string[]): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o755 });
-    for (const p of closure) {
-      const at = join(dir, basename(p));
-      await mkdir(at, { mode: 0o755 });
-      const res = await runCommand("mount", ["--bind", "-o", "ro,nosuid,nodev", p, at], 10_000);
-      if (res.exitCode !== 0) throw new Error(`cannot bind ${p} into a closure view: ${res.stderr}`);
-    }
-    const unsafe = await notReadOnly(dir, closure.length);
-    if (unsafe) throw new Error(`a closure view's bind is not read-only, nosuid and nodev: ${unsafe}`);
-  } catch (err) {
-    await removeView(dir).catch(() => undefined);
-    throw err;
-  }
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const res = await runCommand("cp", ["-a", "-l", "--", ...closure, `${dir}/`], MAKE_TIMEOUT_MS);
+  if (res.exitCode !== 0)
+    throw new Error(`cannot make a closure view: ${res.stderr || `cp exit ${res.exitCode}`}`);
+  const names = (await readdir(dir)).sort();
+  const want = closure.map((p) => basename(p)).sort();
+  if (names.join("\n") !== want.join("\n"))
+    throw new Error(`a closure view holds ${names.length} entries for ${want.length} store paths`);
 }
 
-/** The first mount below `dir` without ro, nosuid and nodev, or a count that is not `expected`. */
-export async function notReadOnly(
-  dir: string,
-  expected: number,
-  mountinfo = "/proc/self/mountinfo",
-): Promise<string> {
-  const prefix = `${dir}/`;
-  let seen = 0;
-  for (const line of (await readFile(mountinfo, "utf8")).split("\n")) {
-    const f = line.split(" ");
-    const point = f[4]?.replace(/\\([0-7]{3})/g, (_, o: string) =>
-      String.fromCharCode(Number.parseInt(o, 8)),
-    );
-    if (!point?.startsWith(prefix)) continue;
-    seen++;
-    const opts = new Set((f[5] ?? "").split(","));
-    if (!opts.has("ro") || !opts.has("nosuid") || !opts.has("nodev")) return point;
-  }
-  return seen === expected ? "" : `${seen} binds for ${expected} store paths`;
+/** Removes a view or a root of views: links and directories only, never through a mount. */
+async function removeDir(dir: string): Promise<void> {
+  const mounts = await mountsBelow(dir);
+  if (mounts.length > 0) throw new Error(`not removing ${dir}: ${mounts[0]} is mounted below it`);
+  // Removing a hard link leaves the store's file as it is.
+  await rm(dir, { recursive: true, force: true });
 }
 
-/** Unmounts a view's binds and removes its directories (rmdir only: never anything of the store). */
-async function removeView(dir: string): Promise<void> {
-  for (const m of await mountsBelow(dir)) {
-    const res = await runCommand("umount", [m], 10_000);
-    if (res.exitCode !== 0) await runCommand("umount", ["-l", m], 10_000);
+/** Empties `root` once per process: what an earlier run of this agent left there goes. */
+function clearOnce(root: string): Promise<void> {
+  let p = cleared.get(root);
+  if (!p) {
+    p = removeDir(root).catch(() => undefined);
+    cleared.set(root, p);
   }
-  // rmdir only, never a recursive rm: through a bind still mounted it would reach the store.
-  for (const name of await readdir(dir).catch(() => [] as string[])) await rmdir(join(dir, name));
-  await rmdir(dir).catch(() => undefined);
+  return p;
 }

@@ -42,8 +42,9 @@ export interface SandboxSettings {
    */
   mounts?: string[];
   /**
-   * A prepared read-only view of the Runtime's closure (ClosureViews), mounted
-   * at /nix/store as one directory; `mounts` then holds only the extra dirs.
+   * A prepared view of the Runtime's closure (ClosureViews: hard links, no
+   * mounts inside), bound read-only at /nix/store as one directory; `mounts`
+   * then holds only the extra dirs.
    */
   storeView?: string;
   /** Boxes made ready ahead of use (see WarmBoxes); every box is made at init() when unset. */
@@ -357,7 +358,7 @@ export class IsolateBox {
       `--dir=dev/shm=${this.storage.shmDir}:rw`,
     ];
     if (this.s.hideHostDirs) args.push("--dir=bin=", "--dir=lib=", "--dir=lib64=", "--dir=usr=");
-    // The view's binds come along (isolate binds recursively); each is read-only on the host.
+    // One read-only bind of the whole view: it holds links, not mounts.
     if (this.s.storeView) args.push(`--dir=nix/store=${this.s.storeView}`);
     const dirs = this.s.mounts ?? ["/nix/store", ...this.s.extraDirs];
     for (const d of dirs) args.push(`--dir=${d.replace(/^\/+/, "")}=${d}:maybe`);
