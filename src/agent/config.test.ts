@@ -38,3 +38,16 @@ describe("agent configuration: warm boxes", () => {
     expect(() => loadAgentConfig({ ...base, ENVICUTOR_WARM_BOXES: "yes" })).toThrow(/ENVICUTOR_WARM_BOXES/);
   });
 });
+
+describe("agent configuration: closure views", () => {
+  const base = { ENVICUTOR_NODE_NAME: "n1" };
+
+  it("are on unless ENVICUTOR_CLOSURE_VIEWS is false, and anything else than true or false stops the agent", () => {
+    expect(loadAgentConfig(base).closureViews).toBe(true);
+    expect(loadAgentConfig({ ...base, ENVICUTOR_CLOSURE_VIEWS: "true" }).closureViews).toBe(true);
+    expect(loadAgentConfig({ ...base, ENVICUTOR_CLOSURE_VIEWS: "false" }).closureViews).toBe(false);
+    expect(() => loadAgentConfig({ ...base, ENVICUTOR_CLOSURE_VIEWS: "1" })).toThrow(
+      /ENVICUTOR_CLOSURE_VIEWS/,
+    );
+  });
+});

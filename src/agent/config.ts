@@ -43,6 +43,8 @@ export const agentConfigSchema = z.object({
   ENVICUTOR_TEST_DATA_CACHE_BYTES: intFromEnv(8 * 1024 * 1024 * 1024, 1),
   /** Make each slot's next box right after the last is cleaned (WarmBoxes): off unless "true". */
   ENVICUTOR_WARM_BOXES: z.enum(["true", "false"]).default("false"),
+  /** Mount a Runtime's closure as one prepared view of hard links (ClosureViews): on unless "false". */
+  ENVICUTOR_CLOSURE_VIEWS: z.enum(["true", "false"]).default("true"),
   ENVICUTOR_LEASE_DURATION_SECONDS: intFromEnv(20, 2),
   ENVICUTOR_METRICS_PORT: intFromEnv(8081),
   ENVICUTOR_METRICS_HOST: z.string().default("0.0.0.0"),
@@ -82,6 +84,8 @@ export interface AgentConfig {
   testDataCacheBytes: number;
   /** A box made ready ahead of each run (isolate --init and its tmpfs right after the last clean-up). */
   warmBoxes: boolean;
+  /** A box mounts its Runtime's closure as one prepared view, not path by path. */
+  closureViews: boolean;
   leaseDurationSeconds: number;
   metricsPort: number;
   metricsHost: string;
@@ -138,6 +142,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     compileCacheBytes: e.ENVICUTOR_COMPILE_CACHE_BYTES,
     testDataCacheBytes: e.ENVICUTOR_TEST_DATA_CACHE_BYTES,
     warmBoxes: e.ENVICUTOR_WARM_BOXES === "true",
+    closureViews: e.ENVICUTOR_CLOSURE_VIEWS === "true",
     leaseDurationSeconds: e.ENVICUTOR_LEASE_DURATION_SECONDS,
     metricsPort: e.ENVICUTOR_METRICS_PORT,
     metricsHost: e.ENVICUTOR_METRICS_HOST,
