@@ -125,6 +125,9 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
   it("kubectl logs and the metrics Services work", async () => {
     const logs = await kubectl(["-n", NS, "logs", `ds/${RELEASE}-agent`, "-c", "agent"]);
     expect(logs).toMatch(/"msg"/);
+    // The Execution above ran with its closure as one view of hard links, made in the pod beside the host's store.
+    expect(logs).toContain('"msg":"made a closure view"');
+    expect(logs).not.toMatch(/no closure view|closure views are off/);
     for (const [svc, port, metric] of [
       [`${RELEASE}-controller-metrics`, 8080, "envicutor_"],
       [`${RELEASE}-agent-metrics`, 8081, "envicutor_agent_"],
