@@ -167,6 +167,12 @@ two at 5992927 (runs 4–5), then a same-commit A/B of warm boxes at 0bfa8c1
   (10–11 ms, its own hop), the run itself against bare's (42–44 ms for
   isolate --run and the comparison, bare's whole init-run-cleanup is 52.8–55.5
   ms p50) and the placement write with its two watches (9–10 ms).
+- **Closure views (f5ac66a, on by default since 05b38e5; after runs 1–8, so not in this table): isolate's CPU per cycle 5–6.25 ms for 1 to 256 store paths as one view, 5.5–13 ms path by path (\`npm run bench:closure\`, the section "Mounting a Runtime's closure" below).**
+  The stand-in Runtimes here have closures of 3 store paths, where the two
+  cost the same; nixpkgs closures are tens to hundreds of paths. A view is a
+  directory of hard links made once per closure (4.5–63 ms), so it adds no
+  mount to the agent's namespace, which every isolate process copies (960
+  binds there cost 1–5.75 ms more per cycle).
 - **go-judge, runs 4–8: p50 34.1–36.2 ms against bare isolate's 52.8–56 ms
   and Envicutor's 84–93 ms (+48.8 to +56.8 ms over go-judge); throughput ÷
   go-judge 0.38–0.457×, go-judge ÷ bare 1.372–1.602×.** go-judge's advantage
