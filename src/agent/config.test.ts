@@ -28,26 +28,19 @@ describe("agent configuration: package sets", () => {
   });
 });
 
-describe("agent configuration: warm boxes", () => {
+describe("agent configuration: true/false switches", () => {
   const base = { ENVICUTOR_NODE_NAME: "n1" };
 
-  it("are off unless ENVICUTOR_WARM_BOXES is true, and anything else than true or false stops the agent", () => {
-    expect(loadAgentConfig(base).warmBoxes).toBe(false);
-    expect(loadAgentConfig({ ...base, ENVICUTOR_WARM_BOXES: "true" }).warmBoxes).toBe(true);
-    expect(loadAgentConfig({ ...base, ENVICUTOR_WARM_BOXES: "false" }).warmBoxes).toBe(false);
-    expect(() => loadAgentConfig({ ...base, ENVICUTOR_WARM_BOXES: "yes" })).toThrow(/ENVICUTOR_WARM_BOXES/);
-  });
-});
-
-describe("agent configuration: closure views", () => {
-  const base = { ENVICUTOR_NODE_NAME: "n1" };
-
-  it("are on unless ENVICUTOR_CLOSURE_VIEWS is false, and anything else than true or false stops the agent", () => {
-    expect(loadAgentConfig(base).closureViews).toBe(true);
-    expect(loadAgentConfig({ ...base, ENVICUTOR_CLOSURE_VIEWS: "true" }).closureViews).toBe(true);
-    expect(loadAgentConfig({ ...base, ENVICUTOR_CLOSURE_VIEWS: "false" }).closureViews).toBe(false);
-    expect(() => loadAgentConfig({ ...base, ENVICUTOR_CLOSURE_VIEWS: "1" })).toThrow(
-      /ENVICUTOR_CLOSURE_VIEWS/,
-    );
-  });
+  it.each([
+    { variable: "ENVICUTOR_WARM_BOXES", field: "warmBoxes", byDefault: false },
+    { variable: "ENVICUTOR_CLOSURE_VIEWS", field: "closureViews", byDefault: true },
+  ] as const)(
+    "$variable is $byDefault unless set, and anything else than true or false stops the agent",
+    ({ variable, field, byDefault }) => {
+      expect(loadAgentConfig(base)[field]).toBe(byDefault);
+      expect(loadAgentConfig({ ...base, [variable]: "true" })[field]).toBe(true);
+      expect(loadAgentConfig({ ...base, [variable]: "false" })[field]).toBe(false);
+      expect(() => loadAgentConfig({ ...base, [variable]: "yes" })).toThrow(new RegExp(variable));
+    },
+  );
 });
