@@ -12,7 +12,7 @@ import {
 } from "../ports.ts";
 import type { PlannedTest, TestPlan } from "../problem/test-plan.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
-import { ClosureViews, viewsRootFor } from "../sandbox/closure-view.ts";
+import { ClosureViews, ClosureViewsOff, viewsRootFor } from "../sandbox/closure-view.ts";
 import { outputMatches } from "../sandbox/compare.ts";
 import { IsolateBox, type SandboxSettings } from "../sandbox/isolate-box.ts";
 import { judgeRun, type StageVerdict } from "../sandbox/verdict.ts";
@@ -249,7 +249,9 @@ export class IsolateExecutor implements ExecutionRunner {
     if (!closure.every((p) => p.startsWith("/nix/store/"))) return this.o.sandbox;
     const extra = this.o.sandbox.extraDirs;
     const view = await this.views?.use(closure).catch((err: unknown) => {
-      this.o.logger.warn({ err: String(err) }, "no closure view: the closure is mounted path by path");
+      // Views off on the node was said once when it happened.
+      if (!(err instanceof ClosureViewsOff))
+        this.o.logger.warn({ err: String(err) }, "no closure view: the closure is mounted path by path");
       return undefined;
     });
     if (view) {

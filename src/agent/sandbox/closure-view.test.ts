@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mountsBelow } from "./box-storage.ts";
-import { ClosureViews, viewsRootFor } from "./closure-view.ts";
+import { ClosureViews, ClosureViewsOff, viewsRootFor } from "./closure-view.ts";
 
 let tmp: string;
 let root: string;
@@ -66,16 +66,15 @@ describe("ClosureViews (hard-link views of a closure)", () => {
     second.release();
   });
 
-  it("a store path removed and made again is not served from the old view: a new one is made, the old one goes", async () => {
+  it("a store path removed and made again is not served from the old view: the same call makes a new one, the old one goes", async () => {
     const a = storePath("a");
     const views = new ClosureViews(root);
     const old = await views.use([a]);
     old.release();
     rmSync(a, { recursive: true });
     storePath("a");
-    await expect(views.use([a])).rejects.toThrow(/changed since its view was made/);
-    expect(await waitGone(old.dir)).toBe(true);
     const renewed = await views.use([a]);
+    expect(await waitGone(old.dir)).toBe(true);
     expect(renewed.dir).not.toBe(old.dir);
     expect(statSync(join(renewed.dir, a.split("/").pop()!, "bin/prog")).ino).toBe(
       statSync(join(a, "bin/prog")).ino,
@@ -98,6 +97,18 @@ describe("ClosureViews (hard-link views of a closure)", () => {
     expect(existsSync(vb.dir)).toBe(true);
     expect(existsSync(vc.dir)).toBe(true);
     vc.release();
+  });
+
+  it("a closure whose view cannot be made is not tried again at once: the next call refuses without copying", async () => {
+    const views = new ClosureViews(root);
+    const missing = join(tmp, "store", `${"m".padStart(32, "0")}-missing`);
+    const a = storePath("a");
+    await expect(views.use([a, missing])).rejects.toThrow(/cannot make a closure view/);
+    const t = Date.now();
+    await expect(views.use([a, missing])).rejects.toThrow(/failed recently/);
+    expect(Date.now() - t).toBeLessThan(50);
+    // Other closures are not held back.
+    (await views.use([storePath("b")])).release();
   });
 
   it("beyond 16 views the least recently used one nobody uses goes; one in use stays", async () => {
@@ -138,8 +149,10 @@ describe("ClosureViews (hard-link views of a closure)", () => {
       const shm = mkdtempSync("/dev/shm/closure-view-test-");
       try {
         const views = new ClosureViews(join(shm, "views"));
-        await expect(views.use([storePath("a")])).rejects.toThrow(/cross-device/i);
-        await expect(views.use([storePath("b")])).rejects.toThrow(/closure views are off/);
+        const a = storePath("a");
+        await expect(views.use([a])).rejects.toThrow(ClosureViewsOff);
+        await expect(views.use([a])).rejects.toThrow(/closure views are off.*cross-device/i);
+        await expect(views.use([storePath("b")])).rejects.toThrow(ClosureViewsOff);
       } finally {
         rmSync(shm, { recursive: true, force: true });
       }

@@ -12,6 +12,13 @@ const MAX_VIEWS = 16;
 const MAKE_TIMEOUT_MS = 120_000;
 /** How often idle views of collected store paths are removed: their links hold the files' disk space. */
 const PRUNE_INTERVAL_MS = 60_000;
+/** A closure whose view could not be made is mounted path by path this long before the next try. */
+const RETRY_AFTER_MS = 10 * 60_000;
+
+/** Views are off on this node (links refused): said once in the log, each run then mounts path by path. */
+export class ClosureViewsOff extends Error {
+  override readonly name = "ClosureViewsOff";
+}
 
 interface View {
   dir: string;
@@ -51,6 +58,8 @@ export class ClosureViews {
   private readonly ready: Promise<void>;
   /** Why views are off (a link was refused): boxes mount path by path from then on. */
   private off: string | undefined;
+  /** Closures whose view failed to be made (ENOSPC, EMLINK, a timeout...), and until when they are not tried again. */
+  private readonly failed = new Map<string, { until: number; why: string }>();
   private readonly pruning: NodeJS.Timeout;
 
   /** `root`: this agent's directory of views, on the store's filesystem (see viewsRootFor); emptied first. */
@@ -75,28 +84,27 @@ export class ClosureViews {
     return removed;
   }
 
-  /** The view of `closure` (absolute store paths), made on first use; release() when the run is done. */
+  /**
+   * The view of `closure` (absolute store paths), made on first use; release()
+   * when the run is done. A view whose store path changed is replaced at once
+   * (one new view per call); a closure whose view could not be made is not
+   * tried again for RETRY_AFTER_MS (the caller mounts it path by path).
+   */
   async use(closure: readonly string[]): Promise<{ dir: string; release: () => void }> {
     await this.ready;
-    if (this.off) throw new Error(this.off);
+    if (this.off) throw new ClosureViewsOff(this.off);
     const key = createHash("sha256")
       .update([...closure].sort().join("\n"))
       .digest("hex")
       .slice(0, 32);
-    const v = this.viewOf(key, closure);
-    v.users++;
-    v.lastUsed = Date.now();
-    let ok = false;
-    try {
-      await v.ready;
-      ok = unchanged(v.made, closure);
-      if (!ok) throw new Error("a store path of the closure changed since its view was made");
-    } finally {
-      if (!ok) {
-        if (this.views.get(key) === v) this.views.delete(key); // the next run makes a new one
-        v.stale = true;
-        this.unuse(v);
-      }
+    const failed = this.failed.get(key);
+    if (failed && failed.until > Date.now()) throw new Error(`its view failed recently: ${failed.why}`);
+    this.failed.delete(key);
+    const v = (await this.take(key, closure)) ?? (await this.take(key, closure));
+    if (!v) {
+      const why = "a store path of the closure changed while its view was made, twice";
+      this.failed.set(key, { until: Date.now() + RETRY_AFTER_MS, why });
+      throw new Error(why);
     }
     let released = false;
     return {
@@ -106,6 +114,29 @@ export class ClosureViews {
         released = true;
       },
     };
+  }
+
+  /** Takes the view of `key`, made now if need be; undefined when a store path changed since it was made (it goes). */
+  private async take(key: string, closure: readonly string[]): Promise<View | undefined> {
+    const v = this.viewOf(key, closure);
+    v.users++;
+    v.lastUsed = Date.now();
+    let ok = false;
+    try {
+      await v.ready;
+      ok = unchanged(v.made, closure);
+      return ok ? v : undefined;
+    } catch (err) {
+      if (!(err instanceof ClosureViewsOff))
+        this.failed.set(key, { until: Date.now() + RETRY_AFTER_MS, why: String(err) });
+      throw err;
+    } finally {
+      if (!ok) {
+        if (this.views.get(key) === v) this.views.delete(key); // the next take makes a new one
+        v.stale = true;
+        this.unuse(v);
+      }
+    }
   }
 
   /** The agent stops: every view goes (none is in use by then). */
@@ -142,12 +173,14 @@ export class ClosureViews {
       await makeView(view.dir, closure);
     } catch (err) {
       await removeDir(view.dir).catch(() => undefined);
-      if (/cross-device|Invalid cross-device link|EXDEV/i.test(String(err))) {
+      // EXDEV: another mount (NixOS's store bind); EPERM: links refused (a user namespace, protected_hardlinks).
+      if (/cross-device|Operation not permitted|EXDEV|EPERM/i.test(String(err))) {
         this.off = `closure views are off: the store's files cannot be linked into ${this.root} (${String(err)})`;
         this.logger?.warn(
           { err: String(err), root: this.root },
           "closure views are off: boxes mount the closure path by path",
         );
+        throw new ClosureViewsOff(this.off);
       }
       throw err;
     }
