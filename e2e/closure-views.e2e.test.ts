@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IsolateExecutor } from "../src/agent/executor/executor.ts";
+import { parseBuildOutputs, parseStorePaths } from "../src/agent/nix/closure.ts";
 import type { RuntimeForExecution } from "../src/agent/ports.ts";
 import { mountsBelow } from "../src/agent/sandbox/box-storage.ts";
 import { viewsRootFor } from "../src/agent/sandbox/closure-view.ts";
@@ -52,9 +53,9 @@ async function built(attr: string, roots: string): Promise<{ out: string; closur
     [join(ROOT, "nix/pkgs"), "-A", attr, "--out-link", join(roots, attr)],
     { maxBuffer: 16 * 1024 * 1024 },
   );
-  const out = stdout.trim().split("\n").pop()!;
+  const out = parseBuildOutputs(stdout).pop()!;
   const q = await run("nix-store", ["-qR", out]);
-  return { out, closure: q.stdout.trim().split("\n").sort() };
+  return { out, closure: parseStorePaths(q.stdout) };
 }
 
 const names = (closure: string[]) => closure.map((p) => p.split("/").pop()!).sort();

@@ -3,6 +3,7 @@ import { statSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Logger } from "../../logging.ts";
+import { closureHash } from "../nix/closure.ts";
 import { mountsBelow } from "./box-storage.ts";
 import { runCommand } from "./run-command.ts";
 
@@ -76,9 +77,7 @@ export class ClosureViews {
     let removed = 0;
     for (const [key, v] of this.views) {
       if (v.users > 0 || unchanged(v.made, [...v.made.keys()])) continue;
-      this.views.delete(key);
-      v.stale = true;
-      void v.ready.then(() => removeDir(v.dir)).catch(() => undefined);
+      this.retire(key, v);
       removed++;
     }
     return removed;
@@ -93,10 +92,7 @@ export class ClosureViews {
   async use(closure: readonly string[]): Promise<{ dir: string; release: () => void }> {
     await this.ready;
     if (this.off) throw new ClosureViewsOff(this.off);
-    const key = createHash("sha256")
-      .update([...closure].sort().join("\n"))
-      .digest("hex")
-      .slice(0, 32);
+    const key = closureHash(closure).slice("sha256:".length, "sha256:".length + 32);
     const failed = this.failed.get(key);
     if (failed && failed.until > Date.now()) throw new Error(`its view failed recently: ${failed.why}`);
     this.failed.delete(key);
@@ -132,8 +128,7 @@ export class ClosureViews {
       throw err;
     } finally {
       if (!ok) {
-        if (this.views.get(key) === v) this.views.delete(key); // the next take makes a new one
-        v.stale = true;
+        this.retire(key, v); // the next take makes a new one
         this.unuse(v);
       }
     }
@@ -152,27 +147,27 @@ export class ClosureViews {
     const known = this.views.get(key);
     if (known) return known;
     const dir = join(this.root, `${key}-${made++}`);
+    // Identities before the copy: a path that changes meanwhile makes the view stale, never wrongly fresh.
+    const identities = new Map(closure.map((p) => [p, identity(p)]));
     const view: View = {
       dir,
-      ready: Promise.resolve(),
-      made: new Map(),
+      ready: this.make(dir, closure),
+      made: identities,
       users: 0,
       lastUsed: 0,
       stale: false,
     };
-    view.ready = this.make(view, closure);
     this.evict(MAX_VIEWS - 1); // room for this one
     this.views.set(key, view);
     return view;
   }
 
-  private async make(view: View, closure: readonly string[]): Promise<void> {
+  private async make(dir: string, closure: readonly string[]): Promise<void> {
     const started = Date.now();
-    for (const p of closure) view.made.set(p, identity(p));
     try {
-      await makeView(view.dir, closure);
+      await makeView(dir, closure);
     } catch (err) {
-      await removeDir(view.dir).catch(() => undefined);
+      await removeDir(dir).catch(() => undefined);
       // EXDEV: another mount (NixOS's store bind); EPERM: links refused (a user namespace, protected_hardlinks).
       if (/cross-device|Operation not permitted|EXDEV|EPERM/i.test(String(err))) {
         this.off = `closure views are off: the store's files cannot be linked into ${this.root} (${String(err)})`;
@@ -184,15 +179,19 @@ export class ClosureViews {
       }
       throw err;
     }
-    this.logger?.info(
-      { dir: view.dir, storePaths: closure.length, ms: Date.now() - started },
-      "made a closure view",
-    );
+    this.logger?.info({ dir, storePaths: closure.length, ms: Date.now() - started }, "made a closure view");
   }
 
   private unuse(v: View): void {
     v.users--;
-    if (v.stale && v.users === 0) void v.ready.then(() => removeDir(v.dir)).catch(() => undefined);
+    if (v.stale && v.users === 0) removeWhenMade(v);
+  }
+
+  /** No run takes `v` any more: it leaves the map (if still there) and goes once nobody uses it. */
+  private retire(key: string, v: View): void {
+    if (this.views.get(key) === v) this.views.delete(key);
+    v.stale = true;
+    if (v.users === 0) removeWhenMade(v);
   }
 
   /** Beyond `keep` views: the least recently used ones nobody uses are removed. */
@@ -202,11 +201,14 @@ export class ClosureViews {
       .sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     while (this.views.size > keep && idle.length > 0) {
       const [key, v] = idle.shift()!;
-      this.views.delete(key);
-      v.stale = true;
-      void v.ready.then(() => removeDir(v.dir)).catch(() => undefined);
+      this.retire(key, v);
     }
   }
+}
+
+/** Removes a retired view's directory once its copy is over (a failed copy removed its own). */
+function removeWhenMade(v: View): void {
+  void v.ready.then(() => removeDir(v.dir)).catch(() => undefined);
 }
 
 /** Where an agent whose sandbox works in `workDir` keeps its views: beside the store, one directory per agent. */
