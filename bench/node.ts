@@ -142,10 +142,14 @@ async function pin(pid: number, cpu: number): Promise<void> {
  * The profiler costs the agent CPU, so such a run's figures are not written to node-results.json.
  */
 const AGENT_PROF_DIR = process.env.BENCH_AGENT_CPU_PROF;
-const agentProfileEnv = (): Record<string, string> =>
-  AGENT_PROF_DIR
-    ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${AGENT_PROF_DIR} --cpu-prof-interval=200` }
-    : {};
+/** BENCH_AGENT_NODE_OPTIONS: more Node.js options for the agent (e.g. --perf-basic-prof, for `perf record -C 1`). */
+const agentProfileEnv = (): Record<string, string> => {
+  const opts = [
+    ...(AGENT_PROF_DIR ? [`--cpu-prof --cpu-prof-dir=${AGENT_PROF_DIR} --cpu-prof-interval=200`] : []),
+    ...(process.env.BENCH_AGENT_NODE_OPTIONS ? [process.env.BENCH_AGENT_NODE_OPTIONS] : []),
+  ];
+  return opts.length > 0 ? { NODE_OPTIONS: opts.join(" ") } : {};
+};
 
 async function startSystem(tmp: string): Promise<Base> {
   const logDir = join(tmp, "logs");
@@ -283,8 +287,9 @@ function hopBreakdown(s: Setup, keys: string[]) {
       "seenAt",
     ],
     ["agent: watch event → worker picked it up", "seenAt", "dequeuedAt"],
-    ["agent: Running status write", "dequeuedAt", "runningWrittenAt"],
-    ["agent: box ready (isolate --init, source in)", "runningWrittenAt", "readyAt"],
+    // Since runningDelayMs (1 s by default) a short run is started with no Running write: 0 ms.
+    ["agent: Running status write (none for runs under 1 s)", "dequeuedAt", "startedAt"],
+    ["agent: box ready (isolate --init, source in)", "startedAt", "readyAt"],
     ["agent: run (isolate --run, compare)", "readyAt", "ranAt"],
     ["agent: box cleaned (isolate --cleanup)", "ranAt", "cleanedAt"],
     ["agent: result status write", "cleanedAt", "resultWrittenAt"],
@@ -528,6 +533,10 @@ function save(result: unknown): void {
   if (AGENT_PROF_DIR) {
     writeFileSync(join(AGENT_PROF_DIR, "node-result.json"), `${JSON.stringify(result, null, 2)}\n`);
     say(`agent profiled: figures in ${AGENT_PROF_DIR}/node-result.json, not in node-results.json`);
+    return;
+  }
+  if (process.env.BENCH_AGENT_NODE_OPTIONS) {
+    say(`agent ran with extra options, figures not written:\n${JSON.stringify(result)}`);
     return;
   }
   const all = existsSync(NODE_RESULTS) ? (JSON.parse(readFileSync(NODE_RESULTS, "utf8")) as unknown[]) : [];

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { Gauge, type Registry } from "prom-client";
 import type { Execution } from "../api/execution.ts";
 import type { Runtime } from "../api/runtime.ts";
@@ -15,6 +16,7 @@ import type { ExecutionOutcome, ExecutionRunner, RuntimeInstaller } from "./port
 import type { ProblemResolver } from "./problem/problem-run.ts";
 import { RuntimeSync } from "./runtime-sync.ts";
 import { SpecStore } from "./spec-store.ts";
+import { StartedJournal } from "./started-journal.ts";
 import { WorkerReporter } from "./worker-reporter.ts";
 
 export interface AgentDeps {
@@ -125,6 +127,8 @@ export class Agent {
       getExecution: (key) => inf.execution.get(key) as Execution | undefined,
       onFinished: d.onExecutionFinished,
       draining: () => this.drain?.why(),
+      runningDelayMs: d.config.runningDelayMs,
+      journal: new StartedJournal(join(d.config.stateDir, "started-attempts")),
       ...(d.problems ? { problems: d.problems } : {}),
     });
   }

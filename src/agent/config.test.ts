@@ -44,3 +44,16 @@ describe("agent configuration: true/false switches", () => {
     },
   );
 });
+
+describe("agent configuration: ENVICUTOR_RUNNING_DELAY_MS", () => {
+  const base = { ENVICUTOR_NODE_NAME: "n1" };
+
+  it("is 1000 ms unless set, 0 marks every run Running first, and a negative or non-number stops the agent", () => {
+    expect(loadAgentConfig(base).runningDelayMs).toBe(1000);
+    expect(loadAgentConfig({ ...base, ENVICUTOR_RUNNING_DELAY_MS: "0" }).runningDelayMs).toBe(0);
+    for (const bad of ["-1", "soon", "1.5"])
+      expect(() => loadAgentConfig({ ...base, ENVICUTOR_RUNNING_DELAY_MS: bad })).toThrow(
+        /ENVICUTOR_RUNNING_DELAY_MS/,
+      );
+  });
+});

@@ -45,6 +45,8 @@ export const agentConfigSchema = z.object({
   ENVICUTOR_WARM_BOXES: z.enum(["true", "false"]).default("false"),
   /** Mount a Runtime's closure as one prepared view of hard links (ClosureViews): on unless "false". */
   ENVICUTOR_CLOSURE_VIEWS: z.enum(["true", "false"]).default("true"),
+  /** A run is marked Running after this many ms (shorter runs only get their result written); 0 = first. */
+  ENVICUTOR_RUNNING_DELAY_MS: intFromEnv(1000),
   ENVICUTOR_LEASE_DURATION_SECONDS: intFromEnv(20, 2),
   ENVICUTOR_METRICS_PORT: intFromEnv(8081),
   ENVICUTOR_METRICS_HOST: z.string().default("0.0.0.0"),
@@ -86,6 +88,8 @@ export interface AgentConfig {
   warmBoxes: boolean;
   /** A box mounts its Runtime's closure as one prepared view, not path by path. */
   closureViews: boolean;
+  /** How long a run goes before it is marked Running (0: Running is written before every run). */
+  runningDelayMs: number;
   leaseDurationSeconds: number;
   metricsPort: number;
   metricsHost: string;
@@ -143,6 +147,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     testDataCacheBytes: e.ENVICUTOR_TEST_DATA_CACHE_BYTES,
     warmBoxes: e.ENVICUTOR_WARM_BOXES === "true",
     closureViews: e.ENVICUTOR_CLOSURE_VIEWS === "true",
+    runningDelayMs: e.ENVICUTOR_RUNNING_DELAY_MS,
     leaseDurationSeconds: e.ENVICUTOR_LEASE_DURATION_SECONDS,
     metricsPort: e.ENVICUTOR_METRICS_PORT,
     metricsHost: e.ENVICUTOR_METRICS_HOST,

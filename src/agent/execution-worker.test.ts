@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Execution, ExecutionStatus } from "../api/execution.ts";
@@ -11,6 +14,7 @@ import type { ExecutionOutcome, ExecutionRunner } from "./ports.ts";
 import { OBJECT_BUDGET_BYTES } from "./result-fit.ts";
 import type { RuntimeSync } from "./runtime-sync.ts";
 import { truncateUtf8 } from "./sandbox/output-capture.ts";
+import { StartedJournal } from "./started-journal.ts";
 
 const NODE = "node-a";
 const KEY = "ns/hostile";
@@ -111,7 +115,13 @@ function hostileRunner(stdout: Buffer, stderr: Buffer, verdict: "Accepted" | "In
 function worker(
   api: FakeApiserver,
   runner: ExecutionRunner,
-  opts: { installed?: boolean; objectBudgetBytes?: number; draining?: () => string | undefined } = {},
+  opts: {
+    installed?: boolean;
+    objectBudgetBytes?: number;
+    draining?: () => string | undefined;
+    runningDelayMs?: number;
+    journal?: StartedJournal;
+  } = {},
 ) {
   return new ExecutionWorker({
     client: api.client(),
@@ -126,6 +136,8 @@ function worker(
     newerWaitMs: 0,
     ...(opts.objectBudgetBytes ? { objectBudgetBytes: opts.objectBudgetBytes } : {}),
     ...(opts.draining ? { draining: opts.draining } : {}),
+    ...(opts.runningDelayMs !== undefined ? { runningDelayMs: opts.runningDelayMs } : {}),
+    ...(opts.journal ? { journal: opts.journal } : {}),
   });
 }
 
@@ -519,5 +531,117 @@ describe("ExecutionWorker on a cordoned (draining) node", () => {
     expect(api.obj.status?.handBack?.reason).toBe("NodeDraining");
     expect(await w.handBackUnstarted([structuredClone(api.obj)])).toBe(0); // handed back already
     expect(r.runs).toBe(0);
+  });
+});
+
+describe("ExecutionWorker: Running written only for runs that last (runningDelayMs, StartedJournal)", () => {
+  const journalFile = () => join(mkdtempSync(join(tmpdir(), "envicutor-journal-")), "started-attempts");
+  const phases = (api: FakeApiserver) => api.writes.map((x) => `${x.status.phase}:${x.ok}`);
+  /** A runner whose program takes `ms`. */
+  const slow = (ms: number) => {
+    const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
+    const run = r.runner.run.bind(r.runner);
+    r.runner.run = async (...args) => {
+      await new Promise((res) => setTimeout(res, ms));
+      return run(...args);
+    };
+    return r;
+  };
+
+  it("a short run is one write, its result, which carries startTime and the Running transition; its start is on the node", async () => {
+    const api = new FakeApiserver(scheduled());
+    const file = journalFile();
+    const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
+    await worker(api, r.runner, { runningDelayMs: 1000, journal: new StartedJournal(file) }).process(KEY);
+    expect(phases(api)).toEqual(["Succeeded:true"]);
+    const s = api.obj.status!;
+    expect(s.startTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(s.conditions?.find((c) => c.type === "Running")).toMatchObject({
+      status: "False",
+      reason: "Finished",
+    });
+    expect(readFileSync(file, "utf8")).toBe("uid-1 1\n");
+  });
+
+  it("a run that goes on past the delay is marked Running meanwhile, then its result is written", async () => {
+    const api = new FakeApiserver(scheduled());
+    const r = slow(150);
+    await worker(api, r.runner, { runningDelayMs: 20, journal: new StartedJournal(journalFile()) }).process(
+      KEY,
+    );
+    expect(phases(api)).toEqual(["Running:true", "Succeeded:true"]);
+    expect(api.writes[0]!.status.startTime).toBe(api.obj.status?.startTime);
+    expect(r.runs).toBe(1);
+  });
+
+  it("an agent restarted during a short run (never marked Running) hands that attempt back, and runs the next", async () => {
+    const file = journalFile();
+    writeFileSync(file, "garbled line\nuid-1 1\n");
+    const api = new FakeApiserver(scheduled(1));
+    const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
+    await worker(api, r.runner, { runningDelayMs: 1000, journal: new StartedJournal(file) }).process(KEY);
+    expect(r.runs).toBe(0);
+    expect(api.obj.status?.handBack).toMatchObject({ attempt: 1, reason: "AgentRestarted" });
+
+    const again = new FakeApiserver(scheduled(2)); // the controller placed it here again
+    await worker(again, r.runner, { runningDelayMs: 1000, journal: new StartedJournal(file) }).process(KEY);
+    expect(r.runs).toBe(1);
+    expect(again.obj.status?.phase).toBe("Succeeded");
+  });
+
+  it("a cordon hands back what has not started, not what an earlier agent process started (that one goes the restart way)", async () => {
+    const file = journalFile();
+    writeFileSync(file, "uid-1 1\n");
+    const api = new FakeApiserver(scheduled(1));
+    const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
+    const w = worker(api, r.runner, { draining: () => "cordoned", journal: new StartedJournal(file) });
+    expect(await w.handBackUnstarted([structuredClone(api.obj)])).toBe(0);
+    await w.process(KEY);
+    expect(api.obj.status?.handBack).toMatchObject({ reason: "AgentRestarted" });
+  });
+
+  it("a run started from a copy reassigned meanwhile has its result dropped (the result write is conditional)", async () => {
+    const api = new FakeApiserver(scheduled(1));
+    const r = hostileRunner(Buffer.from("ok"), Buffer.alloc(0));
+    api.beforeWrite = () => {
+      api.obj = { ...api.obj, status: { ...scheduled(2), nodeName: "node-b" } };
+      api.rv++;
+      api.obj.metadata.resourceVersion = String(api.rv);
+      api.beforeWrite = undefined;
+      throw new ConflictError("conflict", {});
+    };
+    await worker(api, r.runner, { runningDelayMs: 1000, journal: new StartedJournal(journalFile()) }).process(
+      KEY,
+    );
+    expect(r.runs).toBe(1);
+    expect(api.obj.status?.nodeName).toBe("node-b");
+    expect(api.writes.filter((w) => w.ok)).toHaveLength(0);
+  });
+
+  it("where the start cannot be kept on the node, Running is written before the run, as with a delay of 0", async () => {
+    for (const opts of [
+      { runningDelayMs: 1000, journal: new StartedJournal("/nonexistent-dir/started-attempts") },
+      { runningDelayMs: 0, journal: new StartedJournal(journalFile()) },
+    ]) {
+      const api = new FakeApiserver(scheduled());
+      await worker(api, hostileRunner(Buffer.from("ok"), Buffer.alloc(0)).runner, opts).process(KEY);
+      expect(phases(api)).toEqual(["Running:true", "Succeeded:true"]);
+    }
+  });
+});
+
+describe("StartedJournal", () => {
+  it("keeps the most recent starts when it rewrites its file, and reads back only well-formed lines", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "envicutor-journal-")), "started-attempts");
+    const j = new StartedJournal(file);
+    for (let i = 0; i < 5000; i++) expect(j.record(`uid-${i}`, 1)).toBe(true);
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    expect(lines.length).toBeLessThanOrEqual(4096);
+    expect(lines.at(-1)).toBe("uid-4999 1");
+    const next = new StartedJournal(file);
+    expect(next.startedBefore("uid-4999", 1)).toBe(true);
+    expect(next.startedBefore("uid-4999", 2)).toBe(false);
+    expect(next.startedBefore("uid-0", 1)).toBe(false); // compacted away long after it ended
+    expect(new StartedJournal(join(file, "..", "none")).startedBefore("uid-1", 1)).toBe(false);
   });
 });

@@ -26,6 +26,7 @@ import {
   STAGE_OVERHEAD_BYTES,
 } from "./result-fit.ts";
 import type { RuntimeSync } from "./runtime-sync.ts";
+import { StartedJournal } from "./started-journal.ts";
 
 /** Tries per Execution (assignments and agent restarts mid-run); the controller's default too. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -37,6 +38,8 @@ const RESULT_RETRY_MS = 30_000;
 const NEWER_WAIT_MS = 5_000;
 /** Results kept for a later write; past this the oldest is given up (its Execution is never re-run here). */
 const MAX_KEPT_RESULTS = 64;
+/** How long a run goes before it is marked Running in the apiserver (shorter ones never are). */
+export const DEFAULT_RUNNING_DELAY_MS = 1000;
 
 export interface ExecutionWorkerOptions {
   client: KubeClient;
@@ -58,6 +61,13 @@ export interface ExecutionWorkerOptions {
   problems?: ProblemResolver;
   /** Why this node starts nothing new (its Node is cordoned), or undefined; see drain-watch.ts. */
   draining?: () => string | undefined;
+  /**
+   * Mark a run Running only once it has lasted this long (0: before it starts). Short runs
+   * then cost one status write (the result) instead of two; `journal` keeps the starts.
+   */
+  runningDelayMs?: number;
+  /** The starts of this node, kept across agent restarts (see StartedJournal); in memory when unset. */
+  journal?: StartedJournal;
 }
 
 /** What the program's run produced, kept until a status write takes it. */
@@ -73,22 +83,28 @@ interface Result {
   extra?: Partial<ExecutionStatus>;
   /** When each step of the run ended (epoch ms), logged once the result is written. */
   hops?: Hops;
+  /** When its program started; the result carries it (and the Running transition) if Running was not written. */
+  startedAt?: Date;
 }
 
 /** An Execution's steps on this node (epoch ms): from its watch event to the result written. */
 interface Hops extends RunTimings {
   seenAt?: number;
   dequeuedAt?: number;
+  /** Only when Running was written before the run (runningDelayMs 0, or the journal failed). */
   runningWrittenAt?: number;
+  /** The run began: after the Running write, or at once. */
+  startedAt?: number;
 }
 
 /**
  * Runs the Executions the controller assigned to this node. The controller
- * owns scheduling (placement, attempts, Scheduled); this node writes Running,
- * the result or a hand-back (transitions in api/execution-lifecycle.ts). Each
- * is one conditional write from the cached copy and its resourceVersion, with
- * no read first, so a reassignment by the controller (node presumed lost)
- * wins and this node's late result is dropped — never run twice to completion.
+ * owns scheduling (placement, attempts, Scheduled); this node writes Running
+ * (only for runs that last runningDelayMs, see runOne), the result or a
+ * hand-back (transitions in api/execution-lifecycle.ts). Each is one
+ * conditional write from the cached copy and its resourceVersion, with no read
+ * first, so a reassignment by the controller (node presumed lost) wins and
+ * this node's late result is dropped: one result per Execution, never two.
  *
  * Once the program has run, only the write is retried: the result is kept
  * (in memory, bounded) and written again, smaller each time the apiserver
@@ -126,6 +142,10 @@ export class ExecutionWorker {
   /** uid → the Problem (and test data) held while its Execution runs here. */
   private readonly held = new Map<string, ResolvedProblem>();
   private readonly draining: () => string | undefined;
+  private readonly runningDelayMs: number;
+  private readonly journal: StartedJournal;
+  /** uid → the pending Running write of a run still going (see markRunningLater). */
+  private readonly runningTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(opts: ExecutionWorkerOptions) {
     this.client = opts.client;
@@ -141,6 +161,8 @@ export class ExecutionWorker {
     this.maxAttempts = opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.problems = opts.problems;
     this.draining = opts.draining ?? (() => undefined);
+    this.runningDelayMs = opts.runningDelayMs ?? DEFAULT_RUNNING_DELAY_MS;
+    this.journal = opts.journal ?? new StartedJournal();
   }
 
   get busy(): number {
@@ -171,7 +193,7 @@ export class ExecutionWorker {
   async handBackUnstarted(assigned: readonly Execution[]): Promise<number> {
     const why = this.draining();
     if (why === undefined) return 0;
-    const todo = assigned.filter((ex) => this.wants(ex) && ex.status?.phase !== "Running");
+    const todo = assigned.filter((ex) => this.wants(ex) && !this.startedElsewhere(ex));
     let n = 0;
     await Promise.all(
       todo.map(async (ex) => {
@@ -195,6 +217,16 @@ export class ExecutionWorker {
     for (const a of this.running.values()) a.abort();
   }
 
+  /**
+   * Started, and not by this process: this agent restarted during its run (it
+   * was marked Running, or an earlier process recorded its start).
+   */
+  private startedElsewhere(ex: Execution): boolean {
+    const uid = ex.metadata.uid ?? "";
+    if (this.startedHere.has(uid)) return false;
+    return ex.status?.phase === "Running" || this.journal.startedBefore(uid, ex.status?.attempts ?? 0);
+  }
+
   async process(key: string): Promise<ProcessResult | undefined> {
     const cached = this.getExecution(key);
     if (!cached || !this.wants(cached)) return undefined;
@@ -214,8 +246,12 @@ export class ExecutionWorker {
   }
 
   /**
-   * Starts the Execution from the cached copy: one conditional write (Running), no GET.
-   * A stale copy is refused (conflict) and the newer one arrives as an informer event.
+   * Starts the Execution from the cached copy, with no GET. Its start is recorded on
+   * the node (StartedJournal) and Running is written only if the run lasts (runningDelayMs):
+   * the result's write is conditional on the copy's resourceVersion, so a run started
+   * from a stale copy (reassigned meanwhile) has its result dropped. Without the journal,
+   * or with runningDelayMs 0, Running is written first; a stale copy is then refused
+   * (conflict) before anything runs, and the newer one arrives as an informer event.
    */
   private async runOne(
     ex: Execution,
@@ -241,9 +277,9 @@ export class ExecutionWorker {
       );
       return undefined;
     }
-    // Running already, and not by this process: this agent restarted mid-run. The controller
+    // Started already, and not by this process: this agent restarted mid-run. The controller
     // counts attempts, so the attempt is given back; it requeues it (or fails it past the last).
-    if (status.phase === "Running" && !this.startedHere.has(uid))
+    if (this.startedElsewhere(ex))
       return this.giveBack(
         ex,
         key,
@@ -259,20 +295,61 @@ export class ExecutionWorker {
     if (this.startedHere.size > 10_000) this.startedHere.clear();
     if (this.ranHere.size > 10_000) this.ranHere.clear();
     this.startedHere.add(uid);
-    let started: Execution;
-    try {
-      const progress = problem ? { progress: { completed: 0, total: problem.plan.tests.length } } : {};
-      started = await this.writeStatus(ex, { ...start(ex, this.nodeName, new Date()), ...progress });
-      hops.runningWrittenAt = Date.now();
-    } catch (err) {
-      if (isConflict(err)) return { requeueAfterMs: 1000 }; // the newer copy comes as an event
-      if (isNotFound(err)) return undefined;
-      if (isTooLarge(err))
-        return this.fail(key, uid, "ResultTooLarge", `cannot mark it Running: ${errText(err)}`);
-      // Nothing ran yet: the queue retries with its backoff, which is safe.
-      throw err;
+    const startedAt = new Date();
+    const progress = problem ? { progress: { completed: 0, total: problem.plan.tests.length } } : {};
+    let started = ex;
+    if (this.runningDelayMs > 0 && this.journal.record(uid, status.attempts ?? 0)) {
+      this.markRunningLater(key, uid, startedAt, progress);
+    } else {
+      try {
+        started = await this.writeStatus(ex, { ...start(ex, this.nodeName, startedAt), ...progress });
+        hops.runningWrittenAt = Date.now();
+      } catch (err) {
+        if (isConflict(err)) return { requeueAfterMs: 1000 }; // the newer copy comes as an event
+        if (isNotFound(err)) return undefined;
+        if (isTooLarge(err))
+          return this.fail(key, uid, "ResultTooLarge", `cannot mark it Running: ${errText(err)}`);
+        // Nothing ran yet: the queue retries with its backoff, which is safe.
+        throw err;
+      }
     }
-    return this.execute(started, runtime, limits, key, uid, signal, hops);
+    hops.startedAt = Date.now();
+    return this.execute(started, runtime, limits, key, uid, signal, { hops, startedAt });
+  }
+
+  /**
+   * Marks the run Running once it has gone on for runningDelayMs, so kubectl and the
+   * HTTP API show it running; one that ends sooner is never marked, and its result
+   * carries its start (asStarted). A failed write is only logged: nothing depends on it.
+   */
+  private markRunningLater(key: string, uid: string, startedAt: Date, extra: Partial<ExecutionStatus>): void {
+    const timer = setTimeout(() => {
+      this.runningTimers.delete(uid);
+      const ex = this.latest(key);
+      if (
+        !ex ||
+        ex.status?.nodeName !== this.nodeName ||
+        isFinished(ex.status) ||
+        ex.status?.phase === "Running"
+      )
+        return;
+      this.writeStatus(ex, { ...start(ex, this.nodeName, startedAt), ...extra }).catch((err: unknown) =>
+        this.logger.debug({ execution: key, err: errText(err) }, "Running not written"),
+      );
+    }, this.runningDelayMs);
+    timer.unref();
+    this.runningTimers.set(uid, timer);
+  }
+
+  private cancelRunningWrite(uid: string): void {
+    clearTimeout(this.runningTimers.get(uid));
+    this.runningTimers.delete(uid);
+  }
+
+  /** The copy as if Running had been written: the base of a result whose run was never marked Running. */
+  private asStarted(ex: Execution, result: Result): Execution {
+    if (!result.startedAt || ex.status?.phase === "Running") return ex;
+    return { ...ex, status: start(ex, this.nodeName, result.startedAt) };
   }
 
   private async execute(
@@ -282,14 +359,14 @@ export class ExecutionWorker {
     key: string,
     uid: string,
     signal: AbortSignal,
-    hops: Hops,
+    { hops, startedAt }: { hops: Hops; startedAt: Date },
   ): Promise<ProcessResult | undefined> {
     const log = this.logger.child({ execution: key });
     const t0 = Date.now();
     this.ranHere.set(uid, ex.status?.attempts ?? 0);
     let outcome: ExecutionOutcome;
     const problem = this.held.get(uid);
-    if (problem) problem.plan.onProgress = this.progressWriter(key);
+    if (problem) problem.plan.onProgress = this.progressWriter(key, startedAt);
     // A Problem's tests keep no output (it would show the hidden inputs and
     // answers); its compile's output is the submitter's own and is kept.
     const compiles = Boolean(runtime.spec.compileCommand);
@@ -308,11 +385,13 @@ export class ExecutionWorker {
       if (signal.aborted) return undefined; // shutting down: the controller reschedules after the lease expires
       log.error({ err: errText(err) }, "execution failed inside the agent");
       return this.fail(key, uid, "AgentError", errText(err));
+    } finally {
+      this.cancelRunningWrite(uid);
     }
     log.info({ verdict: outcome.verdict, seconds: (Date.now() - t0) / 1000 }, "execution finished");
     const extra = runResult(problem, ex.spec, outcome, runtime.closureHash);
     if (problem) outcome = hideTestOutput(outcome, problem.showJudgeMessages);
-    return this.finish(key, uid, this.keep(uid, { outcome, deferrals: 0, hops, extra }));
+    return this.finish(key, uid, this.keep(uid, { outcome, deferrals: 0, hops, extra, startedAt }));
   }
 
   private missingWhy(ex: Execution, generation: number): string {
@@ -404,7 +483,7 @@ export class ExecutionWorker {
       }
       // The minimal steps are next to nothing (smaller than the Scheduled status): no score or progress.
       const extra = result.outcome && !plan.minimal ? result.extra : {};
-      const status = { ...plan.status(ex, result, this.budget), ...extra };
+      const status = { ...plan.status(this.asStarted(ex, result), result, this.budget), ...extra };
       try {
         const written = await this.writeStatus(ex, status);
         this.drop(key, uid);
@@ -507,15 +586,19 @@ export class ExecutionWorker {
     return this.retryDelayMs?.(n) ?? backoffDelay(n, { baseMs: 200, maxMs: 5_000, jitter: 0.2 });
   }
 
-  /** Writes status.progress at most once a second while a Problem's tests run; a failed write is skipped. */
-  private progressWriter(key: string): (completed: number, total: number) => Promise<void> {
-    let last = 0;
+  /**
+   * Writes status.progress at most once a second while a Problem's tests run, the first a
+   * second after the start (marking it Running too if it is not yet); a failed write is skipped.
+   */
+  private progressWriter(key: string, startedAt: Date): (completed: number, total: number) => Promise<void> {
+    let last = startedAt.getTime();
     return async (completed, total) => {
       if (completed >= total || Date.now() - last < 1000) return; // the result says the rest
       last = Date.now();
       const ex = this.latest(key);
       if (!ex || ex.status?.nodeName !== this.nodeName || isFinished(ex.status)) return;
-      await this.writeStatus(ex, { ...ex.status, progress: { completed, total } }).catch((err: unknown) =>
+      const base = ex.status?.phase === "Running" ? ex.status : start(ex, this.nodeName, startedAt);
+      await this.writeStatus(ex, { ...base, progress: { completed, total } }).catch((err: unknown) =>
         this.logger.debug({ execution: key, err: errText(err) }, "progress not written"),
       );
     };
