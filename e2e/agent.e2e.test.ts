@@ -7,19 +7,20 @@
 // production ones. Both "nodes" are agents on this one machine, sharing its
 // /nix/store, each with its own state directory and box-id range.
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Execution } from "../src/api/execution.ts";
+import { API_VERSION } from "../src/api/group.ts";
 import type { Runtime } from "../src/api/runtime.ts";
 import { validRuntime } from "../src/api/test-fixtures.ts";
 import type { Worker } from "../src/api/worker.ts";
 import { KubeClient } from "../src/k8s/client.ts";
 import { ApiError } from "../src/k8s/errors.ts";
-import { RuntimeResource, WorkerResource } from "../src/k8s/resources.ts";
+import { ExecutionResource, RuntimeResource, WorkerResource } from "../src/k8s/resources.ts";
 import {
   createNode,
   deleteNode,
@@ -65,6 +66,9 @@ function agentFor(node: string, i: number): ManagedProcess {
       ENVICUTOR_NIX_TRUSTED_PUBLIC_KEYS: cache.publicKey,
       ENVICUTOR_INSTALL_TIMEOUT_SECONDS: "25",
       ENVICUTOR_INSTALL_CONCURRENCY: "2",
+      // No Execution of this file is marked Running (none runs 5 s): their starts are only in the
+      // node's journal, which the restart test below reads. The default (1 s) runs everywhere else.
+      ENVICUTOR_RUNNING_DELAY_MS: "5000",
       ...(node === WARM_NODE ? { ENVICUTOR_WARM_BOXES: "true" } : {}),
     },
   });
@@ -471,5 +475,50 @@ describe.skipIf(isolateMissing)("agents with Nix and isolate", () => {
     } finally {
       agents.set(WARM_NODE, agentFor(WARM_NODE, i));
     }
+  });
+
+  it("an agent killed during a run never marked Running hands that attempt back when it restarts, and the next attempt runs", async () => {
+    const name = `short-restart-${Date.now()}`;
+    await client.create(ExecutionResource, {
+      apiVersion: API_VERSION,
+      kind: "Execution",
+      metadata: { name, namespace: NS },
+      spec: {
+        runtime: "py-e2e",
+        files: [{ name: "main.py", content: "import time\ntime.sleep(3)\nprint('late')" }],
+        expectedOutput: "late\n",
+      },
+    } as never);
+    const uid = (await client.get(ExecutionResource, name, NS)).metadata.uid!;
+    const journal = (node: string) => join(tmp, `state-${node}`, "started-attempts");
+    // The start is recorded just before isolate --run: the agent that has it is running it.
+    const node = await waitFor(
+      async () =>
+        NODES.find((n) => existsSync(journal(n)) && readFileSync(journal(n), "utf8").includes(`${uid} 1\n`)),
+      { timeoutMs: 60_000, intervalMs: 20, what: `the start of ${name} in a node's journal` },
+    );
+    const i = NODES.indexOf(node);
+    await agents.get(node)!.kill();
+    const atKill = await client.get(ExecutionResource, name, NS);
+    expect(atKill.status).toMatchObject({ phase: "Scheduled", nodeName: node, attempts: 1 });
+    const restarted = agentFor(node, i);
+    agents.set(node, restarted);
+    const done = await waitFor(
+      async () => {
+        const ex = await client.get(ExecutionResource, name, NS);
+        return ex.status?.phase === "Succeeded" || ex.status?.phase === "Failed" ? ex : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 200, what: `${name} to finish` },
+    );
+    const handBacks = restarted.logEntries(
+      (e) =>
+        e.msg === "cannot run it here; handing it back to the controller" && e.execution === `${NS}/${name}`,
+    );
+    console.log(
+      `[agent] killed during a ${name} run on ${node} (no Running write): restarted agent handed back ${JSON.stringify(handBacks.map((h) => h.reason))}; then ${done.status?.verdict} on ${done.status?.nodeName}, attempt ${done.status?.attempts}`,
+    );
+    expect(handBacks.map((h) => h.reason)).toEqual(["AgentRestarted"]);
+    expect(done.status).toMatchObject({ phase: "Succeeded", verdict: "Accepted", attempts: 2 });
+    expect(done.status?.startTime).toBeDefined();
   });
 });
