@@ -303,12 +303,13 @@ export function nodeSection(runs: R[]): string {
   const rows = ROWS.map(
     ([what, fig, target]) => `| ${what} | ${runs.map((r) => fig(r)).join(" | ")} | ${target} |`,
   );
-  const hopHead = `| hop of one Execution (p50 over ${runs[0]?.latency.runs} sequential runs) | ${runs.map((_, i) => `run ${i + 1}`).join(" | ")} |`;
+  const hopHead = `| hop of one Execution (p50 over ${runs[0]?.latency.runs} sequential runs; the agent's own CPU over it, from its process.cpuUsage, where it stamps both ends) | ${runs.map((_, i) => `run ${i + 1}`).join(" | ")} |`;
   const hopSep = `| --- | ${runs.map(() => "---").join(" | ")} |`;
   const names = [...new Set(runs.flatMap((r) => (r.latency.hops.rows as R[]).map((h) => h.hop as string)))];
   const hop = (r: R, name: string) => {
     const h = (r.latency.hops.rows as R[]).find((x) => x.hop === name);
-    return h && h.n > 0 ? `${h.p50Ms} ms (n=${h.n})` : "–";
+    if (!h || h.n === 0) return "–";
+    return `${h.p50Ms} ms${h.agentCpuP50Ms !== undefined ? `, agent CPU ${h.agentCpuP50Ms} ms` : ""} (n=${h.n})`;
   };
   const hopRows = names.map((name) => `| ${name} | ${runs.map((r) => hop(r, name)).join(" | ")} |`);
   return `${START}

@@ -300,14 +300,19 @@ function hopBreakdown(s: Setup, keys: string[]) {
     t.cleanedAt !== undefined && t.cleanedAt <= t.resultWrittenAt!;
   const rows = steps.map(([what, from, to]) => {
     const d: number[] = [];
+    // The agent's own CPU over the hop (its process.cpuUsage at both ends): runs are sequential here.
+    const cpu: number[] = [];
     for (const k of keys) {
       const t = { ...s.watcher.seen.get(k), ...hops.get(k) } as Record<string, number | undefined>;
       // The clean-up's rows only where it came before the result write; the background row only where not.
       const onPath = to === "cleanedAt" || from === "cleanedAt";
       if (onPath !== cleanedFirst(t) && (onPath || what.includes("background"))) continue;
       if (t[from] !== undefined && t[to] !== undefined) d.push(t[to]! - t[from]!);
+      const c = hops.get(k)?.cpuMs as unknown as Record<string, number> | undefined;
+      if (c?.[from] !== undefined && c[to] !== undefined) cpu.push(round(c[to] - c[from], 2));
     }
-    return { hop: what, p50Ms: summarize(d).p50, meanMs: summarize(d).mean, n: d.length };
+    const agentCpu = cpu.length > 0 ? { agentCpuP50Ms: summarize(cpu).p50 } : {};
+    return { hop: what, p50Ms: summarize(d).p50, meanMs: summarize(d).mean, n: d.length, ...agentCpu };
   });
   const sched: number[] = keys.flatMap((k) => {
     const x = s.watcher.seen.get(k)!;

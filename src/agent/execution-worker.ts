@@ -15,7 +15,7 @@ import { ApiError, errText, isConflict, isNotFound, isTooLarge } from "../k8s/er
 import { ExecutionResource, splitKey } from "../k8s/resources.ts";
 import type { ProcessResult } from "../k8s/work-queue.ts";
 import type { Logger } from "../logging.ts";
-import type { ExecutionOutcome, ExecutionRunner, RunTimings } from "./ports.ts";
+import { type ExecutionOutcome, type ExecutionRunner, type RunTimings, stamp } from "./ports.ts";
 import { hideTestOutput, type ProblemResolver, resolveFor, runResult } from "./problem/problem-run.ts";
 import type { ResolvedProblem } from "./problem/resolve-problem.ts";
 import {
@@ -260,7 +260,8 @@ export class ExecutionWorker {
     signal: AbortSignal,
   ): Promise<ProcessResult | undefined> {
     const log = this.logger.child({ execution: key });
-    const hops: Hops = { seenAt: this.seenAt.get(uid), dequeuedAt: Date.now() };
+    const hops: Hops = { seenAt: this.seenAt.get(uid) };
+    stamp(hops, "dequeuedAt");
     const status = ex.status ?? {};
     const generation = status.runtimeGeneration ?? 0;
     const runtime = await this.runtimes.runtimeFor(ex.spec.runtime, generation);
@@ -303,7 +304,7 @@ export class ExecutionWorker {
     } else {
       try {
         started = await this.writeStatus(ex, { ...start(ex, this.nodeName, startedAt), ...progress });
-        hops.runningWrittenAt = Date.now();
+        stamp(hops, "runningWrittenAt");
       } catch (err) {
         if (isConflict(err)) return { requeueAfterMs: 1000 }; // the newer copy comes as an event
         if (isNotFound(err)) return undefined;
@@ -313,7 +314,7 @@ export class ExecutionWorker {
         throw err;
       }
     }
-    hops.startedAt = Date.now();
+    stamp(hops, "startedAt");
     return this.execute(started, runtime, limits, key, uid, signal, { hops, startedAt });
   }
 
@@ -488,8 +489,11 @@ export class ExecutionWorker {
         const written = await this.writeStatus(ex, status);
         this.drop(key, uid);
         if (plan.step > 0) log.warn({ step: plan.describe() }, "result written smaller to fit");
-        if (result.hops)
-          log.info({ hops: { ...result.hops, resultWrittenAt: Date.now() } }, "result written");
+        if (result.hops) {
+          const hops = { ...result.hops, resultWrittenAt: 0 };
+          stamp(hops, "resultWrittenAt");
+          log.info({ hops }, "result written");
+        }
         this.onFinished?.(written, plan.bare ? undefined : result.outcome);
         return undefined;
       } catch (err) {

@@ -9,6 +9,7 @@ import {
   type RunTimings,
   type RuntimeForExecution,
   type RuntimeLookup,
+  stamp,
 } from "../ports.ts";
 import type { PlannedTest, TestPlan } from "../problem/test-plan.ts";
 import type { BoxPool } from "../sandbox/box-pool.ts";
@@ -157,7 +158,7 @@ export class IsolateExecutor implements ExecutionRunner {
   ): Promise<ExecutionOutcome> {
     try {
       const out = await this.compileAndRun(spec, runtime, boxes, judge, signal, timings, plan);
-      timings.ranAt = Date.now();
+      stamp(timings, "ranAt");
       return out;
     } finally {
       const done = this.cleanUp(boxes, timings);
@@ -203,7 +204,7 @@ export class IsolateExecutor implements ExecutionRunner {
       const cleaned = await box.cleanup().then(() => true, log("box cleanup failed"));
       if (cleaned && this.warm) await box.makeWarm().catch(log("could not make the box's next one"));
     }
-    timings.cleanedAt = Date.now();
+    stamp(timings, "cleanedAt");
     for (const box of boxes) this.o.pool.release(box.id);
   }
 
@@ -345,7 +346,7 @@ export class IsolateExecutor implements ExecutionRunner {
       const name = planned.name;
       const tc = await planned.load();
       const full = await seedRunBox(j.subBox, sub, j.subReady);
-      j.timings.readyAt ??= Date.now();
+      if (j.timings.readyAt === undefined) stamp(j.timings, "readyAt");
       if (full) {
         // What the compiler left does not fit the run's storage: judged, like a compile step that left too much.
         const failed = {
