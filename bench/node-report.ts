@@ -155,6 +155,24 @@ machine with go-judge v1.12.2 built again (/opt/go-judge), load 2.09–2.73:
 two at 5992927 (runs 4–5), then a same-commit A/B of warm boxes at 0bfa8c1
 (\`ENVICUTOR_WARM_BOXES=true\`, off, true: runs 6–8).
 
+- **No Running write for short runs (a7bd38f), the runs of 2026-12-03 on one machine: 18deab6 (before) then a7bd38f and 008ccae (after): PUT status per Execution 3 → 2, watch events 15 → 11 (27200 → 19442 bytes); kube-apiserver 39.11 → 24.87 / 22.69 ms per Execution; kube-apiserver + etcd + controller 52.4 → 35.42 / 31.37 ms (target ≤ 12 ms, not met); latency p50 over bare +45.9 → +30.7 / +28.2 ms (target ≤ +15 ms, not met); agent 26.47 → 23.1 / 20.79 ms (target ≤ 2 ms, not met); throughput ÷ bare 0.643 → 0.607 / 0.597 (within its spread).**
+  (In this table those are the last three runs; the bullets below name their runs by
+  commit and by their numbers in the table as it was then, runs 1–3 being 408f1c2's.)
+  The agent marks a run Running only once it has gone on for \`agent.runningDelayMs\`
+  (1 s); a shorter one gets one status write, its result, which carries startTime. Its
+  start is appended to \`<stateDir>/started-attempts\` instead, so a restarted agent still
+  hands an interrupted attempt back (AgentRestarted). The "Running status write" hop is 0
+  ms now. Since 008ccae each hop also records the agent's own CPU (process.cpuUsage at
+  both ends, the latency phase's runs being sequential): of 1-test Executions' agent CPU,
+  box ready 2.9 ms, the run (isolate --run forked from the agent, output, meta file,
+  comparison) 5.1 ms, the background clean-up 3.9 ms, the result write 2 ms. A perf
+  profile of the agent over the test-case phase (\`perf record -g -p <agent>\`, the agent
+  under \`BENCH_AGENT_NODE_OPTIONS=--perf-basic-prof\`) put about a fifth of its CPU in
+  fork's page-table copy (copy_process) for isolate --run, about a fifth in its GC threads
+  and libuv's pool, the rest spread over promise continuations and fs calls (strace: about
+  315 futex calls per Execution). What would move it further: isolate --run through the
+  per-slot shell too (its output through FIFOs, not the agent's pipes), and fewer fs calls
+  per run.
 - **Warm boxes (0bfa8c1, runs 6–8), alternating on / off / on: "box ready" 1 / 7 / 1 ms; latency p50 over bare +28.5 / +35.2 / +30 ms (target ≤ +15 ms, not met).**
   With \`ENVICUTOR_WARM_BOXES=true\` (chart: \`agent.warmBoxes\`) a box is
   made again (isolate --init, a new empty tmpfs) right after its clean-up,
