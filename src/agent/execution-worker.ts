@@ -327,14 +327,8 @@ export class ExecutionWorker {
     const timer = setTimeout(() => {
       this.runningTimers.delete(uid);
       const ex = this.latest(key);
-      if (
-        !ex ||
-        ex.status?.nodeName !== this.nodeName ||
-        isFinished(ex.status) ||
-        ex.status?.phase === "Running"
-      )
-        return;
-      this.writeStatus(ex, { ...start(ex, this.nodeName, startedAt), ...extra }).catch((err: unknown) =>
+      if (!this.stillMine(ex) || ex.status?.phase === "Running") return;
+      this.writeStatus(ex, { ...this.asStarted(ex, startedAt).status, ...extra }).catch((err: unknown) =>
         this.logger.debug({ execution: key, err: errText(err) }, "Running not written"),
       );
     }, this.runningDelayMs);
@@ -347,10 +341,18 @@ export class ExecutionWorker {
     this.runningTimers.delete(uid);
   }
 
-  /** The copy as if Running had been written: the base of a result whose run was never marked Running. */
-  private asStarted(ex: Execution, result: Result): Execution {
-    if (!result.startedAt || ex.status?.phase === "Running") return ex;
-    return { ...ex, status: start(ex, this.nodeName, result.startedAt) };
+  /**
+   * The copy as if Running had been written (the run started at `startedAt`): the base of
+   * any later write of a run that may not have been marked Running yet.
+   */
+  private asStarted(ex: Execution, startedAt: Date | undefined): Execution {
+    if (!startedAt || ex.status?.phase === "Running") return ex;
+    return { ...ex, status: start(ex, this.nodeName, startedAt) };
+  }
+
+  /** Still assigned to this node and not finished: a copy this node may write. */
+  private stillMine(ex: Execution | undefined): ex is Execution {
+    return ex !== undefined && ex.status?.nodeName === this.nodeName && !isFinished(ex.status);
   }
 
   private async execute(
@@ -477,14 +479,14 @@ export class ExecutionWorker {
     let lastError = "";
     let ex = this.latest(key);
     for (let n = 0; n < MAX_RESULT_WRITES; n++) {
-      if (!ex || ex.status?.nodeName !== this.nodeName || isFinished(ex.status)) {
+      if (!this.stillMine(ex)) {
         log.warn("execution was reassigned or finished elsewhere; dropping this result");
         this.drop(key, uid);
         return undefined;
       }
       // The minimal steps are next to nothing (smaller than the Scheduled status): no score or progress.
       const extra = result.outcome && !plan.minimal ? result.extra : {};
-      const status = { ...plan.status(this.asStarted(ex, result), result, this.budget), ...extra };
+      const status = { ...plan.status(this.asStarted(ex, result.startedAt), result, this.budget), ...extra };
       try {
         const written = await this.writeStatus(ex, status);
         this.drop(key, uid);
@@ -600,8 +602,8 @@ export class ExecutionWorker {
       if (completed >= total || Date.now() - last < 1000) return; // the result says the rest
       last = Date.now();
       const ex = this.latest(key);
-      if (!ex || ex.status?.nodeName !== this.nodeName || isFinished(ex.status)) return;
-      const base = ex.status?.phase === "Running" ? ex.status : start(ex, this.nodeName, startedAt);
+      if (!this.stillMine(ex)) return;
+      const base = this.asStarted(ex, startedAt).status;
       await this.writeStatus(ex, { ...base, progress: { completed, total } }).catch((err: unknown) =>
         this.logger.debug({ execution: key, err: errText(err) }, "progress not written"),
       );
