@@ -269,6 +269,15 @@ function checkDetails(c: VerdictCase, o: VerdictObservation): void {
     sleep: () => expect(o.message).toMatch(/wall time limit/),
     "memory-hog": () => expect(o.message).toMatch(/memory limit of 65536 KiB/),
     "memory-under-limit": () => expect(o.stdout).toBe("kept 32 MiB\n"),
+    "memory-per-test-case": () => {
+      const t = o.tests ?? [];
+      expect(t.map((x) => x.verdict)).toEqual(["MemoryLimitExceeded", "Accepted", "Accepted", "Accepted"]);
+      const [, small, big, smallAgain] = t.map((x) => x.memoryKiB ?? 0);
+      expect(big).toBeGreaterThanOrEqual(32 * 1024);
+      // Each its own peak: the 1 MiB test cases stay well under the 32 MiB one and the 512 MiB attempt.
+      expect(small).toBeLessThan(big! - 16 * 1024);
+      expect(smallAgain).toBeLessThan(big! - 16 * 1024);
+    },
     "dev-shm-fill": () => expect(o.message).toMatch(/memory limit of 65536 KiB/),
     "process-limit": () => expect(o.stdout).toMatch(/^fork refused after [0-7] /),
     "output-flood": () => expect(o.message).toMatch(/output exceeded 1048576 bytes/),

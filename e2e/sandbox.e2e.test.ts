@@ -508,12 +508,58 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
   });
 
   // Issue 17: a box this agent cleaned is not cleaned again before its next use, and the next
-  // test case of a run keeps its tmpfs, emptied in place (no umount and mount), but gets a new
-  // isolate box (--cleanup, --init: a new cgroup). isolate, mount and umount here are wrappers
+  // test case of a run keeps its tmpfs, emptied in place (no umount and mount), and its isolate
+  // box (isolate 1.x resets the memory peak and CPU time at each --run; an OOM kill, which it
+  // counts for good, gets a new box: the next test). isolate, mount and umount here are wrappers
   // that log each call and its parent and run the real one (mount and umount found through PATH,
   // as the agent does).
-  it("three test cases: one mount, and isolate --init, --run, --cleanup once each per test case", async () => {
-    const log = join(tmp, "calls.log");
+  it("three test cases: one mount, one isolate --init and --cleanup, three --run", async () => {
+    // What a test case could leave for the next: files, a directory, a link, modes on /tmp and /box.
+    const src = [
+      "import os",
+      "left = sorted(os.listdir('/tmp') + os.listdir('/box'))",
+      "print(oct(os.stat('/tmp').st_mode & 0o7777), oct(os.stat('/box').st_mode & 0o7777), left)",
+      "os.makedirs('/tmp/a/b'); open('/box/out', 'w').write('x'); os.symlink('/', '/tmp/root')",
+      "os.chmod('/tmp', 0o1777); os.chmod('/box', 0o755)",
+    ].join("\n");
+    const { o, calls, from } = await runLogged(src, ["", "", ""]);
+    expect(o.tests.map((t) => t.verdict)).toEqual(["Accepted", "Accepted", "Accepted"]);
+    // The program's own file only: nothing of an earlier test case, the modes as the agent made them.
+    for (const t of o.tests) expect(t.stdout?.trim()).toBe("0o700 0o700 ['main.py']");
+    // Every command but --run is started by one of the agent's command shells, not forked from its heap.
+    expect(from.filter((_, i) => calls[i] !== "run").every((f) => f === "sh")).toBe(true);
+    expect(from.filter((_, i) => calls[i] === "run").every((f) => f !== "sh")).toBe(true);
+    expect(calls).toEqual(["init", "mount", "run", "run", "run", "umount", "cleanup"]);
+  });
+
+  it("a test case after an OOM kill gets a new isolate box, and each reports its own memory peak", async () => {
+    const src = "n = int(input())\nx = bytearray(n << 20)\nfor i in range(0, len(x), 4096): x[i] = 1";
+    const { o, calls } = await runLogged(src, ["1024", "1", "64", "1"]);
+    expect(o.tests.map((t) => t.verdict)).toEqual([
+      "MemoryLimitExceeded",
+      "Accepted",
+      "Accepted",
+      "Accepted",
+    ]);
+    expect(calls).toEqual([
+      ...["init", "mount", "run"],
+      ...["cleanup", "init", "run"], // after the OOM kill: a new cgroup
+      ...["run", "run"],
+      ...["umount", "cleanup"],
+    ]);
+    const [, small, big, smallAgain] = o.tests.map((t) => t.memoryKiB ?? 0);
+    expect(big).toBeGreaterThanOrEqual(64 * 1024);
+    expect(small).toBeLessThan(big! - 32 * 1024);
+    expect(smallAgain, "the 64 MiB test case's peak carried over").toBeLessThan(big! - 32 * 1024);
+  });
+
+  /**
+   * Runs `src` over test cases with these stdins through wrappers of isolate, mount and umount
+   * that log each call and its parent and run the real one (mount and umount found through PATH,
+   * as the agent does): which commands each test case cost, and who started them.
+   */
+  async function runLogged(src: string, stdins: string[]) {
+    const log = join(tmp, `calls-${Date.now()}.log`);
     const bin = join(tmp, "logged-bin");
     mkdirSync(bin, { recursive: true });
     // Their own paths, found before PATH leads to the wrappers.
@@ -524,9 +570,7 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
       writeFileSync(
         join(bin, name),
         `#!/bin/sh\necho "${name} $* from=$(cat /proc/$PPID/comm)" >> '${log}'\nexec ${path} "$@"\n`,
-        {
-          mode: 0o755,
-        },
+        { mode: 0o755 },
       );
     const logged = executorOn(
       {
@@ -538,38 +582,19 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
       },
       logger,
     );
-    // What a test case could leave for the next: files, a directory, a link, modes on /tmp and /box.
-    const src = [
-      "import os",
-      "left = sorted(os.listdir('/tmp') + os.listdir('/box'))",
-      "print(oct(os.stat('/tmp').st_mode & 0o7777), oct(os.stat('/box').st_mode & 0o7777), left)",
-      "os.makedirs('/tmp/a/b'); open('/box/out', 'w').write('x'); os.symlink('/', '/tmp/root')",
-      "os.chmod('/tmp', 0o1777); os.chmod('/box', 0o755)",
-    ].join("\n");
     const path = process.env.PATH;
     process.env.PATH = `${bin}:${path}`;
     let o: ExecutionOutcome;
     try {
-      o = await logged.run(execution(src, { testCases: [{ stdin: "" }, { stdin: "" }, { stdin: "" }] }), PY);
+      o = await logged.run(execution(src, { testCases: stdins.map((stdin) => ({ stdin })) }), PY);
     } finally {
       process.env.PATH = path;
     }
-    expect(o.tests.map((t) => t.verdict)).toEqual(["Accepted", "Accepted", "Accepted"]);
-    // The program's own file only: nothing of an earlier test case, the modes as the agent made them.
-    for (const t of o.tests) expect(t.stdout?.trim()).toBe("0o700 0o700 ['main.py']");
     const lines = readFileSync(log, "utf8").trim().split("\n");
     const calls = lines.map((l) => /^(mount|umount)|--(init|run|cleanup)\b/.exec(l)?.slice(1).find(Boolean));
-    // Every command but --run is started by one of the agent's command shells, not forked from its heap.
     const from = lines.map((l) => / from=(\S+)$/.exec(l)?.[1]);
-    expect(from.filter((_, i) => calls[i] !== "run").every((f) => f === "sh")).toBe(true);
-    expect(from.filter((_, i) => calls[i] === "run").every((f) => f !== "sh")).toBe(true);
-    expect(calls).toEqual([
-      ...["init", "mount", "run"],
-      ...["cleanup", "init", "run"],
-      ...["cleanup", "init", "run"],
-      ...["umount", "cleanup"],
-    ]);
-  });
+    return { o, calls, from };
+  }
 
   it("the first failing test case decides the verdict", async () => {
     const src = "x = int(input())\nimport sys\nsys.exit(x)";

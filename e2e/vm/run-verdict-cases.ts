@@ -27,6 +27,11 @@ export async function runVerdictCase(
       obs.stdout = t.stdout?.slice(0, 300);
       obs.stderr = t.stderr?.slice(-300);
     } else if (r.compile) obs.stderr = r.compile.stderr?.slice(-300);
+    if (c.tests)
+      obs.tests = r.tests.map((x) => ({
+        verdict: x.verdict ?? "none",
+        ...(x.memoryKiB !== undefined ? { memoryKiB: x.memoryKiB } : {}),
+      }));
     return obs;
   } catch (err) {
     return { name: c.name, verdict: "AgentError", error: String(err) };

@@ -13,6 +13,8 @@ export interface VerdictCase {
   language: "python" | "c";
   source: string;
   run?: Partial<StageLimits>;
+  /** stdin of each test case, in one Execution; one test case with no input when unset. */
+  tests?: string[];
   /** The verdict, or the verdicts any of which is right (a fork bomb ends by time, memory or a failing exit). */
   expected: Verdict | Verdict[];
 }
@@ -30,6 +32,8 @@ export interface VerdictObservation {
   stdout?: string;
   stderr?: string;
   error?: string;
+  /** Each test case's verdict and peak memory, for a case of several test cases. */
+  tests?: { verdict: string; memoryKiB?: number }[];
 }
 
 const MiB_KiB = 1024;
@@ -118,6 +122,18 @@ export const VERDICT_CASES: VerdictCase[] = [
       "x = bytearray(32 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\nprint('kept', len(x) >> 20, 'MiB')",
     run: { cpuTimeMillis: 4000 },
     expected: "Accepted",
+  },
+  {
+    // The box serves the next test case (issue 17): what a test case's cgroup counted must not
+    // carry over: neither an OOM kill (test 2 after 1) nor a memory peak (test 4 after 3).
+    name: "memory-per-test-case",
+    tried: "four test cases touching 512, 1, 32 and 1 MiB with a 64 MiB memory limit",
+    language: "python",
+    source:
+      "n = int(input())\nx = bytearray(n << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\nprint('kept', n)",
+    run: { cpuTimeMillis: 4000 },
+    tests: ["512", "1", "32", "1"],
+    expected: "MemoryLimitExceeded",
   },
   {
     name: "dev-shm-fill",
@@ -231,6 +247,7 @@ export function caseRuntime(c: VerdictCase, scale: number): ExecutionRuntime {
 export const caseSpec = (c: VerdictCase): ExecutionSpec => ({
   runtime: "vm",
   files: [{ name: "main.src", content: c.source, encoding: "utf8" }],
+  ...(c.tests ? { testCases: c.tests.map((stdin) => ({ stdin })) } : {}),
   outputComparison: "IgnoreTrailingWhitespace",
   priority: 0,
 });

@@ -1,6 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { constants, statSync } from "node:fs";
-import { chmod, chown, copyFile, lstat, mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, chown, copyFile, lstat, mkdir, open, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { StageLimits } from "../../api/common.ts";
@@ -51,6 +51,12 @@ export interface SandboxSettings {
   warm?: WarmBoxes;
   /** Ids this agent cleaned and made nothing of since (see CleanBoxes); init() cleans first when unset. */
   clean?: CleanBoxes;
+  /**
+   * isolate 2.x's cg_root on cgroup v2, as the agent configured it (box N's
+   * cgroup is box-N there): the next test case gets a new cgroup made here
+   * as --init makes it. Unset: such a box gets --cleanup and --init.
+   */
+  boxCgroups?: string;
 }
 
 export interface BoxFile {
@@ -124,6 +130,8 @@ export class IsolateBox {
   private isolateDir = "";
   /** The storage of the box's last init(): a warm box is made with it. */
   private lastStorage: StorageLimits | undefined;
+  /** The last run ended on its own, with no OOM kill and no isolate failure: its isolate box may serve again. */
+  private lastRunClean = false;
 
   constructor(settings: SandboxSettings, id: number) {
     this.s = settings;
@@ -153,21 +161,50 @@ export class IsolateBox {
   }
 
   /**
-   * The box again, for the next test case of the same run: a new isolate box
-   * (--cleanup, --init: a new cgroup, so no OOM kill count or memory peak
-   * carries over), on the same tmpfs emptied in place (BoxStorage.reset),
-   * which saves its umount and mount. Only with the same storage limits;
-   * false when the box must be made anew (init then cleans what is left).
+   * The box again, for the next test case of the same run, on the same tmpfs
+   * emptied in place (BoxStorage.reset), which saves its umount and mount.
+   * The isolate box itself serves again where its cgroup can be made as new
+   * (keepIsolateBox); otherwise it is a new one (--cleanup, --init). Only
+   * with the same storage limits; false when the box must be made anew
+   * (init then cleans what is left).
    */
   private async renew(storage: StorageLimits): Promise<boolean> {
     if (!this.initialised || !this.storage.mountedWith(storage)) return false;
     this.initialised = false;
-    await this.isolateCleanup();
+    const kept = await this.keepIsolateBox();
+    if (!kept) await this.isolateCleanup();
     await this.clearBoxKeyrings();
     if (!(await this.storage.reset())) return false;
-    await this.isolateInit();
+    if (!kept) await this.isolateInit();
     this.initialised = true;
     return true;
+  }
+
+  /**
+   * Whether the isolate box can serve the next run as it is (issue 17: two
+   * isolate commands fewer per test case). No process of the last run is left:
+   * isolate's box keeper returns only once the box's PID namespace is gone.
+   * What isolate keeps per box is its cgroup: isolate 1.x resets the memory
+   * peak and the CPU time at every --run but counts OOM kills for good, so
+   * only after a run without one; isolate 2.x on cgroup v2 keeps memory.peak
+   * and oom_kill, so the cgroup is made anew here as --init makes it (rmdir,
+   * mkdir). Without cgroups nothing is kept.
+   */
+  private async keepIsolateBox(): Promise<boolean> {
+    const clean = this.lastRunClean;
+    this.lastRunClean = false;
+    if (!clean) return false;
+    const { useCg, major } = this.s.isolate;
+    if (!useCg || major < 2) return true;
+    if (!this.s.boxCgroups) return false;
+    const cgroup = join(this.s.boxCgroups, `box-${this.id}`);
+    try {
+      await rmdir(cgroup);
+      await mkdir(cgroup);
+      return true;
+    } catch {
+      return false; // e.g. EBUSY: --cleanup and --init deal with it
+    }
   }
 
   /** isolate --init and a new tmpfs: only on a box just cleaned. */
@@ -226,6 +263,7 @@ export class IsolateBox {
 
   async cleanup(): Promise<void> {
     this.initialised = false;
+    this.lastRunClean = false;
     // A warm box of this id is cleaned like any other: its storage is unmounted, and it is warm no more.
     const warm = this.s.warm?.take(this.id);
     if (warm) this.storage.adopt(warm.storage);
@@ -367,6 +405,7 @@ export class IsolateBox {
 
   async run(req: RunRequest): Promise<RunResult> {
     this.dir();
+    this.lastRunClean = false; // until this run has ended cleanly
     const metaFile = join(this.s.workDir, `meta-${this.id}-${process.hrtime.bigint()}`);
     const l = req.limits;
     // A networked box shares its slot's own namespace (nsenter), never the agent's network.
@@ -398,6 +437,7 @@ export class IsolateBox {
     }
     const isolateError = isolateFailure(exit, metaText, result, l.wallTimeMillis);
     if (isolateError) result.isolateError = isolateError;
+    this.lastRunClean = !isolateError && !exit.ended && !result.meta.cgOomKilled;
     return result;
   }
 
