@@ -103,3 +103,71 @@ describe("runCommand's shells", () => {
     }
   });
 });
+
+describe("CommandShell.stream", () => {
+  const text = (s: NodeJS.ReadableStream) =>
+    new Promise<string>((resolve) => {
+      let out = "";
+      s.on("data", (c: Buffer) => {
+        out += c.toString();
+      });
+      s.on("close", () => resolve(out));
+    });
+
+  it("streams stdout and stderr apart, with stdin from the given bytes, many times in one shell", async () => {
+    const sh = new CommandShell();
+    for (let i = 0; i < 5; i++) {
+      const cmd = await sh.stream("sh", ["-c", "tr a-z A-Z; echo err-$0 >&2"], `input ${i}\n`);
+      expect(cmd).toBeDefined();
+      expect(sh.busy).toBe(true);
+      const [out, err, exit] = await Promise.all([text(cmd!.stdout), text(cmd!.stderr), cmd!.closed]);
+      expect({ out, err, exit }).toEqual({
+        out: `INPUT ${i}\n`,
+        err: "err-sh\n",
+        exit: { code: 0, signal: null },
+      });
+      expect(sh.busy).toBe(false);
+    }
+    sh.close();
+  });
+
+  it("output larger than a pipe's buffer arrives whole; no input is /dev/null", async () => {
+    const sh = new CommandShell();
+    const cmd = await sh.stream("sh", ["-c", "head -c 1000000 /dev/zero; cat"], "");
+    const [out, exit] = await Promise.all([text(cmd!.stdout), cmd!.closed]);
+    expect(out.length).toBe(1_000_000);
+    expect(exit.code).toBe(0);
+    sh.close();
+  });
+
+  it("kill signals the command, and the end says which signal; the shell serves again", async () => {
+    const sh = new CommandShell();
+    const cmd = await sh.stream("sleep", ["5"], "");
+    cmd!.kill("SIGTERM"); // maybe before its pid is known: sent once it is
+    expect(await cmd!.closed).toEqual({ code: null, signal: "SIGTERM" });
+    const next = await sh.stream("echo", ["again"], "");
+    expect(await text(next!.stdout)).toBe("again\n");
+    sh.close();
+  });
+
+  it("a program that is not there ends with 127 and no hang, though it never opened its output", async () => {
+    const sh = new CommandShell();
+    const cmd = await sh.stream("/nonexistent/prog", [], "x");
+    const [err, exit] = await Promise.all([text(cmd!.stderr), cmd!.closed]);
+    expect(exit.code).toBe(127);
+    expect(err).toMatch(/not found|No such file/);
+    sh.close();
+  });
+
+  it("a shell killed mid-command ends it with an error, and output readers are closed", async () => {
+    const sh = new CommandShell();
+    const cmd = await sh.stream("sleep", ["5"], "");
+    await new Promise((r) => setTimeout(r, 200));
+    (sh as unknown as { sh: { kill(s: string): void } }).sh.kill("SIGKILL");
+    const exit = await cmd!.closed;
+    expect(exit.code).toBeNull();
+    expect(exit.error?.message).toMatch(/command shell exited/);
+    expect(await sh.stream("id", [], "")).toBeUndefined();
+    sh.close();
+  });
+});

@@ -1,9 +1,11 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { Socket } from "node:net";
+import { constants as os, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 import { parentPid } from "./proc-stat.ts";
 import type { CommandResult } from "./run-command.ts";
 
@@ -37,21 +39,70 @@ interface Pending {
   onExit(code: number | null, why?: string): void;
 }
 
+/** How a streamed command ended: as child_process reports it, or why it never ran to its end. */
+export interface StreamedExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+/** A command started by stream(): its output as it comes, and its end. */
+export interface StreamedCommand {
+  stdout: Readable;
+  stderr: Readable;
+  /** Signals the command while it is still the shell's child (before its pid is known: once it is). */
+  kill(signal: NodeJS.Signals): void;
+  /** The command is gone (its output may still be in the pipes). */
+  exited: Promise<StreamedExit>;
+  /** Gone, and both streams read to their end or destroyed: the shell is free again. */
+  closed: Promise<StreamedExit>;
+}
+
+const signalName = (n: number): NodeJS.Signals | null =>
+  (Object.entries(os.signals).find(([, v]) => v === n)?.[0] as NodeJS.Signals | undefined) ?? null;
+
+/** A FIFO's read end that never blocks the agent, as a stream. */
+const fifoReader = (path: string): Socket =>
+  new Socket({
+    fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK),
+    readable: true,
+    writable: false,
+  });
+
+/**
+ * Makes a FIFO reader see the end: Linux reports it (POLLHUP) only once a
+ * writer has come and gone, and a command that failed before its redirect
+ * never opened one. No reader left (ENXIO): nothing to end.
+ */
+const endFifo = (path: string) => {
+  try {
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch {
+    // the reader is closed already
+  }
+};
+
 /**
  * One long-lived /bin/sh that starts the agent's sandbox commands (isolate
- * --init and --cleanup, mount, umount) one at a time (issue 17). fork() copies
- * the forking process's page tables, so a fork from the agent's large heap
- * costs it 2–4 ms of CPU where the shell's costs about 0.3 ms (bench:spawn).
- * The agent writes one command line and reads back the command's pid and
- * exit status; the command's stdout and stderr go to two files in a private
- * directory, read back afterwards. Commands are the agent's own (never a
- * box's program), every argument single-quoted. The shell has the agent's
- * environment as at its start, PATH kept in step with the agent's.
+ * --init, --run and --cleanup, mount, umount) one at a time (issue 17). fork()
+ * copies the forking process's page tables, so a fork from the agent's large
+ * heap costs it 2–4 ms of CPU where the shell's costs about 0.3 ms
+ * (bench:spawn). The agent writes one command line and reads back the
+ * command's pid and exit status; run() sends the command's stdout and stderr
+ * to two files in a private directory, read back afterwards, stream() through
+ * two FIFOs there, read as they come. Commands are the agent's own (isolate,
+ * never a box's program directly), every argument single-quoted. The shell
+ * has the agent's environment as at its start, PATH kept in step with the
+ * agent's.
  */
 export class CommandShell {
   private readonly sh: ChildProcessWithoutNullStreams;
   private readonly dir: string;
   private pending: Pending | undefined;
+  /** Taken by stream() while it prepares its command (before it is pending). */
+  private claimed = false;
+  /** The FIFOs stream() redirects output to exist (made once per shell, by the shell). */
+  private fifos = false;
   private path: string | undefined;
   private dead = false;
 
@@ -70,7 +121,7 @@ export class CommandShell {
   }
 
   get busy(): boolean {
-    return this.pending !== undefined;
+    return this.pending !== undefined || this.claimed;
   }
 
   /** The shell's pid (bench:spawn counts its CPU with the agent's). */
@@ -89,6 +140,10 @@ export class CommandShell {
    */
   run(bin: string, args: string[], timeoutMs: number): Promise<CommandResult | undefined> {
     if (this.pending) throw new Error("CommandShell.run while a command runs");
+    return this.runNow(bin, args, timeoutMs);
+  }
+
+  private runNow(bin: string, args: string[], timeoutMs: number): Promise<CommandResult | undefined> {
     return new Promise((resolve) => {
       let pid: number | undefined;
       let killed = false;
@@ -120,6 +175,80 @@ export class CommandShell {
     });
   }
 
+  /**
+   * Starts one command whose stdout and stderr the agent reads as they come
+   * (isolate --run, issue 17: no fork from the agent's heap per test case),
+   * through two FIFOs of the shell's private directory (mode 0600, made once),
+   * stdin from a file there (mode 0600). The readers are opened before the
+   * shell's redirect, which would block without them. Only when not busy;
+   * undefined when the shell cannot start it (the caller spawns it instead).
+   */
+  async stream(bin: string, args: string[], stdin: Buffer | string): Promise<StreamedCommand | undefined> {
+    if (this.busy) throw new Error("CommandShell.stream while a command runs");
+    this.claimed = true;
+    try {
+      const [out, err, input] = ["o", "e", "in"].map((n) => join(this.dir, n)) as [string, string, string];
+      if (!this.fifos) {
+        const made = await this.runNow("mkfifo", ["-m", "600", out, err], 10_000);
+        if (made?.exitCode !== 0) return undefined;
+        this.fifos = true;
+      }
+      if (stdin.length > 0) await writeFile(input, stdin, { mode: 0o600 });
+      if (this.dead) return undefined;
+      return this.startStreamed(bin, args, { out, err, input: stdin.length > 0 ? input : "/dev/null" });
+    } catch {
+      return undefined; // no FIFO or input file here: spawned instead
+    } finally {
+      this.claimed = false;
+    }
+  }
+
+  private startStreamed(bin: string, args: string[], io: { out: string; err: string; input: string }) {
+    const stdout = fifoReader(io.out);
+    const stderr = fifoReader(io.err);
+    let pid: number | undefined;
+    let wanted: NodeJS.Signals | undefined;
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        if (pid && this.ownChild(pid)) process.kill(pid, sig);
+      } catch {
+        // gone meanwhile
+      }
+    };
+    let onExit!: (e: StreamedExit) => void;
+    const exited = new Promise<StreamedExit>((r) => {
+      onExit = r;
+    });
+    this.ref(true);
+    this.pending = {
+      onPid: (p) => {
+        pid = p;
+        if (wanted) signal(wanted);
+      },
+      onExit: (code, why) => {
+        if (this.dead && pid && this.ownChild(pid)) kill(pid); // nothing of a dead shell's runs on
+        for (const path of [io.out, io.err]) endFifo(path);
+        if (why && this.dead) onExit({ code: null, signal: null, error: new Error(why) });
+        else if (code !== null && code > 128) onExit({ code: null, signal: signalName(code - 128) });
+        else onExit({ code, signal: null });
+      },
+    };
+    const ended = (s: Readable) => new Promise<void>((r) => s.once("close", () => r()));
+    const closed = Promise.all([exited, ended(stdout), ended(stderr)]).then(async ([e]) => {
+      // The input is not kept: the next command writes its own, and test data stays nowhere else.
+      if (io.input !== "/dev/null") await rm(io.input, { force: true });
+      this.pending = undefined;
+      this.ref(false);
+      return e;
+    });
+    this.sh.stdin.write(this.commandLine(bin, args, io));
+    const killCommand = (sig: NodeJS.Signals) => {
+      wanted = sig;
+      signal(sig);
+    };
+    return { stdout, stderr, kill: killCommand, exited, closed };
+  }
+
   private settle(r: CommandResult | undefined, resolve: (r: CommandResult | undefined) => void): void {
     this.pending = undefined;
     this.ref(false);
@@ -145,12 +274,16 @@ export class CommandShell {
   }
 
   /** In the background so the shell prints its pid (for the timeout), then waits for it. */
-  private commandLine(bin: string, args: string[]): string {
+  private commandLine(
+    bin: string,
+    args: string[],
+    io = { out: join(this.dir, "out"), err: join(this.dir, "err"), input: "/dev/null" },
+  ): string {
     const env = process.env.PATH !== this.path ? `export PATH=${quote(process.env.PATH ?? "")}; ` : "";
     this.path = process.env.PATH;
     const cmd = [bin, ...args].map(quote).join(" ");
-    const [out, err] = [quote(join(this.dir, "out")), quote(join(this.dir, "err"))];
-    return `${env}${cmd} >${out} 2>${err} </dev/null & echo "p $!"; wait $!; echo "x $?"\n`;
+    const redirects = `>${quote(io.out)} 2>${quote(io.err)} <${quote(io.input)}`;
+    return `${env}${cmd} ${redirects} & echo "p $!"; wait $!; echo "x $?"\n`;
   }
 
   private onLine(line: string): void {

@@ -1,4 +1,3 @@
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { constants, statSync } from "node:fs";
 import { chmod, chown, copyFile, lstat, mkdir, open, readdir, readFile, rm, rmdir } from "node:fs/promises";
 import { delimiter, join } from "node:path";
@@ -10,8 +9,8 @@ import { clearKeyrings } from "./box-keyrings.ts";
 import { BoxStorage, type StorageLimits } from "./box-storage.ts";
 import type { CleanBoxes } from "./clean-boxes.ts";
 import type { IsolateInfo } from "./isolate-detect.ts";
+import { awaitIsolate, captureOutput, type IsolateExit, startIsolate } from "./isolate-process.ts";
 import { type IsolateMeta, parseMeta } from "./meta.ts";
-import { OutputCapture } from "./output-capture.ts";
 import { runCommand } from "./run-command.ts";
 import { sameStorage, type WarmBoxes } from "./warm-boxes.ts";
 
@@ -415,11 +414,11 @@ export class IsolateBox {
     const [bin, argv] = networked
       ? ["nsenter", [`--net=${networked.namespacePath(this.id)}`, "--", this.s.isolate.bin, ...args]]
       : [this.s.isolate.bin, args];
-    const child = spawn(bin, argv, { stdio: ["pipe", "pipe", "pipe"] });
-    const output = captureOutput(child, l.outputBytes, !req.stdoutTo);
-    connectStreams(child, req);
-    if (req.onExit) child.once("exit", req.onExit);
-    const exit = await awaitIsolate(child, l.wallTimeMillis, req.signal);
+    const proc = await startIsolate(bin, argv, req, !networked);
+    const output = captureOutput(proc, l.outputBytes, !req.stdoutTo);
+    const { onExit } = req;
+    if (onExit) void proc.exited.then((e) => e.error || onExit());
+    const exit = await awaitIsolate(proc, l.wallTimeMillis, req.signal);
     const metaText = await readFile(metaFile, "utf8").catch(() => ""); // no meta file: said below
     await rm(metaFile, { force: true });
     const result: RunResult = {
@@ -468,72 +467,6 @@ export class IsolateBox {
   }
 }
 
-/** How isolate's process ended, and whether we ended it (abort) or it hung past the wall time. */
-interface IsolateExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  error?: Error;
-  ended: boolean;
-  hung: boolean;
-}
-
-/**
- * stdout (unless it goes to another box) and stderr, with one budget shared by
- * both streams: whichever pushes the sum past the limit trips it.
- */
-function captureOutput(child: ChildProcessWithoutNullStreams, outputBytes: number, withStdout: boolean) {
-  let exceeded = false;
-  const budget = { left: outputBytes };
-  const onExceeded = () => {
-    exceeded = true;
-    // Closing our ends makes further writes fail (SIGPIPE/EPIPE); a program that ignores
-    // that would still hold the slot until its time limit, so isolate is told to end the run:
-    // on SIGTERM it kills the whole box and writes its meta file.
-    child.kill("SIGTERM");
-    child.stdout.destroy();
-    child.stderr.destroy();
-  };
-  return {
-    stdout: withStdout ? new OutputCapture(child.stdout, outputBytes, onExceeded, budget) : undefined,
-    stderr: new OutputCapture(child.stderr, outputBytes, onExceeded, budget),
-    exceeded: () => exceeded,
-  };
-}
-
-/** Waits for isolate to end; an abort ends the run, and a guard catches isolate itself hanging. */
-async function awaitIsolate(
-  child: ChildProcessWithoutNullStreams,
-  wallTimeMillis: number,
-  signal: AbortSignal | undefined,
-): Promise<IsolateExit> {
-  let ended = false;
-  const end = () => {
-    ended = true;
-    child.kill("SIGTERM");
-  };
-  if (signal?.aborted) end();
-  else signal?.addEventListener("abort", end, { once: true });
-  // Belt and braces: isolate enforces the wall time. SIGTERM lets isolate kill
-  // the box first; SIGKILL only if isolate does not react.
-  let guardKill: NodeJS.Timeout | undefined;
-  let hung = false;
-  const guard = setTimeout(() => {
-    hung = true;
-    child.kill("SIGTERM");
-    guardKill = setTimeout(() => child.kill("SIGKILL"), 5_000);
-  }, wallTimeMillis + 30_000);
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
-    (resolve) => {
-      child.once("error", (error) => resolve({ code: null, signal: null, error }));
-      child.once("close", (code, sig) => resolve({ code, signal: sig }));
-    },
-  );
-  clearTimeout(guard);
-  clearTimeout(guardKill);
-  signal?.removeEventListener("abort", end);
-  return { ...exit, ended, hung };
-}
-
 /** Why isolate itself failed (not the program), or undefined. */
 function isolateFailure(
   exit: IsolateExit,
@@ -542,29 +475,14 @@ function isolateFailure(
   wallTimeMillis: number,
 ): string | undefined {
   if (exit.error) return `could not start isolate: ${exit.error.message}`;
+  // 127: the command shell found no such program (spawned, it is an ENOENT error above).
+  if (exit.code === 127 && !metaText)
+    return `could not start isolate: ${result.stderr.toString("utf8").trim()}`;
   if (exit.hung) return `isolate did not finish within ${wallTimeMillis + 30_000} ms`;
   if (!metaText)
     return `isolate exited ${exit.code ?? exit.signal} without a meta file: ${result.stderr.toString("utf8").slice(0, 500)}`;
   if (result.meta.status === "XX") return result.meta.message ?? "isolate internal error";
   return undefined;
-}
-
-/**
- * The run's stdin and (interactive runs) stdout. Errors on either side are
- * expected, not failures: the program may exit without reading its input, and
- * the other box of an interaction may be gone (EPIPE).
- */
-function connectStreams(child: ChildProcessWithoutNullStreams, req: RunRequest): void {
-  child.stdin.on("error", () => undefined);
-  if (req.stdoutTo) {
-    req.stdoutTo.on("error", () => undefined);
-    child.stdout.pipe(req.stdoutTo);
-  }
-  if (typeof req.stdin === "string" || Buffer.isBuffer(req.stdin)) child.stdin.end(req.stdin);
-  else {
-    req.stdin.on("error", () => undefined);
-    req.stdin.pipe(child.stdin);
-  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { CommandShell, isShellBuiltin } from "./command-shell.ts";
+import { CommandShell, isShellBuiltin, type StreamedCommand } from "./command-shell.ts";
 
 /** What a finished command left: its exit code (null when killed or not started) and output, trimmed. */
 export interface CommandResult {
@@ -17,7 +17,7 @@ let closeOnExit = false;
 
 /**
  * Runs a command of the sandbox's hot path (isolate --init and --cleanup,
- * mount, umount: several per test case) through an idle CommandShell, one
+ * mount, umount; isolate --run goes through streamCommand) through an idle CommandShell, one
  * made when none is idle: a fork from a small shell instead of from the
  * agent's heap (bench:spawn). Never rejects: the caller judges the exit code.
  * ENVICUTOR_COMMAND_SHELL=off starts each command from the agent instead.
@@ -30,12 +30,32 @@ export function runCommand(bin: string, args: string[], timeoutMs: number): Prom
     [bin, ...args].some((a) => a.includes("\0"))
   )
     return execFileCommand(bin, args, timeoutMs);
-  for (let i = shells.length - 1; i >= 0; i--)
-    if (!shells[i]!.alive && !shells[i]!.busy) shells.splice(i, 1)[0]!.close();
-  const shell = shells.find((s) => !s.busy && s.alive) ?? newShell();
+  const shell = idleShell();
   if (!shell) return execFileCommand(bin, args, timeoutMs);
   // A shell that was gone before the command started: the command starts from the agent.
   return shell.run(bin, args, timeoutMs).then((r) => r ?? execFileCommand(bin, args, timeoutMs));
+}
+
+/**
+ * Starts a command with its output streamed (isolate --run) through an idle
+ * CommandShell; undefined when none can start it (shells off, none to be
+ * had, a name the shell would take for a builtin): the caller spawns it.
+ */
+export async function streamCommand(
+  bin: string,
+  args: string[],
+  stdin: Buffer | string,
+): Promise<StreamedCommand | undefined> {
+  if (process.env.ENVICUTOR_COMMAND_SHELL === "off" || isShellBuiltin(bin)) return undefined;
+  if ([bin, ...args].some((a) => a.includes("\0"))) return undefined;
+  return idleShell()?.stream(bin, args, stdin);
+}
+
+/** An idle live shell, made when there is none (dead idle ones are dropped); undefined when none can be had. */
+function idleShell(): CommandShell | undefined {
+  for (let i = shells.length - 1; i >= 0; i--)
+    if (!shells[i]!.alive && !shells[i]!.busy) shells.splice(i, 1)[0]!.close();
+  return shells.find((s) => !s.busy && s.alive) ?? newShell();
 }
 
 /** A new shell, or none when there are enough or none can be made (no /bin/sh or /tmp): then execFile serves. */
