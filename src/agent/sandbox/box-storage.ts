@@ -60,7 +60,12 @@ export class BoxStorage {
       "nosuid",
       "nodev",
     ].join(",");
-    const res = await runCommand("mount", ["-t", "tmpfs", "-o", options, "envicutor-box", this.root], 10_000);
+    const res = await runCommand(
+      "mount",
+      ["-t", "tmpfs", "-o", options, "envicutor-box", this.root],
+      10_000,
+      "failure",
+    );
     if (res.exitCode !== 0) throw new Error(`cannot mount the box's storage at ${this.root}: ${res.stderr}`);
     this.mounted = limits;
     await this.makeDirs();
@@ -156,9 +161,9 @@ export class BoxStorage {
 
 /** Unmounts a filesystem; lazily when something still holds it (a box process that outlived isolate). */
 async function unmountTree(path: string): Promise<void> {
-  const res = await runCommand("umount", [path], 10_000);
+  const res = await runCommand("umount", [path], 10_000, "failure");
   if (res.exitCode === 0) return;
-  const lazy = await runCommand("umount", ["-l", path], 10_000);
+  const lazy = await runCommand("umount", ["-l", path], 10_000, "failure");
   if (lazy.exitCode !== 0) throw new Error(`cannot unmount ${path}: ${res.stderr || lazy.stderr}`.trim());
 }
 

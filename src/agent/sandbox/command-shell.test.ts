@@ -32,6 +32,22 @@ describe("CommandShell", () => {
     sh.close();
   });
 
+  it('with "failure", a success reads back no output and a failure all of it', async () => {
+    const sh = new CommandShell();
+    const script = "echo out; echo err >&2; exit $0";
+    expect(await sh.run("sh", ["-c", script, "0"], 5_000, "failure")).toEqual({
+      exitCode: 0,
+      stdout: "",
+      stderr: "",
+    });
+    expect(await sh.run("sh", ["-c", script, "4"], 5_000, "failure")).toEqual({
+      exitCode: 4,
+      stdout: "out",
+      stderr: "err",
+    });
+    sh.close();
+  });
+
   it("leaves no directory behind when closed", () => {
     const before = shellDirs().length;
     const sh = new CommandShell();

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { parentPid } from "./proc-stat.ts";
-import type { CommandResult } from "./run-command.ts";
+import type { CommandResult, OutputKept } from "./run-command.ts";
 
 /** What runCommand keeps of a command's output, as execFile's maxBuffer did. */
 const OUTPUT_CAP_CHARS = 1 << 20;
@@ -138,12 +138,22 @@ export class CommandShell {
    * until the command's output files are read. Undefined when the command
    * never started (the shell was gone first): the caller starts it elsewhere.
    */
-  run(bin: string, args: string[], timeoutMs: number): Promise<CommandResult | undefined> {
+  run(
+    bin: string,
+    args: string[],
+    timeoutMs: number,
+    kept: OutputKept = "all",
+  ): Promise<CommandResult | undefined> {
     if (this.pending) throw new Error("CommandShell.run while a command runs");
-    return this.runNow(bin, args, timeoutMs);
+    return this.runNow(bin, args, timeoutMs, kept);
   }
 
-  private runNow(bin: string, args: string[], timeoutMs: number): Promise<CommandResult | undefined> {
+  private runNow(
+    bin: string,
+    args: string[],
+    timeoutMs: number,
+    kept: OutputKept = "all",
+  ): Promise<CommandResult | undefined> {
     return new Promise((resolve) => {
       let pid: number | undefined;
       let killed = false;
@@ -167,7 +177,7 @@ export class CommandShell {
           if (pid === undefined && this.dead) return this.settle(undefined, resolve);
           if (this.dead && pid && this.ownChild(pid)) kill(pid); // nothing of a dead shell's runs on
           const reason = killed ? `timed out after ${timeoutMs} ms` : why;
-          void this.result(code, reason).then((r) => this.settle(r, resolve));
+          void this.result(code, reason, kept).then((r) => this.settle(r, resolve));
         },
       };
       if (this.dead) return this.pending.onExit(null, "the agent's command shell is not running");
@@ -303,7 +313,12 @@ export class CommandShell {
     if (!this.pending) rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private async result(code: number | null, why?: string): Promise<CommandResult> {
+  private async result(
+    code: number | null,
+    why: string | undefined,
+    kept: OutputKept,
+  ): Promise<CommandResult> {
+    if (kept === "failure" && code === 0 && !why) return { exitCode: 0, stdout: "", stderr: "" };
     const [stdout, stderr] = await Promise.all([this.read("out"), this.read("err")]);
     return { exitCode: why ? null : code, stdout, stderr: (stderr || why || "").trim() };
   }

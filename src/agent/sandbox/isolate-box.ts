@@ -285,7 +285,7 @@ export class IsolateBox {
    */
   private async isolateCleanup(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const res = await runCommand(this.s.isolate.bin, [...this.baseArgs(), "--cleanup"], 60_000);
+      const res = await runCommand(this.s.isolate.bin, [...this.baseArgs(), "--cleanup"], 60_000, "failure");
       if (res.exitCode === 0) return;
       const why = `${res.stderr || res.stdout}`.trim();
       if (attempt >= CLEANUP_TRIES || !/tasks left|busy/i.test(why))

@@ -22,7 +22,19 @@ let closeOnExit = false;
  * agent's heap (bench:spawn). Never rejects: the caller judges the exit code.
  * ENVICUTOR_COMMAND_SHELL=off starts each command from the agent instead.
  */
-export function runCommand(bin: string, args: string[], timeoutMs: number): Promise<CommandResult> {
+/**
+ * Which of a command's output runCommand reads back through a shell: "all",
+ * or "failure" (only a failed command's: its output files are not read after
+ * a success, two file reads fewer per command).
+ */
+export type OutputKept = "all" | "failure";
+
+export function runCommand(
+  bin: string,
+  args: string[],
+  timeoutMs: number,
+  kept: OutputKept = "all",
+): Promise<CommandResult> {
   // dash drops NUL bytes from its input, where execFile refuses such an argument.
   if (
     process.env.ENVICUTOR_COMMAND_SHELL === "off" ||
@@ -33,7 +45,7 @@ export function runCommand(bin: string, args: string[], timeoutMs: number): Prom
   const shell = idleShell();
   if (!shell) return execFileCommand(bin, args, timeoutMs);
   // A shell that was gone before the command started: the command starts from the agent.
-  return shell.run(bin, args, timeoutMs).then((r) => r ?? execFileCommand(bin, args, timeoutMs));
+  return shell.run(bin, args, timeoutMs, kept).then((r) => r ?? execFileCommand(bin, args, timeoutMs));
 }
 
 /**
