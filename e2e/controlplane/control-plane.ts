@@ -423,7 +423,8 @@ export class ControlPlane {
       // Ends open watches on SIGTERM: without it the HTTP/2 server waits for
       // the controller-manager's watches and a restart hangs until SIGKILL.
       "--shutdown-watch-termination-grace-period=2s",
-      "--profiling=false",
+      // ENVICUTOR_APISERVER_PROFILING=1 serves /debug/pprof (bench:node's profile of a run).
+      `--profiling=${process.env.ENVICUTOR_APISERVER_PROFILING === "1"}`,
       "--v=1",
     ];
   }

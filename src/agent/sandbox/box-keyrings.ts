@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { execa } from "execa";
 
 /**
@@ -10,7 +10,13 @@ import { execa } from "execa";
  * but only for a uid the kernel lists as holding keys (most runs cost nothing).
  */
 export async function usersWithKeys(path = "/proc/key-users"): Promise<Set<number>> {
-  const text = await readFile(path, "utf8").catch(() => "");
+  // A small /proc file, read at once (no thread-pool round trip for it).
+  let text = "";
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    // no keys subsystem: no user holds keys
+  }
   const uids = new Set<number>();
   for (const line of text.split("\n")) {
     const m = /^\s*(\d+):/.exec(line);

@@ -1,4 +1,5 @@
-import { chown, mkdir, readdir, readFile, rm, rmdir, statfs } from "node:fs/promises";
+import { chownSync, mkdirSync, readdirSync, rmSync, statfsSync } from "node:fs";
+import { mkdir, readFile, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand } from "./run-command.ts";
 // warm-boxes.ts imports only a type from this file: no cycle at run time.
@@ -27,6 +28,11 @@ const TMPFS_MAGIC = 0x01021994;
  *   <workDir>/fs-<id>/box/    the box's /box      (box uid, 0700)
  *   <workDir>/fs-<id>/tmp/    the box's /tmp      (box uid, 0700)
  *   <workDir>/fs-<id>/shm/    the box's /dev/shm  (box uid, 0700)
+ *
+ * What a test case does to it (empty it, make its directories, look at its
+ * counts) is synchronous on purpose: metadata operations on a tmpfs take
+ * microseconds and never wait for a disk, while a round trip through
+ * libuv's thread pool costs the agent more CPU than the operation (issue 17).
  */
 export class BoxStorage {
   readonly root: string;
@@ -68,13 +74,13 @@ export class BoxStorage {
     );
     if (res.exitCode !== 0) throw new Error(`cannot mount the box's storage at ${this.root}: ${res.stderr}`);
     this.mounted = limits;
-    await this.makeDirs();
+    this.makeDirs();
   }
 
-  private async makeDirs(): Promise<void> {
+  private makeDirs(): void {
     for (const dir of [this.boxDir, this.tmpDir, this.shmDir]) {
-      await mkdir(dir, { mode: 0o700 });
-      await chown(dir, this.uid, this.gid);
+      mkdirSync(dir, { mode: 0o700 });
+      chownSync(dir, this.uid, this.gid);
     }
   }
 
@@ -96,9 +102,9 @@ export class BoxStorage {
     try {
       // rm never follows a symlink; a tree too deep for it fails here, and a new mount replaces it.
       for (const dir of [this.boxDir, this.tmpDir, this.shmDir])
-        await rm(dir, { recursive: true, force: true });
-      await this.makeDirs();
-      const s = await statfs(this.root);
+        rmSync(dir, { recursive: true, force: true });
+      this.makeDirs();
+      const s = statfsSync(this.root);
       return s.type === TMPFS_MAGIC && s.files - s.ffree === RESERVED_INODES && s.blocks === s.bfree;
     } catch {
       return false;
@@ -113,11 +119,11 @@ export class BoxStorage {
   /** Whether the filesystem holds its three directories and nothing else, all empty (a fresh box's). */
   async empty(): Promise<boolean> {
     try {
-      if ((await statfs(this.root)).type !== TMPFS_MAGIC) return false;
-      const top = (await readdir(this.root)).sort();
+      if (statfsSync(this.root).type !== TMPFS_MAGIC) return false;
+      const top = readdirSync(this.root).sort();
       if (top.join("/") !== "box/shm/tmp") return false;
       for (const dir of [this.boxDir, this.tmpDir, this.shmDir])
-        if ((await readdir(dir)).length > 0) return false;
+        if (readdirSync(dir).length > 0) return false;
       return true;
     } catch {
       return false;
@@ -128,7 +134,7 @@ export class BoxStorage {
   async full(): Promise<string | undefined> {
     const limits = this.mounted;
     if (!limits) return undefined;
-    const s = await statfs(this.root);
+    const s = statfsSync(this.root);
     if (s.bavail === 0) return `the box's storage limit of ${limits.storageKiB} KiB was reached`;
     if (s.ffree === 0) return `the box's limit of ${limits.storageFiles} files was reached`;
     return undefined;

@@ -1,5 +1,17 @@
-import { constants, statSync } from "node:fs";
-import { chmod, chown, copyFile, lstat, mkdir, open, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import {
+  chownSync,
+  closeSync,
+  constants,
+  fchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { chmod, chown, copyFile, lstat, mkdir, open, readdir, rmdir } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { StageLimits } from "../../api/common.ts";
@@ -299,7 +311,11 @@ export class IsolateBox {
     return this.storage.boxDir;
   }
 
-  /** Writes files into the fresh box (never into one a program has run in), owned by the box user. */
+  /**
+   * Writes files into the fresh box (never into one a program has run in),
+   * owned by the box user. Synchronous, as BoxStorage's own operations are:
+   * a program's few files on a tmpfs, no disk to wait for (issue 17).
+   */
   async writeFiles(files: BoxFile[]): Promise<void> {
     const root = this.dir();
     const { uid, gid } = this.owner();
@@ -310,20 +326,20 @@ export class IsolateBox {
       let dir = root;
       for (const part of parts.slice(0, -1)) {
         dir = join(dir, part);
-        await mkdir(dir, { mode: 0o755 }).then(
-          () => chown(dir, uid, gid),
-          (err: NodeJS.ErrnoException) => {
-            if (err.code !== "EEXIST") throw err;
-          },
-        );
-        if (!(await lstat(dir)).isDirectory()) throw new Error(`not a directory in box: ${dir}`);
+        try {
+          mkdirSync(dir, { mode: 0o755 });
+          chownSync(dir, uid, gid);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        }
+        if (!lstatSync(dir).isDirectory()) throw new Error(`not a directory in box: ${dir}`);
       }
-      const handle = await open(join(root, f.path), EXCLUSIVE_WRITE, f.executable ? 0o755 : 0o644);
+      const fd = openSync(join(root, f.path), EXCLUSIVE_WRITE, f.executable ? 0o755 : 0o644);
       try {
-        await handle.writeFile(f.data);
-        await handle.chown(uid, gid);
+        writeFileSync(fd, f.data);
+        fchownSync(fd, uid, gid);
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
     }
   }
@@ -419,8 +435,7 @@ export class IsolateBox {
     const { onExit } = req;
     if (onExit) void proc.exited.then((e) => e.error || onExit());
     const exit = await awaitIsolate(proc, l.wallTimeMillis, req.signal);
-    const metaText = await readFile(metaFile, "utf8").catch(() => ""); // no meta file: said below
-    await rm(metaFile, { force: true });
+    const metaText = readMeta(metaFile); // no meta file: said below
     const result: RunResult = {
       meta: parseMeta(metaText),
       stdout: output.stdout?.buffer() ?? Buffer.alloc(0),
@@ -464,6 +479,17 @@ export class IsolateBox {
       resolveCommand(req.argv[0]!, env.PATH),
       ...req.argv.slice(1),
     ];
+  }
+}
+
+/** The meta file's text ("" when isolate wrote none), and the file removed: a few hundred bytes, read at once. */
+function readMeta(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  } finally {
+    rmSync(path, { force: true });
   }
 }
 
