@@ -115,7 +115,7 @@ function createInformers(op: Operator, cfg: ManagerConfig) {
   return {
     runtimes: op.informer(RuntimeResource),
     // Only what scheduling and TTLs read is cached: not files, stdin, test data or results.
-    executions: op.informer(ExecutionResource, { transform: schedulingView }),
+    executions: op.informer(ExecutionResource, { transform: schedulingView, transformIdempotent: true }),
     workers: op.informer(WorkerResource),
     nodes: op.informer(NodeResource),
     leases: op.informer(LeaseResource, { namespace: cfg.namespace }),

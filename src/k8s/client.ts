@@ -150,10 +150,8 @@ export class KubeClient {
   async replace<T extends KubeObject>(res: ResourceType<T>, obj: T | KubeObject): Promise<T> {
     const path = resourcePath(res, obj.metadata.namespace, obj.metadata.name);
     const body = { apiVersion: res.apiVersion, kind: res.kind, ...obj };
-    return this.parse(
-      res,
-      await this.rest.request("PUT", path, { body, query: { fieldManager: this.fieldManager } }),
-    );
+    const raw = await this.rest.request("PUT", path, { body, query: { fieldManager: this.fieldManager } });
+    return statusWritten(res, obj, raw, (r) => this.parse(res, r));
   }
 
   async patch<T extends KubeObject>(
@@ -183,10 +181,8 @@ export class KubeClient {
     if (!obj.metadata.resourceVersion) throw new Error("replaceStatus needs metadata.resourceVersion");
     const path = resourcePath(res, obj.metadata.namespace, obj.metadata.name, "status");
     const body = { apiVersion: res.apiVersion, kind: res.kind, ...obj };
-    return this.parse(
-      res,
-      await this.rest.request("PUT", path, { body, query: { fieldManager: this.fieldManager } }),
-    );
+    const raw = await this.rest.request("PUT", path, { body, query: { fieldManager: this.fieldManager } });
+    return statusWritten(res, obj, raw, (r) => this.parse(res, r));
   }
 
   /** Deletes; false when it was already gone. */
@@ -244,3 +240,30 @@ export class KubeClient {
 }
 
 export { ApiError };
+
+/**
+ * The object a status write returned: a status write leaves the spec as it
+ * was, so when the caller's copy is of the same generation the caller's spec
+ * is kept (as it had it: validated, maybe cut to a view) and the rest taken as
+ * the apiserver returned it, validated against the CRD's schema (issue 17: no
+ * zod pass over every status write's answer). Otherwise the whole answer is
+ * validated.
+ */
+function statusWritten<T extends KubeObject>(
+  res: ResourceType<T>,
+  sent: T | KubeObject,
+  raw: unknown,
+  parse: (raw: unknown) => T,
+): T {
+  const got = raw as { metadata?: { uid?: string; generation?: number }; kind?: string } | undefined;
+  const spec = (sent as { spec?: unknown }).spec;
+  const same =
+    res.generationTracksSpec === true &&
+    spec !== undefined &&
+    got?.metadata !== undefined &&
+    sent.metadata.generation !== undefined &&
+    got.metadata.generation === sent.metadata.generation &&
+    got.metadata.uid === sent.metadata.uid;
+  if (!same) return parse(raw);
+  return { apiVersion: res.apiVersion, kind: res.kind, ...(raw as object), spec } as unknown as T;
+}

@@ -43,7 +43,8 @@ export class FakeKube {
   put<T extends KubeObject>(res: ResourceType<T>, obj: T | KubeObject): T {
     const s = this.store(res.plural);
     const key = objectKey(obj);
-    const type = s.has(key) ? "MODIFIED" : "ADDED";
+    const old = s.get(key);
+    const type = old ? "MODIFIED" : "ADDED";
     const stored = structuredClone({
       ...obj,
       apiVersion: res.apiVersion,
@@ -53,6 +54,7 @@ export class FakeKube {
         creationTimestamp: new Date(0).toISOString(),
         generation: 1,
         ...obj.metadata,
+        ...(old ? { generation: nextGeneration(old, obj) } : {}),
         resourceVersion: String(++this.rv),
       },
     }) as KubeObject;
@@ -170,4 +172,11 @@ function parse<T extends KubeObject>(res: ResourceType<T>, raw: unknown): T {
   const v = res.validate(raw);
   if (!v.ok) throw new InvalidObjectError(res.kind, objectKey(raw as KubeObject), v.issues);
   return v.object;
+}
+
+/** As the apiserver counts it for a custom resource: one more when the spec changed. */
+function nextGeneration(old: KubeObject, obj: KubeObject): number {
+  const generation = old.metadata.generation ?? 1;
+  const spec = (o: KubeObject) => JSON.stringify((o as { spec?: unknown }).spec);
+  return spec(old) === spec(obj) ? generation : generation + 1;
 }

@@ -82,3 +82,60 @@ describe("Controller resync", () => {
     await inf.stop();
   });
 });
+
+describe("Informer validation of status-only changes", () => {
+  /** An informer over the fake whose resource counts its validations. */
+  const counted = (transform?: (e: Execution) => Execution, transformIdempotent = false) => {
+    const kube = new FakeKube();
+    let validations = 0;
+    const res = {
+      ...ExecutionResource,
+      validate: (raw: unknown) => {
+        validations++;
+        return ExecutionResource.validate(raw);
+      },
+    };
+    const inf = new Informer(kube.client(), res, {
+      ...(transform ? { transform } : {}),
+      transformIdempotent,
+    });
+    return { kube, inf, validations: () => validations };
+  };
+
+  it("a status change of the same generation keeps the validated spec; a spec change is validated again", async () => {
+    const { kube, inf, validations } = counted();
+    inf.start();
+    await inf.waitForSync();
+    const stored = kube.put(ExecutionResource, validExecution("s", "ns") as unknown as Execution);
+    await until(() => inf.get("ns/s") !== undefined);
+    expect(validations()).toBe(1);
+    const validated = inf.get("ns/s")!.spec; // its defaults filled in
+    const running = kube.put(ExecutionResource, { ...stored, status: { phase: "Pending" as const } });
+    await until(() => inf.get("ns/s")?.status?.phase === "Pending");
+    expect(validations()).toBe(1);
+    expect(inf.get("ns/s")!.spec).toEqual(validated);
+    // A new spec (a new generation) that the schema refuses: validated, kept aside, reported.
+    kube.put(ExecutionResource, { ...running, spec: { ...running.spec, priority: 5000 } });
+    await until(() => inf.invalidKeys().includes("ns/s"));
+    expect(validations()).toBe(2);
+    await inf.stop();
+  });
+
+  it("a transform that cuts the spec: validated again unless it is idempotent", async () => {
+    for (const [idempotent, want] of [
+      [false, 2],
+      [true, 1],
+    ] as const) {
+      const { kube, inf, validations } = counted(schedulingView, idempotent);
+      inf.start();
+      await inf.waitForSync();
+      const stored = kube.put(ExecutionResource, big("t"));
+      await until(() => inf.get("ns/t") !== undefined);
+      kube.put(ExecutionResource, { ...stored, status: { phase: "Pending" as const } });
+      await until(() => inf.get("ns/t")?.status?.phase === "Pending");
+      expect(validations()).toBe(want);
+      expect(inf.get("ns/t")!.spec.files).toEqual([]);
+      await inf.stop();
+    }
+  });
+});

@@ -2,7 +2,7 @@ import type { Logger } from "../logging.ts";
 import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
 import type { KubeClient } from "./client.ts";
 import { errText, InvalidObjectError, isGone } from "./errors.ts";
-import { type KubeObject, objectKey, type ResourceType } from "./resources.ts";
+import { type KubeObject, objectKey, type ResourceType, type Validation } from "./resources.ts";
 
 export type InformerEvent<T> =
   | { type: "add"; key: string; object: T }
@@ -29,6 +29,12 @@ export interface InformerOptions<T = KubeObject> {
    * keep only what the cache's readers need, so memory does not grow with what users submit.
    */
   transform?: (obj: T) => T;
+  /**
+   * The transform gives a copy it made the same result as the object itself
+   * (it drops parts of the spec whatever the status): a status-only change may
+   * reuse the cached copy's spec even where the transform cut it.
+   */
+  transformIdempotent?: boolean;
 }
 
 export type IndexFunc<T> = (obj: T) => string[];
@@ -47,6 +53,8 @@ export class Informer<T extends KubeObject> {
   private readonly client: KubeClient;
   private readonly opts: InformerOptions<T>;
   private readonly store = new Map<string, T>();
+  /** Keys whose cached copy holds the spec as validated, whole (the transform kept it). */
+  private readonly wholeSpec = new Set<string>();
   private readonly invalidStore = new Map<string, { raw: unknown; error: InvalidObjectError }>();
   private readonly handlers = new Set<InformerHandler<T>>();
   private readonly indexers = new Map<string, IndexFunc<T>>();
@@ -227,7 +235,7 @@ export class Informer<T extends KubeObject> {
           this.invalidStore.delete(key);
           if (old) this.remove(key, old);
         } else {
-          const v = this.resource.validate(raw);
+          const v = this.sameSpec(key, raw) ?? this.resource.validate(raw);
           if (v.ok) this.upsert(key, v.object);
           else this.markInvalid(key, raw, new InvalidObjectError(this.resource.kind, key, v.issues));
         }
@@ -237,18 +245,38 @@ export class Informer<T extends KubeObject> {
     );
   }
 
+  /**
+   * A change of status or metadata only (issue 17: most watch events): the
+   * cached copy's generation, so the same spec, already validated (its
+   * defaults filled in); the rest the apiserver validated against the CRD's
+   * schema. Undefined when the event must be validated whole.
+   */
+  private sameSpec(key: string, raw: Record<string, unknown>): Validation<T> | undefined {
+    if (!this.resource.generationTracksSpec) return undefined;
+    if (this.opts.transform && !this.opts.transformIdempotent && !this.wholeSpec.has(key)) return undefined;
+    const old = this.store.get(key) as (T & { spec?: unknown }) | undefined;
+    const meta = raw.metadata as { uid?: string; generation?: number } | undefined;
+    if (!old || old.metadata.generation === undefined || !meta || !("spec" in old)) return undefined;
+    if (meta.uid !== old.metadata.uid || meta.generation !== old.metadata.generation) return undefined;
+    return { ok: true, object: { ...raw, spec: old.spec } as unknown as T };
+  }
+
   private upsert(key: string, raw: T): void {
     this.invalidStore.delete(key);
     const old = this.store.get(key);
     if (old && old.metadata.resourceVersion === raw.metadata.resourceVersion) return;
     const obj = this.opts.transform ? this.opts.transform(raw) : raw;
     this.store.set(key, obj);
+    const spec = (o: T) => (o as { spec?: unknown }).spec;
+    if (spec(obj) === spec(raw)) this.wholeSpec.add(key);
+    else this.wholeSpec.delete(key);
     this.reindex(key, old, obj);
     this.emit(old ? { type: "update", key, object: obj, old } : { type: "add", key, object: obj });
   }
 
   private remove(key: string, obj: T): void {
     this.store.delete(key);
+    this.wholeSpec.delete(key);
     this.reindex(key, obj, undefined);
     this.emit({ type: "delete", key, object: obj });
   }

@@ -43,6 +43,12 @@ export interface ResourceType<T extends KubeObject> {
   plural: string;
   namespaced: boolean;
   validate(raw: unknown): Validation<T>;
+  /**
+   * metadata.generation changes with every change of spec (a custom resource
+   * with a status subresource; not so for built-in kinds such as Node): a
+   * copy of the same generation has the same spec.
+   */
+  generationTracksSpec?: boolean;
 }
 
 /** `group/version` → URL prefix (`/api/v1` for the core group). */
@@ -87,6 +93,7 @@ export const RuntimeResource: ResourceType<Runtime> = {
   plural: RESOURCES.Runtime.plural,
   namespaced: false,
   validate: fromZod(runtime as unknown as z.ZodType<Runtime>),
+  generationTracksSpec: true,
 };
 
 export const ExecutionResource: ResourceType<Execution> = {
@@ -95,6 +102,7 @@ export const ExecutionResource: ResourceType<Execution> = {
   plural: RESOURCES.Execution.plural,
   namespaced: true,
   validate: fromZod(execution as unknown as z.ZodType<Execution>),
+  generationTracksSpec: true,
 };
 
 export const ProblemResource: ResourceType<Problem> = {
@@ -103,6 +111,7 @@ export const ProblemResource: ResourceType<Problem> = {
   plural: RESOURCES.Problem.plural,
   namespaced: true,
   validate: fromZod(problem as unknown as z.ZodType<Problem>),
+  generationTracksSpec: true,
 };
 
 export const WorkerResource: ResourceType<Worker> = {
@@ -111,6 +120,7 @@ export const WorkerResource: ResourceType<Worker> = {
   plural: RESOURCES.Worker.plural,
   namespaced: false,
   validate: fromZod(worker as unknown as z.ZodType<Worker>),
+  generationTracksSpec: true,
 };
 
 /** coordination.k8s.io/v1 Lease, as JSON (times are RFC 3339 strings with microseconds). */
