@@ -7,7 +7,6 @@
 // Runtimes come from the stand-in package set nix/pkgs (NOT nixpkgs) through
 // a local file:// binary cache, and Executions run in real isolate.
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,6 +26,7 @@ import {
   WorkerResource,
 } from "../src/k8s/resources.ts";
 import { ControlPlane, controlPlaneBinDir } from "./controlplane/control-plane.ts";
+import { boxesLeft as boxesHolding } from "./support/boxes-left.ts";
 import {
   createNode,
   deleteNode,
@@ -164,15 +164,13 @@ function finishedIn(node: string): string[] {
 }
 
 /**
- * Box directories of a node's id range that still hold anything. (isolate 1.10's --cleanup of a box
- * that was never initialised leaves an empty <box_root>/<id>: the agent cleans its whole range at
- * start-up, so ids it never used keep an empty directory. Empty ones are not counted.)
+ * Box directories of a node's id range that hold anything of a run: empty ones (isolate 1.10's
+ * --cleanup of a box never initialised leaves an empty <box_root>/<id>) and kept boxes, emptied in
+ * place, are not counted (support/boxes-left.ts).
  */
 function boxesLeft(node: string): string[] {
-  const base = BOX_BASE[node]!;
-  return Array.from({ length: BOXES_PER_AGENT }, (_, i) => join(BOX_ROOT, String(base + i))).filter(
-    (d) => existsSync(d) && readdirSync(d).length > 0,
-  );
+  const ids = Array.from({ length: BOXES_PER_AGENT }, (_, i) => BOX_BASE[node]! + i);
+  return boxesHolding(BOX_ROOT, ids, join(tmp, `state-${node}`, "sandbox"));
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;

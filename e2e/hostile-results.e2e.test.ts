@@ -7,7 +7,6 @@
 // next Execution running at all. Packages come from nix/pkgs, the offline
 // STAND-IN FOR NIXPKGS, through a local file:// binary cache.
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +20,7 @@ import { validRuntime } from "../src/api/test-fixtures.ts";
 import { KubeClient } from "../src/k8s/client.ts";
 import { errText, isTooLarge } from "../src/k8s/errors.ts";
 import { ExecutionResource, RuntimeResource, resourcePath } from "../src/k8s/resources.ts";
+import { boxesLeft as boxesHolding } from "./support/boxes-left.ts";
 import {
   createNode,
   deleteNode,
@@ -127,11 +127,10 @@ function runsOf(name: string): number {
   return agent.logEntries((e) => e.msg === "execution finished" && e.execution === `${NS}/${name}`).length;
 }
 
-/** Box directories of this agent's id range that still hold anything. */
+/** Box directories of this agent's id range that hold anything of a run (a kept box holds nothing: boxesLeft). */
 function boxesLeft(): string[] {
-  return Array.from({ length: 4 }, (_, i) => join(BOX_ROOT, String(BOX_BASE + i))).filter(
-    (d) => existsSync(d) && readdirSync(d).length > 0,
-  );
+  const ids = Array.from({ length: 4 }, (_, i) => BOX_BASE + i);
+  return boxesHolding(BOX_ROOT, ids, join(tmp, "state", "sandbox"));
 }
 
 /** The next Execution on the node runs and is judged: the slot is free and the agent healthy. */

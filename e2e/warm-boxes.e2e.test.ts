@@ -1,9 +1,11 @@
-// Warm boxes (issue 17) against REAL isolate, without Kubernetes: the agent's
-// executor makes each box's next one right after cleaning it (isolate --init,
-// a new tmpfs), before the id goes back to the pool. A warm box must be
-// exactly as clean as a box made at the last moment: nothing of one run
-// reaches the next, whatever the run did or how it ended. Host
-// /usr/bin/python3 mounted read-only.
+// Warm and kept boxes (issue 17) against REAL isolate, without Kubernetes:
+// with warmBoxes the agent's executor makes each box's next one right after
+// cleaning it (isolate --init, a new tmpfs); with keepBoxes (the agent's
+// default) it keeps the box itself, emptied in place with a new cgroup where
+// isolate would carry one over; either way before the id goes back to the
+// pool. Such a box must be exactly as clean as a box made at the last moment:
+// nothing of one run reaches the next, whatever the run did or how it ended.
+// Host /usr/bin/python3 mounted read-only.
 //
 // Box ids 380..381 (isolate 1.x, --cg on cgroup v1) and 390..391 (isolate 2.x
 // from /opt/isolate-2, without cgroups on cgroup v1) belong to this file alone.
@@ -64,8 +66,10 @@ const LITTER = [
 /** What a fresh box shows the program: its source in /box, nothing in /tmp or /dev/shm. */
 const FRESH = "{'/box': ['main.py'], '/tmp': [], '/dev/shm': []}";
 
-function warmBoxCases(o: Boxes) {
-  describe(o.name, () => {
+type Mode = "warmBoxes" | "keepBoxes";
+
+function warmBoxCases(o: Boxes, mode: Mode) {
+  describe(`${o.name}, ${mode}`, () => {
     let tmp: string;
     let sandbox: Sandbox;
     let executor: IsolateExecutor;
@@ -80,7 +84,7 @@ function warmBoxCases(o: Boxes) {
       executor = executorOn(sandbox, logger, {
         mounts: HOST_DIRS,
         cleanUpInBackground: true,
-        warmBoxes: true,
+        [mode]: true,
       });
     });
 
@@ -158,6 +162,24 @@ function warmBoxCases(o: Boxes) {
       expect(r.tests[0]?.stdout).toBe(`['main.py'] ${2048 * 1024}\n`);
     });
 
+    it("a run killed by the OOM killer: its box is not kept, the next is fresh and reports its own memory", async () => {
+      const hog = "x = bytearray(512 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1";
+      const oom = await executor.run(spec(hog), runtime());
+      expect(oom.verdict).toBe(o.name.includes("--cg") ? "MemoryLimitExceeded" : "RuntimeError");
+      await executor.idle();
+      const big = await executor.run(
+        spec("x = bytearray(96 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1"),
+        runtime(),
+      );
+      expect(big.verdict).toBe("Accepted");
+      await executor.idle();
+      const small = await executor.run(spec(LITTER), runtime());
+      expect(small.verdict).toBe("Accepted");
+      expect(small.tests[0]?.stdout).toContain(FRESH);
+      // Its own peak, not the 96 MiB of the run before it in the same box.
+      expect(small.tests[0]!.memoryKiB!).toBeLessThan(big.tests[0]!.memoryKiB! - 64 * 1024);
+    });
+
     it("two at a time: each run's box is fresh and no id is used by two runs at once", async () => {
       const runs = await Promise.all(Array.from({ length: 6 }, () => executor.run(spec(LITTER), runtime())));
       for (const r of runs) {
@@ -168,11 +190,13 @@ function warmBoxCases(o: Boxes) {
   });
 }
 
-describe.skipIf(!isolateOk && !isolate2Ok)("warm boxes", () => {
-  describe.skipIf(!isolateOk)("isolate 1.x", () => {
-    warmBoxCases({ ...ISOLATE_1, ids: [380, 381] });
-  });
-  describe.skipIf(!isolate2Ok)("isolate 2.x", () => {
-    warmBoxCases({ ...ISOLATE_2, ids: [390, 391] });
-  });
+describe.skipIf(!isolateOk && !isolate2Ok)("warm and kept boxes", () => {
+  for (const mode of ["warmBoxes", "keepBoxes"] as const) {
+    describe.skipIf(!isolateOk)("isolate 1.x", () => {
+      warmBoxCases({ ...ISOLATE_1, ids: [380, 381] }, mode);
+    });
+    describe.skipIf(!isolate2Ok)("isolate 2.x", () => {
+      warmBoxCases({ ...ISOLATE_2, ids: [390, 391] }, mode);
+    });
+  }
 });

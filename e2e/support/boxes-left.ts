@@ -5,16 +5,19 @@ import { join } from "node:path";
 /**
  * Whether box `id` holds nothing of any run: gone, an empty directory
  * (isolate 1.10 leaves one after --cleanup of a box never initialised), or a
- * warm box (issue 17: the agent makes the next box right after cleaning one):
- * isolate's box directory empty, and the agent's tmpfs for it holding its
- * three directories, all empty.
+ * warm or kept box (issue 17: the agent makes the next box right after
+ * cleaning one, or keeps it emptied in place): isolate's box directory empty
+ * (and its empty mount point for the box's root, once a run has been there),
+ * and the agent's tmpfs for it holding its three directories, all empty.
  */
 export function boxHoldsNothing(boxRoot: string, id: number, sandboxDir: string): boolean {
   const dir = join(boxRoot, String(id));
   const entries = existsSync(dir) ? readdirSync(dir) : [];
   if (entries.length === 0) return true;
   try {
-    if (entries.join() !== "box" || readdirSync(join(dir, "box")).length > 0) return false;
+    const left = entries.sort().join();
+    if (left !== "box" && left !== "box,root") return false;
+    if (entries.some((e) => readdirSync(join(dir, e)).length > 0)) return false;
     const fs = join(sandboxDir, `fs-${id}`);
     const inside = readdirSync(fs).sort();
     return inside.join() === "box,shm,tmp" && inside.every((d) => readdirSync(join(fs, d)).length === 0);

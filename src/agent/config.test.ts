@@ -34,6 +34,7 @@ describe("agent configuration: true/false switches", () => {
   it.each([
     { variable: "ENVICUTOR_WARM_BOXES", field: "warmBoxes", byDefault: false },
     { variable: "ENVICUTOR_CLOSURE_VIEWS", field: "closureViews", byDefault: true },
+    { variable: "ENVICUTOR_KEEP_BOXES", field: "keepBoxes", byDefault: true },
   ] as const)(
     "$variable is $byDefault unless set, and anything else than true or false stops the agent",
     ({ variable, field, byDefault }) => {

@@ -43,6 +43,8 @@ export const agentConfigSchema = z.object({
   ENVICUTOR_TEST_DATA_CACHE_BYTES: intFromEnv(8 * 1024 * 1024 * 1024, 1),
   /** Make each slot's next box right after the last is cleaned (WarmBoxes): off unless "true". */
   ENVICUTOR_WARM_BOXES: z.enum(["true", "false"]).default("false"),
+  /** Keep each slot's box, emptied in place, for its next run instead of cleaning it up: on unless "false". */
+  ENVICUTOR_KEEP_BOXES: z.enum(["true", "false"]).default("true"),
   /** Mount a Runtime's closure as one prepared view of hard links (ClosureViews): on unless "false". */
   ENVICUTOR_CLOSURE_VIEWS: z.enum(["true", "false"]).default("true"),
   /** A run is marked Running after this many ms (shorter runs only get their result written); 0 = first. */
@@ -86,6 +88,8 @@ export interface AgentConfig {
   testDataCacheBytes: number;
   /** A box made ready ahead of each run (isolate --init and its tmpfs right after the last clean-up). */
   warmBoxes: boolean;
+  /** A box is kept for its slot's next run, emptied in place with a new cgroup, not cleaned up and made again. */
+  keepBoxes: boolean;
   /** A box mounts its Runtime's closure as one prepared view, not path by path. */
   closureViews: boolean;
   /** How long a run goes before it is marked Running (0: Running is written before every run). */
@@ -146,6 +150,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     compileCacheBytes: e.ENVICUTOR_COMPILE_CACHE_BYTES,
     testDataCacheBytes: e.ENVICUTOR_TEST_DATA_CACHE_BYTES,
     warmBoxes: e.ENVICUTOR_WARM_BOXES === "true",
+    keepBoxes: e.ENVICUTOR_KEEP_BOXES === "true",
     closureViews: e.ENVICUTOR_CLOSURE_VIEWS === "true",
     runningDelayMs: e.ENVICUTOR_RUNNING_DELAY_MS,
     leaseDurationSeconds: e.ENVICUTOR_LEASE_DURATION_SECONDS,

@@ -109,6 +109,7 @@ function executionRunner(
     runtimes,
     cleanUpInBackground: true,
     warmBoxes: config.warmBoxes,
+    keepBoxes: config.keepBoxes,
     closureViews: config.closureViews,
     ...(sandbox.networkUnavailable ? { networkUnavailable: sandbox.networkUnavailable } : {}),
   });

@@ -59,6 +59,13 @@ export interface ExecutorOptions {
    */
   warmBoxes?: boolean;
   /**
+   * Keep each box for its id's next run instead of cleaning it up: emptied in
+   * place, with a new cgroup where isolate would carry one over, as between
+   * the test cases of a run (IsolateBox.keep); the agent's default
+   * (ENVICUTOR_KEEP_BOXES). coolDown() cleans them when the agent stops.
+   */
+  keepBoxes?: boolean;
+  /**
    * Mount a Runtime's closure as one prepared view of hard links
    * (ClosureViews) instead of path by path; the agent's default
    * (ENVICUTOR_CLOSURE_VIEWS).
@@ -113,7 +120,7 @@ export class IsolateExecutor implements ExecutionRunner {
   private readonly views: ClosureViews | undefined;
 
   constructor(opts: ExecutorOptions) {
-    this.warm = opts.warmBoxes ? new WarmBoxes() : undefined;
+    this.warm = opts.warmBoxes || opts.keepBoxes ? new WarmBoxes() : undefined;
     this.views = opts.closureViews
       ? new ClosureViews(viewsRootFor(opts.sandbox.workDir), opts.logger)
       : undefined;
@@ -190,9 +197,10 @@ export class IsolateExecutor implements ExecutionRunner {
   }
 
   /**
-   * Cleans the boxes up (and, with warmBoxes, makes each id's next box), then
-   * gives their ids back to the pool whatever the outcome. A warm box this
-   * run did not use is still fresh: it stays as it is.
+   * Keeps each box for its id's next run (keepBoxes), else cleans it up (and,
+   * with warmBoxes, makes the id's next box), then gives their ids back to the
+   * pool whatever the outcome. A warm box this run did not use is still
+   * fresh: it stays as it is.
    */
   private async cleanUp(boxes: IsolateBox[], timings: RunTimings): Promise<void> {
     for (const box of boxes) {
@@ -201,8 +209,9 @@ export class IsolateExecutor implements ExecutionRunner {
         this.o.logger.error({ err: String(err), box: box.id }, what);
         return false;
       };
+      if (this.o.keepBoxes && (await box.keep().catch(log("could not keep the box")))) continue;
       const cleaned = await box.cleanup().then(() => true, log("box cleanup failed"));
-      if (cleaned && this.warm) await box.makeWarm().catch(log("could not make the box's next one"));
+      if (cleaned && this.o.warmBoxes) await box.makeWarm().catch(log("could not make the box's next one"));
     }
     stamp(timings, "cleanedAt");
     for (const box of boxes) this.o.pool.release(box.id);

@@ -272,6 +272,26 @@ export class IsolateBox {
     this.s.warm.put(this.id, { isolateDir: this.isolateDir, storage });
   }
 
+  /**
+   * At the end of an Execution: the box kept for the next holder of its id
+   * (issue 17: no umount, --cleanup, --init and mount, four commands, per
+   * Execution), made as the next test case of a run gets it (renew: a new
+   * cgroup where isolate would carry one over, keyrings cleared, the tmpfs
+   * emptied and its counts checked) and recorded as a warm box, which the next
+   * init() takes only if still empty. False when it cannot be kept: the
+   * caller cleans it up.
+   */
+  async keep(): Promise<boolean> {
+    const storage = this.lastStorage;
+    if (!this.s.warm || !this.initialised || !storage || !this.storage.mountedWith(storage)) return false;
+    this.initialised = false;
+    if (!(await this.keepIsolateBox())) return false;
+    await this.clearBoxKeyrings();
+    if (!(await this.storage.reset())) return false;
+    this.s.warm.put(this.id, { isolateDir: this.isolateDir, storage });
+    return true;
+  }
+
   async cleanup(): Promise<void> {
     this.initialised = false;
     this.lastRunClean = false;
