@@ -132,11 +132,16 @@ const ROWS: Row[] = [
 /** What the runs of 2026-12-02 showed; rewrite it when the figures move. Runs are named by commit and time: the table keeps the last eight. */
 const FINDINGS = `### What the runs show, and where each target stops
 
-The table's runs: 1–3 a same-commit A/B of the command shells (408f1c2), 4–5
-at 5992927, 6–8 a same-commit A/B of warm boxes (0bfa8c1), all on one Intel
-Xeon machine with 2 cores. Earlier runs, named below by their commit, are no
-longer in the table (bench/node-results.json keeps them).
-The runs of 00:02–10:40 UTC were at 025a081 (the bench itself, nothing
+The table's runs are those of 2026-12-03 13:30–14:15 UTC, on one Intel Xeon
+machine with 2 cores (load 1.4–3.6 at their ends), go-judge v1.12.2 built
+outside the project into /opt/go-judge: dc7175e (before this set), 9668cbe
+(twice), fc907b9, 366bc2e, 5331205 and faeadbe (twice), one commit per change
+of the first bullet below. The machine's speed moved between runs (bare
+isolate's p50 40.7–67.8 ms), so compare ratios to the same run's baselines.
+The bullets after the first describe earlier runs on other machines, named by
+their commit (and by their numbers in the table as it was then); those runs
+are no longer in the table.
+Earlier, on other machines, the runs of 00:02–10:40 UTC (2026-12-02) were at 025a081 (the bench itself, nothing
 reduced), 72f5f5c (the sandbox's commands through \`execFile\` instead of
 execa), 363f466 (boxes cleaned up in the background while the result is
 written), b008576 plus kube-apiserver's request counters, and f04bcb4 with
@@ -155,8 +160,43 @@ machine with go-judge v1.12.2 built again (/opt/go-judge), load 2.09–2.73:
 two at 5992927 (runs 4–5), then a same-commit A/B of warm boxes at 0bfa8c1
 (\`ENVICUTOR_WARM_BOXES=true\`, off, true: runs 6–8).
 
+- **Kept boxes and isolate --run from the shell (2026-12-03, the table's runs): dc7175e → faeadbe (two runs): agent CPU per Execution 14.88 → 7.18 / 7.12 ms (target ≤ 2 ms, not met); per extra test case 7.67 → 1.98 / 2.03 ms (≤ 1 ms, not met); kube-apiserver + etcd + controller 24.42 → 25.44 / 24.21 ms (≤ 12 ms, not met); latency p50 over bare +25.3 → +12 / +12.5 ms (≤ +15 ms, met in both runs); throughput ÷ bare 0.685 → 0.841 / 0.961 (≥ 1.0, not met); throughput ÷ go-judge 0.389 → 0.505 / 0.559.**
+  One commit per change, each run once or twice after it: (1) 9668cbe, the test cases of an
+  Execution share one isolate box (isolate 1.x resets the memory peak and CPU time at each
+  --run, so a new cgroup only after an OOM kill; on cgroup v2 the agent makes the cgroup anew
+  itself): per extra test case 7.67 → 5.35 / 6.28 ms. (2) fc907b9, isolate --run started by the
+  slot's command shell, its output through two FIFOs, its input from a file: the run hop's
+  agent CPU 4.9 → 1.9 ms, per extra test case 2.7 ms. (3) 106121c and 366bc2e, no read-back of
+  a successful command's output, and a test case's tmpfs work, the program's files and the
+  meta file done synchronously (no thread-pool round trip per operation): 2.55 ms per extra
+  test case, within the spread of (2). (4) 5331205, no zod pass over status-only watch events
+  and status-write answers (the cached copy's validated spec kept): the controller 4.55–5.52 →
+  4.58 ms, within its spread. (5) faeadbe, a slot's box kept for its next Execution, emptied
+  in place (\`agent.keepBoxes\`, on): no umount, --cleanup, --init and mount per Execution;
+  "box ready" 2.2 → 0.5 ms and the background clean-up 2.4 → 0.9 ms of agent CPU, the isolate
+  processes' CPU per Execution 24.83 → 18.83 / 18.33 ms, and the p50 went under bare + 15 ms.
+  The agent's CPU by hop at faeadbe: box ready 0.5 ms, the run 1.8 / 1.6 ms, the result write
+  1.2 / 1.1 ms, the clean-up (keeping the box) 0.9 ms; in the throughput phase it costs 4.1 /
+  4.36 ms per Execution. Where each stops, and what would move it:
+  the agent's rest per Execution (about 3 ms beyond its hops in the latency phase) is the
+  watch event and its full validation (the first event of an Execution on the node is
+  validated whole), the result's JSON and TLS write, two log lines and the journal append;
+  per test case the shell's fork and exec of isolate (counted with the agent), two FIFO
+  readers, the meta file and the comparison. Below 1–2 ms needs the agent not to touch each
+  test case at all (one isolate --run per Execution driving every test case, a runner
+  inside the box), which isolate does not offer. kube-apiserver is 17.83–19.06 ms of the
+  24.21–25.44 ms: a create and two status writes per Execution, 11 watch events (19442 bytes),
+  counted by its /metrics; a CPU profile (\`ENVICUTOR_APISERVER_PROFILING=1\`, then
+  /debug/pprof/profile) puts a third of it in the writes' GuaranteedUpdate (status
+  validation, CEL rules about 7%, schema validation about 6%), a sixth in Go's GC and the
+  rest in JSON decoding and encoding for the watchers; only fewer writes (the controller's
+  placement write is the scheduler's decision) or smaller objects would move it. Throughput:
+  on the node's core the agent's 4.1–4.4 ms come on top of the isolate runs, which now cost
+  less than bare's init-run-cleanup; what is left to reach 1.0× is that agent CPU.
+  Tried and left out: \`--max-semi-space-size=32\` for the agent (fewer scavenges): agent
+  7.42 ms per Execution, per extra test case 2.39 ms, within the spread, not adopted.
 - **No Running write for short runs (a7bd38f), the runs of 2026-12-03 on one machine: 18deab6 (before) then a7bd38f and 008ccae (after): PUT status per Execution 3 → 2, watch events 15 → 11 (27200 → 19442 bytes); kube-apiserver 39.11 → 24.87 / 22.69 ms per Execution; kube-apiserver + etcd + controller 52.4 → 35.42 / 31.37 ms (target ≤ 12 ms, not met); latency p50 over bare +45.9 → +30.7 / +28.2 ms (target ≤ +15 ms, not met); agent 26.47 → 23.1 / 20.79 ms (target ≤ 2 ms, not met); throughput ÷ bare 0.643 → 0.607 / 0.597 (within its spread).**
-  (In this table those are the last three runs; the bullets below name their runs by
+  (Runs of another machine, no longer in the table; the bullets below name their runs by
   commit and by their numbers in the table as it was then, runs 1–3 being 408f1c2's.)
   The agent marks a run Running only once it has gone on for \`agent.runningDelayMs\`
   (1 s); a shorter one gets one status write, its result, which carries startTime. Its
