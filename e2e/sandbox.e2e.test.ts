@@ -9,7 +9,17 @@
 // Box ids 300..301 (isolate 1.x, --cg on this cgroup v1 machine) and 310
 // (isolate 2.x, without cgroups on cgroup v1) belong to this file alone.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -509,10 +519,9 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
 
   // Issue 17: a box this agent cleaned is not cleaned again before its next use, and the next
   // test case of a run keeps its tmpfs, emptied in place (no umount and mount), and its isolate
-  // box (isolate 1.x resets the memory peak and CPU time at each --run; an OOM kill, which it
-  // counts for good, gets a new box: the next test). isolate, mount and umount here are wrappers
-  // that log each call and its parent and run the real one (mount and umount found through PATH,
-  // as the agent does).
+  // box, with a cgroup the agent made anew (after an OOM kill a new box: the next test).
+  // isolate, mount and umount here are wrappers that log each call and its parent and run the
+  // real one (mount and umount found through PATH, as the agent does).
   it("three test cases: one mount, one isolate --init and --cleanup, three --run", async () => {
     // What a test case could leave for the next: files, a directory, a link, modes on /tmp and /box.
     const src = [
@@ -550,6 +559,36 @@ describe.skipIf(!isolateOk)("sandbox with isolate 1.x (host binaries)", () => {
     expect(big).toBeGreaterThanOrEqual(64 * 1024);
     expect(small).toBeLessThan(big! - 32 * 1024);
     expect(smallAgain, "the 64 MiB test case's peak carried over").toBeLessThan(big! - 32 * 1024);
+  });
+
+  // A run's page cache is charged to its box's cgroup (seen: isolate 1.10 reports 98568 KiB for
+  // /bin/true run after a cat of a 96 MiB file in the same box): the next test case, and the next
+  // Execution in a kept box, get a cgroup of their own, so their memory is their own.
+  it("what a test case read into the page cache does not count as the next one's memory", async () => {
+    // Outside /tmp, which is the box's own: mounted read-only at the same path inside.
+    const dir = mkdtempSync("/var/tmp/envicutor-page-cache-");
+    chmodSync(dir, 0o755); // the box user reads it
+    const big = join(dir, "big");
+    writeFileSync(big, Buffer.alloc(96 << 20, 7));
+    // Out of the page cache, so the box's run is the one charged for reading it.
+    execFileSync("dd", ["if=/dev/null", `of=${big}`, "oflag=nocache", "conv=notrunc,fdatasync", "count=0"]);
+    const reader = executorOn(sandbox, logger, { mounts: [...HOST_DIRS, dir] });
+    const src = `import sys\nif input() == "read":\n    f = open("${big}", "rb")\n    while f.read(1 << 20): pass`;
+    let o: ExecutionOutcome;
+    try {
+      o = await reader.run(execution(src, { testCases: [{ stdin: "read" }, { stdin: "no" }] }), PY);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(
+      o.tests.map((t) => t.verdict),
+      JSON.stringify(o.tests[0]?.stderr),
+    ).toEqual(["Accepted", "Accepted"]);
+    const [read, after] = o.tests.map((t) => t.memoryKiB ?? 0);
+    expect(read, "the 96 MiB read was not charged to the box: the test shows nothing").toBeGreaterThan(
+      64 * 1024,
+    );
+    expect(after).toBeLessThan(32 * 1024);
   });
 
   /**

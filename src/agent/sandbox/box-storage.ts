@@ -1,5 +1,5 @@
 import { chownSync, mkdirSync, readdirSync, rmSync, statfsSync } from "node:fs";
-import { mkdir, readFile, rmdir } from "node:fs/promises";
+import { mkdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand } from "./run-command.ts";
 // warm-boxes.ts imports only a type from this file: no cycle at run time.
@@ -12,6 +12,8 @@ export interface StorageLimits {
 
 /** Inodes of the filesystem's own directories (root, box, tmp, shm), not counted against the box. */
 const RESERVED_INODES = 4;
+/** Up to this many inodes left by a run, reset() removes them at once rather than through the thread pool. */
+const SYNC_REMOVE_MAX_INODES = 256;
 /** statfs(2)'s f_type of a tmpfs. */
 const TMPFS_MAGIC = 0x01021994;
 
@@ -32,7 +34,8 @@ const TMPFS_MAGIC = 0x01021994;
  * What a test case does to it (empty it, make its directories, look at its
  * counts) is synchronous on purpose: metadata operations on a tmpfs take
  * microseconds and never wait for a disk, while a round trip through
- * libuv's thread pool costs the agent more CPU than the operation (issue 17).
+ * libuv's thread pool costs the agent more CPU than the operation (issue 17);
+ * only a tree of many files is removed through the pool.
  */
 export class BoxStorage {
   readonly root: string;
@@ -101,8 +104,13 @@ export class BoxStorage {
     if (!this.mounted) return false;
     try {
       // rm never follows a symlink; a tree too deep for it fails here, and a new mount replaces it.
+      // A few files (the usual run) at once; a tree a program filled with many through the thread
+      // pool, so that it does not hold the agent's event loop (every slot's output, its watches).
+      const before = statfsSync(this.root);
+      const left = before.files - before.ffree - RESERVED_INODES;
       for (const dir of [this.boxDir, this.tmpDir, this.shmDir])
-        rmSync(dir, { recursive: true, force: true });
+        if (left > SYNC_REMOVE_MAX_INODES) await rm(dir, { recursive: true, force: true });
+        else rmSync(dir, { recursive: true, force: true });
       this.makeDirs();
       const s = statfsSync(this.root);
       return s.type === TMPFS_MAGIC && s.files - s.ffree === RESERVED_INODES && s.blocks === s.bfree;

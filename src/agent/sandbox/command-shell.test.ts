@@ -175,12 +175,14 @@ describe("CommandShell.stream", () => {
     sh.close();
   });
 
-  it("a shell killed mid-command ends it with an error, and output readers are closed", async () => {
+  it("a shell killed mid-command ends it with an error, the orphaned command killed, output readers closed", async () => {
     const sh = new CommandShell();
-    const cmd = await sh.stream("sleep", ["5"], "");
+    const cmd = await sh.stream("sleep", ["30"], "");
     await new Promise((r) => setTimeout(r, 200));
+    const t = Date.now();
     (sh as unknown as { sh: { kill(s: string): void } }).sh.kill("SIGKILL");
     const exit = await cmd!.closed;
+    expect(Date.now() - t).toBeLessThan(5_000); // not the 30 s the orphan would hold its output open
     expect(exit.code).toBeNull();
     expect(exit.error?.message).toMatch(/command shell exited/);
     expect(await sh.stream("id", [], "")).toBeUndefined();

@@ -1,9 +1,9 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import { constants as os, tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { parentPid } from "./proc-stat.ts";
@@ -60,6 +60,15 @@ export interface StreamedCommand {
 
 const signalName = (n: number): NodeJS.Signals | null =>
   (Object.entries(os.signals).find(([, v]) => v === n)?.[0] as NodeJS.Signals | undefined) ?? null;
+
+/** A live process's command name (/proc/<pid>/comm, at most 15 characters); undefined when it is gone. */
+const programOf = (pid: number): string | undefined => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+};
 
 /** A FIFO's read end that never blocks the agent, as a stream. */
 const fifoReader = (path: string): Socket =>
@@ -215,12 +224,21 @@ export class CommandShell {
 
   private startStreamed(bin: string, args: string[], io: { out: string; err: string; input: string }) {
     const stdout = fifoReader(io.out);
-    const stderr = fifoReader(io.err);
+    let stderr: Socket;
+    try {
+      stderr = fifoReader(io.err);
+    } catch (err) {
+      stdout.destroy();
+      throw err;
+    }
     let pid: number | undefined;
     let wanted: NodeJS.Signals | undefined;
+    // The shell's child, or once the shell is gone the same program orphaned (no longer its child).
+    const mine = (p: number) =>
+      this.ownChild(p) || (this.dead && programOf(p) === basename(bin).slice(0, 15));
     const signal = (sig: NodeJS.Signals) => {
       try {
-        if (pid && this.ownChild(pid)) process.kill(pid, sig);
+        if (pid && mine(pid)) process.kill(pid, sig);
       } catch {
         // gone meanwhile
       }
@@ -236,7 +254,7 @@ export class CommandShell {
         if (wanted) signal(wanted);
       },
       onExit: (code, why) => {
-        if (this.dead && pid && this.ownChild(pid)) kill(pid); // nothing of a dead shell's runs on
+        if (this.dead && pid && mine(pid)) kill(pid); // nothing of a dead shell's runs on
         for (const path of [io.out, io.err]) endFifo(path);
         if (why && this.dead) onExit({ code: null, signal: null, error: new Error(why) });
         else if (code !== null && code > 128) onExit({ code: null, signal: signalName(code - 128) });
@@ -246,7 +264,7 @@ export class CommandShell {
     const ended = (s: Readable) => new Promise<void>((r) => s.once("close", () => r()));
     const closed = Promise.all([exited, ended(stdout), ended(stderr)]).then(async ([e]) => {
       // The input is not kept: the next command writes its own, and test data stays nowhere else.
-      if (io.input !== "/dev/null") await rm(io.input, { force: true });
+      if (io.input !== "/dev/null") await rm(io.input, { force: true }).catch(() => undefined);
       this.pending = undefined;
       this.ref(false);
       return e;

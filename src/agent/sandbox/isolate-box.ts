@@ -2,16 +2,18 @@ import {
   chownSync,
   closeSync,
   constants,
+  existsSync,
   fchownSync,
   lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   statSync,
   writeFileSync,
 } from "node:fs";
-import { chmod, chown, copyFile, lstat, mkdir, open, readdir, rmdir } from "node:fs/promises";
+import { chmod, chown, copyFile, lstat, mkdir, open, readdir } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { StageLimits } from "../../api/common.ts";
@@ -63,9 +65,9 @@ export interface SandboxSettings {
   /** Ids this agent cleaned and made nothing of since (see CleanBoxes); init() cleans first when unset. */
   clean?: CleanBoxes;
   /**
-   * isolate 2.x's cg_root on cgroup v2, as the agent configured it (box N's
-   * cgroup is box-N there): the next test case gets a new cgroup made here
-   * as --init makes it. Unset: such a box gets --cleanup and --init.
+   * isolate's cg_root, as the agent configured it (cgroup v2: box N's cgroup
+   * is box-N there; v1: <controller>/box-N): the next run in a box gets a new
+   * cgroup made here as --init makes it. Unset: --cleanup and --init.
    */
   boxCgroups?: string;
 }
@@ -182,7 +184,7 @@ export class IsolateBox {
   private async renew(storage: StorageLimits): Promise<boolean> {
     if (!this.initialised || !this.storage.mountedWith(storage)) return false;
     this.initialised = false;
-    const kept = await this.keepIsolateBox();
+    const kept = this.keepIsolateBox();
     if (!kept) await this.isolateCleanup();
     await this.clearBoxKeyrings();
     if (!(await this.storage.reset())) return false;
@@ -195,23 +197,21 @@ export class IsolateBox {
    * Whether the isolate box can serve the next run as it is (issue 17: two
    * isolate commands fewer per test case). No process of the last run is left:
    * isolate's box keeper returns only once the box's PID namespace is gone.
-   * What isolate keeps per box is its cgroup: isolate 1.x resets the memory
-   * peak and the CPU time at every --run but counts OOM kills for good, so
-   * only after a run without one; isolate 2.x on cgroup v2 keeps memory.peak
-   * and oom_kill, so the cgroup is made anew here as --init makes it (rmdir,
-   * mkdir). Without cgroups nothing is kept.
+   * What isolate keeps per box is its cgroup, which carries over what the last
+   * run was charged (page cache it read first, the memory peak, OOM kills):
+   * so it is made anew here as isolate's --init makes it (renewBoxCgroup), an
+   * emptying rmdir that hands the charges to the parent; the cgroup still
+   * holding a task (EBUSY) means --cleanup and --init. Only after a run that
+   * ended cleanly. Without cgroups nothing is kept.
    */
-  private async keepIsolateBox(): Promise<boolean> {
+  private keepIsolateBox(): boolean {
     const clean = this.lastRunClean;
     this.lastRunClean = false;
     if (!clean) return false;
-    const { useCg, major } = this.s.isolate;
-    if (!useCg || major < 2) return true;
+    if (!this.s.isolate.useCg) return true;
     if (!this.s.boxCgroups) return false;
-    const cgroup = join(this.s.boxCgroups, `box-${this.id}`);
     try {
-      await rmdir(cgroup);
-      await mkdir(cgroup);
+      renewBoxCgroup(this.s.boxCgroups, this.s.isolate.major, this.id);
       return true;
     } catch {
       return false; // e.g. EBUSY: --cleanup and --init deal with it
@@ -285,7 +285,7 @@ export class IsolateBox {
     const storage = this.lastStorage;
     if (!this.s.warm || !this.initialised || !storage || !this.storage.mountedWith(storage)) return false;
     this.initialised = false;
-    if (!(await this.keepIsolateBox())) return false;
+    if (!this.keepIsolateBox()) return false;
     await this.clearBoxKeyrings();
     if (!(await this.storage.reset())) return false;
     this.s.warm.put(this.id, { isolateDir: this.isolateDir, storage });
@@ -499,6 +499,32 @@ export class IsolateBox {
       resolveCommand(req.argv[0]!, env.PATH),
       ...req.argv.slice(1),
     ];
+  }
+}
+
+/**
+ * Box `id`'s cgroup made anew, as isolate's --init makes it: on cgroup v2
+ * (isolate 2.x) <root>/box-<id>; on cgroup v1 (isolate 1.x) one per
+ * controller, <root>/<memory|cpuacct|cpuset>/box-<id>, cpuset optional and
+ * given its parent's cpus and mems. Throws when a cgroup cannot be removed
+ * (a task still in it) or made.
+ */
+function renewBoxCgroup(root: string, major: number, id: number): void {
+  const box = `box-${id}`;
+  if (major >= 2) {
+    rmdirSync(join(root, box));
+    mkdirSync(join(root, box));
+    return;
+  }
+  for (const controller of ["memory", "cpuacct", "cpuset"]) {
+    const dir = join(root, controller, box);
+    if (existsSync(dir)) rmdirSync(dir);
+    if (controller !== "cpuset") mkdirSync(dir);
+    else if (existsSync(join(root, controller))) {
+      mkdirSync(dir);
+      for (const f of ["cpuset.cpus", "cpuset.mems"])
+        writeFileSync(join(dir, f), readFileSync(join(root, controller, f)));
+    }
   }
 }
 

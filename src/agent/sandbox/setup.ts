@@ -76,8 +76,8 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
     extraDirs: o.extraDirs,
     hideHostDirs: true,
     clean: new CleanBoxes(),
-    // isolate 2.x's box cgroups, where the agent renews one between test cases (IsolateBox.keepIsolateBox).
-    ...(info.useCg && info.major >= 2 && o.writeConfig !== false ? { boxCgroups: cgRoot } : {}),
+    // isolate's cg_root, where the agent renews a box's cgroup between runs (IsolateBox.keepIsolateBox).
+    ...(info.useCg && o.writeConfig !== false ? { boxCgroups: cgRoot } : {}),
   };
   const pool = new BoxPool(o.boxIdBase, o.boxCount);
   const networkUnavailable = await setUpNetwork(o, settings, pool.ids());
