@@ -2,7 +2,6 @@ import {
   chownSync,
   closeSync,
   constants,
-  existsSync,
   fchownSync,
   lstatSync,
   mkdirSync,
@@ -503,29 +502,16 @@ export class IsolateBox {
 }
 
 /**
- * Box `id`'s cgroup made anew, as isolate's --init makes it: on cgroup v2
- * (isolate 2.x) <root>/box-<id>; on cgroup v1 (isolate 1.x) one per
- * controller, <root>/<memory|cpuacct|cpuset>/box-<id>, cpuset optional and
- * given its parent's cpus and mems. Throws when a cgroup cannot be removed
- * (a task still in it) or made.
+ * What of box `id`'s cgroup carries a run's charges, made anew as isolate's
+ * --init makes it: on cgroup v2 (isolate 2.x) <root>/box-<id>; on cgroup v1
+ * (isolate 1.x) the memory controller's <root>/memory/box-<id> only (isolate
+ * zeroes cpuacct.usage at every --run, and cpuset holds no state of a run).
+ * Throws when the cgroup cannot be removed (a task still in it) or made.
  */
 function renewBoxCgroup(root: string, major: number, id: number): void {
-  const box = `box-${id}`;
-  if (major >= 2) {
-    rmdirSync(join(root, box));
-    mkdirSync(join(root, box));
-    return;
-  }
-  for (const controller of ["memory", "cpuacct", "cpuset"]) {
-    const dir = join(root, controller, box);
-    if (existsSync(dir)) rmdirSync(dir);
-    if (controller !== "cpuset") mkdirSync(dir);
-    else if (existsSync(join(root, controller))) {
-      mkdirSync(dir);
-      for (const f of ["cpuset.cpus", "cpuset.mems"])
-        writeFileSync(join(dir, f), readFileSync(join(root, controller, f)));
-    }
-  }
+  const dir = major >= 2 ? join(root, `box-${id}`) : join(root, "memory", `box-${id}`);
+  rmdirSync(dir);
+  mkdirSync(dir);
 }
 
 /** The meta file's text ("" when isolate wrote none), and the file removed: a few hundred bytes, read at once. */
