@@ -132,12 +132,14 @@ const ROWS: Row[] = [
 /** What the runs of 2026-12-02 showed; rewrite it when the figures move. Runs are named by commit and time: the table keeps the last eight. */
 const FINDINGS = `### What the runs show, and where each target stops
 
-The table's runs are those of 2026-12-03 13:30–14:15 UTC, on one Intel Xeon
-machine with 2 cores (load 1.4–3.6 at their ends), go-judge v1.12.2 built
-outside the project into /opt/go-judge: dc7175e (before this set), 9668cbe
-(twice), fc907b9, 366bc2e, 5331205 and faeadbe (twice), one commit per change
-of the first bullet below. The machine's speed moved between runs (bare
-isolate's p50 40.7–67.8 ms), so compare ratios to the same run's baselines.
+The table's runs are those of 2026-12-03 13:47–14:48 UTC, on one Intel Xeon
+machine with 2 cores (load 1.79–3.67 at their ends), go-judge v1.12.2 built
+outside the project into /opt/go-judge: 366bc2e, 5331205, faeadbe (twice),
+f2ffbf2 (twice) and abc1b25 (twice), each named in the first bullet below;
+that bullet's earlier runs of the same machine (dc7175e, 9668cbe, fc907b9)
+are in bench/node-results.json's history no more. The machine's speed moved
+between runs (bare isolate's p50 33.8–76.1 ms), so compare ratios to the same
+run's baselines.
 The bullets after the first describe earlier runs on other machines, named by
 their commit (and by their numbers in the table as it was then); those runs
 are no longer in the table.
@@ -162,9 +164,12 @@ two at 5992927 (runs 4–5), then a same-commit A/B of warm boxes at 0bfa8c1
 
 - **Kept boxes and isolate --run from the shell (2026-12-03, the table's runs): dc7175e → faeadbe (two runs): agent CPU per Execution 14.88 → 7.18 / 7.12 ms (target ≤ 2 ms, not met); per extra test case 7.67 → 1.98 / 2.03 ms (≤ 1 ms, not met); kube-apiserver + etcd + controller 24.42 → 25.44 / 24.21 ms (≤ 12 ms, not met); latency p50 over bare +25.3 → +12 / +12.5 ms (≤ +15 ms, met in both runs); throughput ÷ bare 0.685 → 0.841 / 0.961 (≥ 1.0, not met); throughput ÷ go-judge 0.389 → 0.505 / 0.559.**
   One commit per change, each run once or twice after it: (1) 9668cbe, the test cases of an
-  Execution share one isolate box (isolate 1.x resets the memory peak and CPU time at each
-  --run, so a new cgroup only after an OOM kill; on cgroup v2 the agent makes the cgroup anew
-  itself): per extra test case 7.67 → 5.35 / 6.28 ms. (2) fc907b9, isolate --run started by the
+  Execution share one isolate box (then on cgroup v1 its cgroup was kept when no OOM kill had
+  happened; a review found that a cgroup keeps the page cache a run read charged to it, so the
+  next run's peak started there: isolate 1.10 reported 98568 KiB for /bin/true after a cat of a
+  96 MiB file in the same box. Since the commit after these runs the agent makes the box's
+  cgroup anew between runs on both versions, a few syscalls, not measured in this table):
+  per extra test case 7.67 → 5.35 / 6.28 ms. (2) fc907b9, isolate --run started by the
   slot's command shell, its output through two FIFOs, its input from a file: the run hop's
   agent CPU 4.9 → 1.9 ms, per extra test case 2.7 ms. (3) 106121c and 366bc2e, no read-back of
   a successful command's output, and a test case's tmpfs work, the program's files and the
@@ -195,6 +200,19 @@ two at 5992927 (runs 4–5), then a same-commit A/B of warm boxes at 0bfa8c1
   less than bare's init-run-cleanup; what is left to reach 1.0× is that agent CPU.
   Tried and left out: \`--max-semi-space-size=32\` for the agent (fewer scavenges): agent
   7.42 ms per Execution, per extra test case 2.39 ms, within the spread, not adopted.
+  **After the review's fix (f2ffbf2, then abc1b25: the box's memory cgroup made anew between
+  runs on cgroup v1 too, since a kept cgroup keeps the page cache a run read charged to it),
+  two runs each: agent 7.05 / 7.34 and 8.17 / 10.37 ms per Execution (4.1–4.36 → 5.49–7.76 ms in
+  the throughput phase); per extra test case 2.41 / 2.62 and 2.66 / 3.46 ms; kube-apiserver +
+  etcd + controller 21.09 / 23.84 and 28.01 / 31.81 ms; p50 over bare +17.2 / +11.7 and
+  +19.1 / +15.9 ms (≤ +15 ms: met in one run of four); throughput ÷ bare 0.749 / 0.794 and
+  0.763 / 1.083 (≥ 1.0: met in one run of four, the one whose bare isolate ran slowest, 12.55/s);
+  throughput ÷ go-judge 0.389–0.754.** The faeadbe figures above are those of a box whose
+  cgroup kept its charges: the price of correct memory figures is the cgroup's rmdir and mkdir
+  (kernel time on the agent's account) per test case and per Execution, and with it the
+  +15 ms and 1.0× targets are met only in some runs. What would move them back: a cgroup
+  emptied without a new one (memory.force_empty reclaims the cache, which then costs the next
+  reads) or made ahead of use, off the node's core.
 - **No Running write for short runs (a7bd38f), the runs of 2026-12-03 on one machine: 18deab6 (before) then a7bd38f and 008ccae (after): PUT status per Execution 3 → 2, watch events 15 → 11 (27200 → 19442 bytes); kube-apiserver 39.11 → 24.87 / 22.69 ms per Execution; kube-apiserver + etcd + controller 52.4 → 35.42 / 31.37 ms (target ≤ 12 ms, not met); latency p50 over bare +45.9 → +30.7 / +28.2 ms (target ≤ +15 ms, not met); agent 26.47 → 23.1 / 20.79 ms (target ≤ 2 ms, not met); throughput ÷ bare 0.643 → 0.607 / 0.597 (within its spread).**
   (Runs of another machine, no longer in the table; the bullets below name their runs by
   commit and by their numbers in the table as it was then, runs 1–3 being 408f1c2's.)
