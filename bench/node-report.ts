@@ -136,8 +136,8 @@ The table's runs are those of 2026-12-03 13:47–14:48 UTC, on one Intel Xeon
 machine with 2 cores (load 1.79–3.67 at their ends), go-judge v1.12.2 built
 outside the project into /opt/go-judge: 366bc2e, 5331205, faeadbe (twice),
 f2ffbf2 (twice) and abc1b25 (twice), each named in the first bullet below;
-that bullet's earlier runs of the same machine (dc7175e, 9668cbe, fc907b9)
-are in bench/node-results.json's history no more. The machine's speed moved
+that bullet's earlier runs on the same machine (dc7175e, 9668cbe, fc907b9)
+have left the table and bench/node-results.json, which keeps the last eight. The machine's speed moved
 between runs (bare isolate's p50 33.8–76.1 ms), so compare ratios to the same
 run's baselines.
 The bullets after the first describe earlier runs on other machines, named by
