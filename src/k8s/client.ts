@@ -1,6 +1,6 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { ApiError, InvalidObjectError, isNotFound } from "./errors.ts";
-import { type KubeObject, objectKey, type ResourceType, resourcePath } from "./resources.ts";
+import { type KubeObject, objectKey, type ResourceType, resourcePath, sameSpecAs } from "./resources.ts";
 import { type Query, RestClient, type WatchEvent } from "./rest.ts";
 
 /** Loads a kubeconfig from a file, or the default chain (KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -150,8 +150,10 @@ export class KubeClient {
   async replace<T extends KubeObject>(res: ResourceType<T>, obj: T | KubeObject): Promise<T> {
     const path = resourcePath(res, obj.metadata.namespace, obj.metadata.name);
     const body = { apiVersion: res.apiVersion, kind: res.kind, ...obj };
-    const raw = await this.rest.request("PUT", path, { body, query: { fieldManager: this.fieldManager } });
-    return statusWritten(res, obj, raw, (r) => this.parse(res, r));
+    return this.parse(
+      res,
+      await this.rest.request("PUT", path, { body, query: { fieldManager: this.fieldManager } }),
+    );
   }
 
   async patch<T extends KubeObject>(
@@ -255,15 +257,7 @@ function statusWritten<T extends KubeObject>(
   raw: unknown,
   parse: (raw: unknown) => T,
 ): T {
-  const got = raw as { metadata?: { uid?: string; generation?: number }; kind?: string } | undefined;
   const spec = (sent as { spec?: unknown }).spec;
-  const same =
-    res.generationTracksSpec === true &&
-    spec !== undefined &&
-    got?.metadata !== undefined &&
-    sent.metadata.generation !== undefined &&
-    got.metadata.generation === sent.metadata.generation &&
-    got.metadata.uid === sent.metadata.uid;
-  if (!same) return parse(raw);
+  if (spec === undefined || !sameSpecAs(res, sent, raw)) return parse(raw);
   return { apiVersion: res.apiVersion, kind: res.kind, ...(raw as object), spec } as unknown as T;
 }

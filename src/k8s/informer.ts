@@ -2,7 +2,7 @@ import type { Logger } from "../logging.ts";
 import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
 import type { KubeClient } from "./client.ts";
 import { errText, InvalidObjectError, isGone } from "./errors.ts";
-import { type KubeObject, objectKey, type ResourceType, type Validation } from "./resources.ts";
+import { type KubeObject, objectKey, type ResourceType, sameSpecAs, type Validation } from "./resources.ts";
 
 export type InformerEvent<T> =
   | { type: "add"; key: string; object: T }
@@ -252,12 +252,9 @@ export class Informer<T extends KubeObject> {
    * schema. Undefined when the event must be validated whole.
    */
   private sameSpec(key: string, raw: Record<string, unknown>): Validation<T> | undefined {
-    if (!this.resource.generationTracksSpec) return undefined;
     if (this.opts.transform && !this.opts.transformIdempotent && !this.wholeSpec.has(key)) return undefined;
     const old = this.store.get(key) as (T & { spec?: unknown }) | undefined;
-    const meta = raw.metadata as { uid?: string; generation?: number } | undefined;
-    if (!old || old.metadata.generation === undefined || !meta || !("spec" in old)) return undefined;
-    if (meta.uid !== old.metadata.uid || meta.generation !== old.metadata.generation) return undefined;
+    if (!old || !("spec" in old) || !sameSpecAs(this.resource, old, raw)) return undefined;
     return { ok: true, object: { ...raw, spec: old.spec } as unknown as T };
   }
 

@@ -51,6 +51,26 @@ export interface ResourceType<T extends KubeObject> {
   generationTracksSpec?: boolean;
 }
 
+/**
+ * Whether `raw` is the object `known` at the same generation, so (for a
+ * resource whose generation tracks its spec) with the same spec: the same
+ * uid and a generation both have and share.
+ */
+export function sameSpecAs<T extends KubeObject>(
+  res: ResourceType<T>,
+  known: KubeObject,
+  raw: unknown,
+): boolean {
+  const meta = (raw as { metadata?: { uid?: string; generation?: number } } | undefined)?.metadata;
+  return (
+    res.generationTracksSpec === true &&
+    meta !== undefined &&
+    known.metadata.generation !== undefined &&
+    meta.generation === known.metadata.generation &&
+    meta.uid === known.metadata.uid
+  );
+}
+
 /** `group/version` → URL prefix (`/api/v1` for the core group). */
 export function apiPrefix(apiVersion: string): string {
   return apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
