@@ -161,7 +161,7 @@ export class CommandShell {
     bin: string,
     args: string[],
     timeoutMs: number,
-    kept: OutputKept = "all",
+    kept: OutputKept,
   ): Promise<CommandResult | undefined> {
     return new Promise((resolve) => {
       let pid: number | undefined;
@@ -208,7 +208,7 @@ export class CommandShell {
     try {
       const [out, err, input] = ["o", "e", "in"].map((n) => join(this.dir, n)) as [string, string, string];
       if (!this.fifos) {
-        const made = await this.runNow("mkfifo", ["-m", "600", out, err], 10_000);
+        const made = await this.runNow("mkfifo", ["-m", "600", out, err], 10_000, "all");
         if (made?.exitCode !== 0) return undefined;
         this.fifos = true;
       }

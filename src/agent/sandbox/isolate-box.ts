@@ -185,8 +185,7 @@ export class IsolateBox {
     this.initialised = false;
     const kept = this.keepIsolateBox();
     if (!kept) await this.isolateCleanup();
-    await this.clearBoxKeyrings();
-    if (!(await this.storage.reset())) return false;
+    if (!(await this.emptyInPlace())) return false;
     if (!kept) await this.isolateInit();
     this.initialised = true;
     return true;
@@ -215,6 +214,12 @@ export class IsolateBox {
     } catch {
       return false; // e.g. EBUSY: --cleanup and --init deal with it
     }
+  }
+
+  /** The box user's keyrings cleared and the tmpfs emptied in place; false when the tmpfs still holds something. */
+  private async emptyInPlace(): Promise<boolean> {
+    await this.clearBoxKeyrings();
+    return this.storage.reset();
   }
 
   /** isolate --init and a new tmpfs: only on a box just cleaned. */
@@ -284,9 +289,7 @@ export class IsolateBox {
     const storage = this.lastStorage;
     if (!this.s.warm || !this.initialised || !storage || !this.storage.mountedWith(storage)) return false;
     this.initialised = false;
-    if (!this.keepIsolateBox()) return false;
-    await this.clearBoxKeyrings();
-    if (!(await this.storage.reset())) return false;
+    if (!this.keepIsolateBox() || !(await this.emptyInPlace())) return false;
     this.s.warm.put(this.id, { isolateDir: this.isolateDir, storage });
     return true;
   }

@@ -16,33 +16,26 @@ const shells: CommandShell[] = [];
 let closeOnExit = false;
 
 /**
- * Runs a command of the sandbox's hot path (isolate --init and --cleanup,
- * mount, umount; isolate --run goes through streamCommand) through an idle CommandShell, one
- * made when none is idle: a fork from a small shell instead of from the
- * agent's heap (bench:spawn). Never rejects: the caller judges the exit code.
- * ENVICUTOR_COMMAND_SHELL=off starts each command from the agent instead.
- */
-/**
  * Which of a command's output runCommand reads back through a shell: "all",
  * or "failure" (only a failed command's: its output files are not read after
  * a success, two file reads fewer per command).
  */
 export type OutputKept = "all" | "failure";
 
+/**
+ * Runs a command of the sandbox's hot path (isolate --init and --cleanup,
+ * mount, umount; isolate --run goes through streamCommand) through an idle CommandShell, one
+ * made when none is idle: a fork from a small shell instead of from the
+ * agent's heap (bench:spawn). Never rejects: the caller judges the exit code.
+ * ENVICUTOR_COMMAND_SHELL=off starts each command from the agent instead.
+ */
 export function runCommand(
   bin: string,
   args: string[],
   timeoutMs: number,
   kept: OutputKept = "all",
 ): Promise<CommandResult> {
-  // dash drops NUL bytes from its input, where execFile refuses such an argument.
-  if (
-    process.env.ENVICUTOR_COMMAND_SHELL === "off" ||
-    isShellBuiltin(bin) ||
-    [bin, ...args].some((a) => a.includes("\0"))
-  )
-    return execFileCommand(bin, args, timeoutMs);
-  const shell = idleShell();
+  const shell = shellServes(bin, args) ? idleShell() : undefined;
   if (!shell) return execFileCommand(bin, args, timeoutMs);
   // A shell that was gone before the command started: the command starts from the agent.
   return shell.run(bin, args, timeoutMs, kept).then((r) => r ?? execFileCommand(bin, args, timeoutMs));
@@ -58,9 +51,21 @@ export async function streamCommand(
   args: string[],
   stdin: Buffer | string,
 ): Promise<StreamedCommand | undefined> {
-  if (process.env.ENVICUTOR_COMMAND_SHELL === "off" || isShellBuiltin(bin)) return undefined;
-  if ([bin, ...args].some((a) => a.includes("\0"))) return undefined;
-  return idleShell()?.stream(bin, args, stdin);
+  return shellServes(bin, args) ? idleShell()?.stream(bin, args, stdin) : undefined;
+}
+
+/**
+ * Whether a command shell may start this command: shells not turned off
+ * (ENVICUTOR_COMMAND_SHELL=off), not a name the shell would take for its
+ * builtin, and no NUL byte (dash drops them from its input, where execFile
+ * refuses such an argument).
+ */
+function shellServes(bin: string, args: string[]): boolean {
+  return (
+    process.env.ENVICUTOR_COMMAND_SHELL !== "off" &&
+    !isShellBuiltin(bin) &&
+    ![bin, ...args].some((a) => a.includes("\0"))
+  );
 }
 
 /** An idle live shell, made when there is none (dead idle ones are dropped); undefined when none can be had. */
