@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import { constants as os, tmpdir } from "node:os";
@@ -11,6 +11,14 @@ import type { CommandResult, OutputKept } from "./run-command.ts";
 
 /** What runCommand keeps of a command's output, as execFile's maxBuffer did. */
 const OUTPUT_CAP_CHARS = 1 << 20;
+
+/**
+ * A test case's input up to this length (bytes, or a string's characters) is
+ * written and removed at once (issue 17: no thread-pool round trips per test
+ * case); a longer one through the pool, so that it does not hold the agent's
+ * event loop.
+ */
+const SYNC_INPUT_MAX = 64 * 1024;
 
 /** dash's builtins: by such a name without a slash the shell would not start the program. */
 const BUILTINS = new Set(
@@ -88,6 +96,16 @@ const endFifo = (path: string) => {
     closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
   } catch {
     // the reader is closed already
+  }
+};
+
+/** Removes a command's input file (at once when small); should that fail, the next command's input replaces it. */
+const removeInput = async (path: string, bytes: number): Promise<void> => {
+  try {
+    if (bytes > SYNC_INPUT_MAX) await rm(path, { force: true });
+    else rmSync(path, { force: true });
+  } catch {
+    // the shell's directory goes with the shell
   }
 };
 
@@ -212,9 +230,15 @@ export class CommandShell {
         if (made?.exitCode !== 0) return undefined;
         this.fifos = true;
       }
-      if (stdin.length > 0) await writeFile(input, stdin, { mode: 0o600 });
+      if (stdin.length > SYNC_INPUT_MAX) await writeFile(input, stdin, { mode: 0o600 });
+      else if (stdin.length > 0) writeFileSync(input, stdin, { mode: 0o600 });
       if (this.dead) return undefined;
-      return this.startStreamed(bin, args, { out, err, input: stdin.length > 0 ? input : "/dev/null" });
+      return this.startStreamed(bin, args, {
+        out,
+        err,
+        input: stdin.length > 0 ? input : "/dev/null",
+        inputLength: stdin.length,
+      });
     } catch {
       return undefined; // no FIFO or input file here: spawned instead
     } finally {
@@ -222,7 +246,11 @@ export class CommandShell {
     }
   }
 
-  private startStreamed(bin: string, args: string[], io: { out: string; err: string; input: string }) {
+  private startStreamed(
+    bin: string,
+    args: string[],
+    io: { out: string; err: string; input: string; inputLength: number },
+  ) {
     const stdout = fifoReader(io.out);
     let stderr: Socket;
     try {
@@ -264,7 +292,7 @@ export class CommandShell {
     const ended = (s: Readable) => new Promise<void>((r) => s.once("close", () => r()));
     const closed = Promise.all([exited, ended(stdout), ended(stderr)]).then(async ([e]) => {
       // The input is not kept: the next command writes its own, and test data stays nowhere else.
-      if (io.input !== "/dev/null") await rm(io.input, { force: true }).catch(() => undefined);
+      if (io.input !== "/dev/null") await removeInput(io.input, io.inputLength);
       this.pending = undefined;
       this.ref(false);
       return e;
