@@ -128,6 +128,7 @@ export class Agent {
       onFinished: d.onExecutionFinished,
       draining: () => this.drain?.why(),
       runningDelayMs: d.config.runningDelayMs,
+      slots: d.config.slots,
       journal: new StartedJournal(join(d.config.stateDir, "started-attempts")),
       ...(d.problems ? { problems: d.problems } : {}),
     });
@@ -174,7 +175,9 @@ export class Agent {
   private startExecutionLoop(inf: AgentInformers): void {
     const runs = this.operator.controller({
       name: "execution-run",
-      concurrency: this.d.config.slots,
+      // Twice the slots: the controller may place some ahead of a free slot (its nodePrefetch);
+      // they wait in the worker's SlotGate, which holds the runs to the slots.
+      concurrency: this.d.config.slots * 2,
       resyncPeriodMs: 30_000,
       reconcile: (key) => this.executions.process(key),
     });

@@ -26,6 +26,7 @@ import {
   STAGE_OVERHEAD_BYTES,
 } from "./result-fit.ts";
 import type { RuntimeSync } from "./runtime-sync.ts";
+import { SlotGate } from "./slot-gate.ts";
 import { StartedJournal } from "./started-journal.ts";
 
 /** Tries per Execution (assignments and agent restarts mid-run); the controller's default too. */
@@ -68,6 +69,11 @@ export interface ExecutionWorkerOptions {
   runningDelayMs?: number;
   /** The starts of this node, kept across agent restarts (see StartedJournal); in memory when unset. */
   journal?: StartedJournal;
+  /**
+   * Runs at once (the node's slots): more may be assigned (the controller's nodePrefetch), and
+   * those wait for a slot, unstarted (SlotGate). Unset: as many as the caller's queue hands over.
+   */
+  slots?: number;
 }
 
 /** What the program's run produced, kept until a status write takes it. */
@@ -146,6 +152,9 @@ export class ExecutionWorker {
   private readonly journal: StartedJournal;
   /** uid → the pending Running write of a run still going (see markRunningLater). */
   private readonly runningTimers = new Map<string, NodeJS.Timeout>();
+  private readonly gate: SlotGate | undefined;
+  /** Executions waiting for a slot, by uid: a cordon ends their wait (they go back unstarted). */
+  private readonly waitingForSlot = new Map<string, AbortController>();
 
   constructor(opts: ExecutionWorkerOptions) {
     this.client = opts.client;
@@ -163,10 +172,12 @@ export class ExecutionWorker {
     this.draining = opts.draining ?? (() => undefined);
     this.runningDelayMs = opts.runningDelayMs ?? DEFAULT_RUNNING_DELAY_MS;
     this.journal = opts.journal ?? new StartedJournal();
+    this.gate = opts.slots ? new SlotGate(opts.slots) : undefined;
   }
 
+  /** Executions running in a slot now (without slots: every one being processed). */
   get busy(): number {
-    return this.running.size;
+    return this.gate?.busy ?? this.running.size;
   }
 
   /** Whether an informer event should enqueue this Execution. */
@@ -193,6 +204,8 @@ export class ExecutionWorker {
   async handBackUnstarted(assigned: readonly Execution[]): Promise<number> {
     const why = this.draining();
     if (why === undefined) return 0;
+    // Those waiting for a slot go back from their own wait (notStarted).
+    for (const wait of this.waitingForSlot.values()) wait.abort();
     const todo = assigned.filter((ex) => this.wants(ex) && !this.startedElsewhere(ex));
     let n = 0;
     await Promise.all(
@@ -259,11 +272,8 @@ export class ExecutionWorker {
     uid: string,
     signal: AbortSignal,
   ): Promise<ProcessResult | undefined> {
-    const log = this.logger.child({ execution: key });
     const hops: Hops = { seenAt: this.seenAt.get(uid) };
-    stamp(hops, "dequeuedAt");
-    const status = ex.status ?? {};
-    const generation = status.runtimeGeneration ?? 0;
+    const generation = ex.status?.runtimeGeneration ?? 0;
     const runtime = await this.runtimes.runtimeFor(ex.spec.runtime, generation);
     if (!runtime) return this.giveBack(ex, key, uid, "RuntimeUnavailable", this.missingWhy(ex, generation));
     const problem = ex.spec.problem ? await resolveFor(this.problems, ex, signal) : undefined;
@@ -272,6 +282,63 @@ export class ExecutionWorker {
     const { limits, violations } = resolveExecutionLimits(runtime.spec, problem?.spec ?? ex.spec);
     if (violations.length > 0)
       return this.fail(key, uid, "LimitOutOfBounds", violations.map((v) => v.message).join("; "));
+    const release = await this.slotFor(uid, signal);
+    if (this.gate && !release) return this.notStarted(key, signal);
+    try {
+      // Waited for a slot: only the copy as it is now is started, if it is still this node's.
+      const now = this.latest(key);
+      if (release && (!this.stillMine(now) || isHandedBack(now))) return undefined;
+      if (release && now!.status?.runtimeGeneration !== generation) return { requeueAfterMs: 0 };
+      stamp(hops, "dequeuedAt");
+      return await this.startRun(release ? now! : ex, { key, uid, runtime, limits, hops, release, signal });
+    } finally {
+      release?.();
+    }
+  }
+
+  /**
+   * A slot for the run (undefined without slots); undefined too when the wait ends without
+   * one: the agent stopping, or the node cordoned (handBackUnstarted ends the wait).
+   */
+  private async slotFor(uid: string, signal: AbortSignal): Promise<(() => void) | undefined> {
+    if (!this.gate || this.draining() !== undefined) return undefined;
+    const wait = new AbortController();
+    this.waitingForSlot.set(uid, wait);
+    try {
+      return await this.gate.acquire(AbortSignal.any([signal, wait.signal]));
+    } catch {
+      return undefined;
+    } finally {
+      this.waitingForSlot.delete(uid);
+    }
+  }
+
+  /** It waited for a slot and got none: stopping, it stays assigned; cordoned, it goes back unstarted. */
+  private async notStarted(key: string, signal: AbortSignal): Promise<undefined> {
+    const cordon = this.draining();
+    const ex = this.latest(key);
+    if (!signal.aborted && cordon !== undefined && this.stillMine(ex) && !isHandedBack(ex))
+      await this.drainBack(ex, key, cordon);
+    return undefined;
+  }
+
+  /** In a slot (or without slots): the checks before the start, the start, and the run. */
+  private async startRun(
+    ex: Execution,
+    o: {
+      key: string;
+      uid: string;
+      runtime: NonNullable<Awaited<ReturnType<RuntimeSync["runtimeFor"]>>>;
+      limits: ReturnType<typeof resolveExecutionLimits>["limits"];
+      hops: Hops;
+      release: (() => void) | undefined;
+      signal: AbortSignal;
+    },
+  ): Promise<ProcessResult | undefined> {
+    const { key, uid, hops } = o;
+    const log = this.logger.child({ execution: key });
+    const status = ex.status ?? {};
+    const problem = this.held.get(uid);
     if (this.ranHere.get(uid) === (status.attempts ?? 0)) {
       log.error(
         "its program already ran here in this attempt and its result could not be written; not running it again",
@@ -315,7 +382,11 @@ export class ExecutionWorker {
       }
     }
     stamp(hops, "startedAt");
-    return this.execute(started, runtime, limits, key, uid, signal, { hops, startedAt });
+    return this.execute(started, o.runtime, o.limits, key, uid, o.signal, {
+      hops,
+      startedAt,
+      release: o.release,
+    });
   }
 
   /**
@@ -362,7 +433,7 @@ export class ExecutionWorker {
     key: string,
     uid: string,
     signal: AbortSignal,
-    { hops, startedAt }: { hops: Hops; startedAt: Date },
+    { hops, startedAt, release }: { hops: Hops; startedAt: Date; release: (() => void) | undefined },
   ): Promise<ProcessResult | undefined> {
     const log = this.logger.child({ execution: key });
     const t0 = Date.now();
@@ -390,6 +461,7 @@ export class ExecutionWorker {
       return this.fail(key, uid, "AgentError", errText(err));
     } finally {
       this.cancelRunningWrite(uid);
+      release?.(); // the box is emptied in the background: the next run may start while this result is written
     }
     log.info({ verdict: outcome.verdict, seconds: (Date.now() - t0) / 1000 }, "execution finished");
     const extra = runResult(problem, ex.spec, outcome, runtime.closureHash);
