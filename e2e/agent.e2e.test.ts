@@ -208,6 +208,53 @@ describe.skipIf(isolateMissing)("agents with Nix and isolate", () => {
     expect(NODES).toContain(ok.status?.nodeName);
   });
 
+  it("a full node takes one Execution more than its slots (the controller's nodePrefetch), holds it unstarted, and never runs more than its slots at once", async () => {
+    const tag = Date.now();
+    const names = Array.from({ length: 8 }, (_, i) => `prefetch-${i}-${tag}`);
+    const spec = {
+      runtime: "py-e2e",
+      files: [{ name: "main.py", content: "import time\ntime.sleep(1.5)\nprint(1)" }],
+      expectedOutput: "1\n",
+    };
+    // The most Executions each node held at once, assigned and unfinished, sampled as they run.
+    const most = new Map<string, number>();
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const held = new Map<string, number>();
+        for (const e of (await client.list(ExecutionResource, { namespace: NS })).items)
+          if (names.includes(e.metadata.name!) && e.status?.nodeName && !e.status.completionTime)
+            held.set(e.status.nodeName, (held.get(e.status.nodeName) ?? 0) + 1);
+        for (const [n, c] of held) most.set(n, Math.max(most.get(n) ?? 0, c));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    let done: Execution[];
+    try {
+      done = await Promise.all(names.map((n) => submit(n, spec)));
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    expect(done.map((e) => e.status?.verdict)).toEqual(names.map(() => "Accepted"));
+    expect(done.every((e) => e.status?.attempts === 1)).toBe(true);
+    // 8 for 2 nodes of 2 slots: each node was given its slots and one ahead, never more.
+    expect(Math.max(...most.values()), JSON.stringify(Object.fromEntries(most))).toBe(3);
+    // What ran overlapped at most 2 at a time on a node (start and completion, RFC 3339 seconds:
+    // truncation keeps their order, so runs that did not overlap never look as if they did).
+    for (const node of NODES) {
+      const runs = done
+        .filter((e) => e.status?.nodeName === node)
+        .map((e) => [Date.parse(e.status!.startTime!), Date.parse(e.status!.completionTime!)] as const);
+      for (const [start] of runs) {
+        const atOnce = runs.filter(([s, c]) => s <= start && start < c).length;
+        expect(atOnce, `${node}: runs in progress at ${new Date(start).toISOString()}`).toBeLessThanOrEqual(
+          2,
+        );
+      }
+    }
+  }, 120_000);
+
   it("a box sees exactly the Runtime's Nix closure, read-only, and nothing of the host", async () => {
     const ex = await submit("py-store", {
       runtime: "py-e2e",

@@ -450,24 +450,26 @@ describe("controller", () => {
     expect(perNode.reduce((a, b) => a + b, 0)).toBe(200);
   });
 
-  it("never over-commits a node's slots", async () => {
+  it("never over-commits a node: its slots and the controller's nodePrefetch (1 by default), no more", async () => {
     const { nodes, rt } = await readyPool(2, 3);
     for (const n of nodes) n.runExecutions = false;
+    const perNode = 3 + DEFAULTS.nodePrefetch;
     const created = await Promise.all(Array.from({ length: 10 }, () => createExecution(rt.metadata.name!)));
     const uids = new Set(created.map((e) => e.metadata.uid!));
     const mine = async () =>
       (await client.list(ExecutionResource, { namespace: execNs })).items.filter((e) =>
         uids.has(e.metadata.uid!),
       );
-    await waitFor(async () => (await mine()).filter((e) => e.status?.phase === "Scheduled").length === 6, {
-      what: "6 scheduled",
-    });
+    await waitFor(
+      async () => (await mine()).filter((e) => e.status?.phase === "Scheduled").length === 2 * perNode,
+      { what: `${2 * perNode} scheduled` },
+    );
     await sleep(1000);
     const list = await mine();
-    expect(list.filter((e) => e.status?.phase === "Scheduled")).toHaveLength(6);
-    for (const n of nodes) expect(list.filter((e) => e.status?.nodeName === n.name)).toHaveLength(3);
+    expect(list.filter((e) => e.status?.phase === "Scheduled")).toHaveLength(2 * perNode);
+    for (const n of nodes) expect(list.filter((e) => e.status?.nodeName === n.name)).toHaveLength(perNode);
     const waiting = list.filter((e) => !e.status?.nodeName);
-    expect(waiting).toHaveLength(4);
+    expect(waiting).toHaveLength(10 - 2 * perNode);
     for (const e of waiting)
       expect(getCondition(e.status?.conditions, "Scheduled")).toMatchObject({
         status: "False",

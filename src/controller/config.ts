@@ -22,6 +22,8 @@ export interface ControllerConfig {
   maxRunningPerNamespace: number | undefined;
   /** Caps of particular namespaces, over maxRunningPerNamespace. */
   namespaceCaps: Record<string, number>;
+  /** Executions placed on a node beyond its slots, to start there the moment a slot frees; 0 = none. */
+  nodePrefetch: number;
 }
 
 export const DEFAULTS: Omit<ControllerConfig, "identity" | "kubeconfig"> = {
@@ -38,6 +40,7 @@ export const DEFAULTS: Omit<ControllerConfig, "identity" | "kubeconfig"> = {
   runtimeConcurrency: 4,
   maxRunningPerNamespace: undefined,
   namespaceCaps: {},
+  nodePrefetch: 1,
 };
 
 const FLAGS = {
@@ -55,6 +58,7 @@ const FLAGS = {
   "resync-period-seconds": { type: "string" },
   "max-running-per-namespace": { type: "string" },
   "namespace-caps": { type: "string" },
+  "node-prefetch": { type: "string" },
 } as const;
 
 /**
@@ -62,7 +66,8 @@ const FLAGS = {
  * --namespace, --lease-name, --identity, --kubeconfig, --metrics-port (0 = any,
  * -1 = off), --default-ttl-seconds, --max-attempts, --leader-elect=false,
  * --lease-duration-seconds, --renew-deadline-seconds, --retry-period-seconds,
- * --max-running-per-namespace (0 = no cap), --namespace-caps (ns=n,ns2=m).
+ * --max-running-per-namespace (0 = no cap), --namespace-caps (ns=n,ns2=m),
+ * --node-prefetch (Executions placed on a node beyond its slots; 0 = none).
  */
 export function loadConfig(
   argv: string[] = process.argv.slice(2),
@@ -108,6 +113,7 @@ export function loadConfig(
     maxRunningPerNamespace:
       int("max-running-per-namespace", "ENVICUTOR_MAX_RUNNING_PER_NAMESPACE", 0) || undefined,
     namespaceCaps: parseCaps(pick("namespace-caps", "ENVICUTOR_NAMESPACE_CAPS")),
+    nodePrefetch: int("node-prefetch", "ENVICUTOR_NODE_PREFETCH", DEFAULTS.nodePrefetch, 0),
   };
   if (cfg.renewDeadlineMs >= cfg.leaseDurationMs)
     throw new Error("renew deadline must be shorter than the lease duration");

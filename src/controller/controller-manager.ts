@@ -161,6 +161,7 @@ function setUpExecutionControllers(op: Operator, inf: Informers, s: Shared): Exe
       maxAttempts: cfg.maxAttempts,
       maxRunningPerNamespace: cfg.maxRunningPerNamespace,
       namespaceCaps: cfg.namespaceCaps,
+      nodePrefetch: cfg.nodePrefetch,
     },
   );
   NodeLossReconciler.setUp(op, { ...execDeps, liveness }, cfg.maxAttempts);

@@ -52,6 +52,22 @@ describe("placement", () => {
       });
   });
 
+  it("with nodePrefetch, a full node takes that many more (to start as a slot frees), and no more", async () => {
+    const c = await started({ nodes: 2, slotsPerNode: 3, settings: { nodePrefetch: 1 } });
+    for (let i = 0; i < 10; i++) c.create("ns");
+    await until(() => placed(c).length === 8, 2000, "eight placed");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(placed(c)).toHaveLength(8);
+    for (const n of c.nodes) expect(placed(c).filter((e) => e.status?.nodeName === n)).toHaveLength(4);
+    // A completion frees room for exactly one more.
+    c.complete(`ns/${placed(c)[0]!.metadata.name}`);
+    await until(
+      () => placed(c).length === 8 && c.all().filter((e) => !e.status?.nodeName).length === 1,
+      2000,
+      "one more placed",
+    );
+  });
+
   it("places what completions free, one Execution per freed slot, until the queue is empty", async () => {
     const c = await started({ nodes: 2, slotsPerNode: 2 });
     const keys = Array.from({ length: 40 }, () => c.create("ns"));

@@ -40,6 +40,13 @@ export interface SchedulerSettings extends FairShareSettings {
   retryPeriodMs?: number;
   /** Scheduled=False writes (why it waits) per second; informational, so rationed (the apiserver's writes go to placements first); default 10. */
   waitingWritesPerSecond?: number;
+  /**
+   * Executions placed on a node beyond its slots (issue 17): when every node serving a Runtime
+   * is full, the next one goes to the node now, so that it starts there the moment a slot
+   * frees instead of a round trip later (result seen here, placement written, watch); the
+   * agent holds it unstarted until then (SlotGate). Default 0 here; the controller's is 1.
+   */
+  nodePrefetch?: number;
 }
 
 /** The one key of the placement loop's queue: "there may be something to place". */
@@ -50,6 +57,8 @@ interface Snapshot {
   now: Date;
   nodes: NodeView[];
   used: Map<string, number>;
+  /** Placements a node takes beyond its slots. */
+  prefetch: number;
   blocked: Map<string, { reason: string; message: string }>;
   waiting: boolean;
 }
@@ -83,6 +92,7 @@ export class ExecutionScheduler {
   private readonly fair: FairShare;
   private readonly maxAttempts: number;
   private readonly retryPeriodMs: number;
+  private readonly nodePrefetch: number;
   private readonly writes: WritePool;
   private readonly waitingWrites: TokenBucket;
   /** Keys with a write of ours in flight: events for them wait until it settles. */
@@ -108,6 +118,7 @@ export class ExecutionScheduler {
     this.fair = new FairShare(this.book, settings);
     this.maxAttempts = settings.maxAttempts ?? 3;
     this.retryPeriodMs = settings.retryPeriodMs ?? 30_000;
+    this.nodePrefetch = settings.nodePrefetch ?? 0;
     this.writes = new WritePool(settings.writeConcurrency ?? 48);
     const perSecond = settings.waitingWritesPerSecond ?? 10;
     this.waitingWrites = new TokenBucket(perSecond, perSecond * 2);
@@ -190,7 +201,14 @@ export class ExecutionScheduler {
   /** 1. snapshot */
   private snapshot(): Snapshot {
     const nodes = this.liveness.views().filter((n) => n.live);
-    return { now: new Date(), nodes, used: this.book.nodeUsage(), blocked: new Map(), waiting: false };
+    return {
+      now: new Date(),
+      nodes,
+      used: this.book.nodeUsage(),
+      prefetch: this.nodePrefetch,
+      blocked: new Map(),
+      waiting: false,
+    };
   }
 
   /** 2. nominate (the fair-share pick) is FairShare's; this decides what to do with the pick. */
@@ -219,7 +237,7 @@ export class ExecutionScheduler {
         return { kind: "wait", reason: "RuntimeNotReady", message: `Runtime ${rtName} is not Ready yet` };
     }
     if (verdict.kind !== "schedulable") return verdict;
-    const node = chooseNode(verdict.runtime, snap.nodes, snap.used);
+    const node = chooseNode(verdict.runtime, snap.nodes, snap.used, snap.prefetch);
     if (!node) return { kind: "wait", ...whyNoNode(verdict.runtime, snap.nodes) };
     return { kind: "place", node: node.name, generation: verdict.runtime.status!.activeGeneration! };
   }

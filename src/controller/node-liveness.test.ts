@@ -43,6 +43,12 @@ describe("config", () => {
       loadConfig([], { ENVICUTOR_MAX_RUNNING_PER_NAMESPACE: "20", ENVICUTOR_NAMESPACE_CAPS: "a=5, b=0" }),
     ).toMatchObject({ maxRunningPerNamespace: 20, namespaceCaps: { a: 5, b: 0 } });
     expect(loadConfig([], {}).maxRunningPerNamespace).toBeUndefined();
+    // One Execution per node placed ahead of a free slot unless told otherwise; 0 turns it off.
+    expect(loadConfig([], {}).nodePrefetch).toBe(1);
+    expect(loadConfig([], { ENVICUTOR_NODE_PREFETCH: "0" }).nodePrefetch).toBe(0);
+    expect(loadConfig(["--node-prefetch", "3"], { ENVICUTOR_NODE_PREFETCH: "0" }).nodePrefetch).toBe(3);
+    for (const bad of ["-1", "one", "1.5"])
+      expect(() => loadConfig([], { ENVICUTOR_NODE_PREFETCH: bad })).toThrow(/node-prefetch/);
     expect(() => parseCaps("a=x")).toThrow(/namespace-caps/);
     expect(() => loadConfig(["--lease-duration-seconds", "5", "--renew-deadline-seconds", "10"], {})).toThrow(
       /renew deadline/,

@@ -94,6 +94,27 @@ describe("chooseNode", () => {
     expect(chooseNode(r, nodes, used)).toBeUndefined();
   });
 
+  it("with a prefetch, a full node takes that many more, but only once no node has a free slot", () => {
+    const nodes = [
+      node("a", [{ closureHash: "h" }], { slots: 2 }),
+      node("b", [{ closureHash: "h" }], { slots: 1 }),
+    ];
+    const used = new Map<string, number>();
+    const order: string[] = [];
+    for (let n = chooseNode(r, nodes, used, 1); n; n = chooseNode(r, nodes, used, 1)) {
+      order.push(n.name);
+      used.set(n.name, (used.get(n.name) ?? 0) + 1);
+    }
+    // Free slots first (least loaded), then one ahead on each node.
+    expect(order.slice(0, 3).sort()).toEqual(["a", "a", "b"]);
+    expect(order.slice(3).sort()).toEqual(["a", "b"]);
+    expect(failedCheck(r, nodes[0]!, new Map([["a", 3]]), 1)).toBe("NoFreeSlot");
+    expect(failedCheck(r, nodes[0]!, new Map([["a", 2]]), 1)).toBeUndefined();
+    expect(failedCheck(r, nodes[0]!, new Map([["a", 2]]))).toBe("NoFreeSlot"); // no prefetch: slots only
+    // A node with no slots takes nothing, prefetch or not.
+    expect(failedCheck(r, node("z", [{ closureHash: "h" }], { slots: 0 }), new Map(), 1)).toBe("NoFreeSlot");
+  });
+
   it("counts only assigned, unfinished Executions as slot use", () => {
     const book = new SlotBook();
     for (const e of [

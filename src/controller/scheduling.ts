@@ -55,10 +55,16 @@ export const PLACEMENT_CHECKS = [
   { name: "RuntimeNotServed", passes: (r: Runtime, n: NodeView) => nodeServesRuntime(r, n) },
   {
     name: "NoFreeSlot",
-    passes: (_r: Runtime, n: NodeView, used: ReadonlyMap<string, number>) =>
-      (n.worker.status?.slots ?? 0) - (used.get(n.name) ?? 0) > 0,
+    passes: (_r: Runtime, n: NodeView, used: ReadonlyMap<string, number>, prefetch = 0) =>
+      capacity(n, prefetch) - (used.get(n.name) ?? 0) > 0,
   },
 ] as const;
+
+/** What a node takes: its slots, and `prefetch` more (to start the moment a slot frees) when it has any slot. */
+const capacity = (n: NodeView, prefetch: number): number => {
+  const slots = n.worker.status?.slots ?? 0;
+  return slots > 0 ? slots + prefetch : 0;
+};
 
 export type PlacementCheck = (typeof PLACEMENT_CHECKS)[number]["name"];
 
@@ -72,30 +78,37 @@ export const WAIT_REASONS: ReadonlySet<string> = new Set([
   ...PLACEMENT_CHECKS.map((c) => c.name),
 ]);
 
-/** The first placement check the node fails, or undefined when it can take one more Execution. */
+/**
+ * The first placement check the node fails, or undefined when it can take one
+ * more Execution (`prefetch`: placements it takes beyond its slots).
+ */
 export function failedCheck(
   runtime: Runtime,
   node: NodeView,
   used: ReadonlyMap<string, number>,
+  prefetch = 0,
 ): PlacementCheck | undefined {
-  return PLACEMENT_CHECKS.find((c) => !c.passes(runtime, node, used))?.name;
+  return PLACEMENT_CHECKS.find((c) => !c.passes(runtime, node, used, prefetch))?.name;
 }
 
 /**
  * The node for an Execution of `runtime`: one that passes every placement
  * check (not cordoned, serving the Runtime's active generation, a free
- * slot), least loaded (used/slots), ties by most free slots, then name.
+ * slot or, with `prefetch`, room ahead of one), least loaded (used/slots, so
+ * a node with a free slot comes before any node's prefetch), ties by most
+ * free slots, then name.
  */
 export function chooseNode(
   runtime: Runtime,
   nodes: readonly NodeView[],
   used: ReadonlyMap<string, number>,
+  prefetch = 0,
 ): NodeView | undefined {
   let best: NodeView | undefined;
   let bestLoad = Number.POSITIVE_INFINITY;
-  let bestFree = -1;
+  let bestFree = Number.NEGATIVE_INFINITY;
   for (const n of nodes) {
-    if (failedCheck(runtime, n, used) !== undefined) continue;
+    if (failedCheck(runtime, n, used, prefetch) !== undefined) continue;
     const slots = n.worker.status?.slots ?? 0;
     const u = used.get(n.name) ?? 0;
     const free = slots - u;
