@@ -304,7 +304,7 @@ describe.skipIf(skip)("a real node: helm install of the chart with images built 
         before.filter((r) => r.startsWith(join(gcroots, rt, "/"))).length,
         `${rt}'s GC roots`,
       ).toBeGreaterThan(0);
-    // Two slots: two of these run, two wait.
+    // Two slots and one ahead (nodePrefetch): two of these run, one waits on the node, one in the queue.
     for (let i = 0; i < 4; i++)
       await kubectl(["apply", "-f", "-"], JSON.stringify(slowExecution(`uninstalled-${i}`)));
     await waitFor(
