@@ -3,8 +3,9 @@
 // to CPU 1; etcd, kube-apiserver, kube-controller-manager, the controller and
 // this bench client to CPU 0 (on a 2-core machine this is all the separation
 // there is). Measures CPU per Execution of each process from /proc, latency
-// and its breakdown by hop, and throughput at equal parallelism (2) against
-// bare isolate init-run-cleanup pinned to the same CPU. Appends to
+// and its breakdown by hop, and throughput at equal parallelism (the node's 2
+// slots; 2 Executions in flight, then 8 so that the queue never runs dry)
+// against bare isolate init-run-cleanup ×2 pinned to the same CPU. Appends to
 // bench/node-results.json and rewrites its section of bench/README.md.
 // When go-judge is on this machine ($GO_JUDGE_BIN or /opt/go-judge/go-judge),
 // it runs the same program with the same parallelism, pinned to CPU 1 too.
@@ -21,6 +22,7 @@ import { type Execution, isFinished } from "../src/api/execution.ts";
 import { API_VERSION } from "../src/api/group.ts";
 import { resolveExecutionLimits } from "../src/api/limits.ts";
 import type { Runtime } from "../src/api/runtime.ts";
+import { DEFAULTS as CONTROLLER_DEFAULTS } from "../src/controller/config.ts";
 import { KubeClient, loadKubeConfig } from "../src/k8s/client.ts";
 import { errText } from "../src/k8s/errors.ts";
 import { Informer } from "../src/k8s/informer.ts";
@@ -44,6 +46,13 @@ const REST_CPU = 0;
 const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
 const LATENCY_RUNS = env("BENCH_LATENCY_RUNS", 60);
 const THROUGHPUT_RUNS = env("BENCH_THROUGHPUT_RUNS", 60);
+/**
+ * The queue-kept-full phase: this many Executions in flight for the node's 2
+ * slots, so a slot finds the next one waiting (the node's capacity, as bare
+ * isolate's two back-to-back loops measure theirs), over QUEUED_RUNS.
+ */
+const QUEUED_IN_FLIGHT = env("BENCH_QUEUED_IN_FLIGHT", 8);
+const QUEUED_RUNS = env("BENCH_QUEUED_RUNS", 120);
 const TEST_RUNS = env("BENCH_TEST_RUNS", 20);
 const EXTRA_TESTS = 10;
 const IDLE_MS = 5_000;
@@ -390,44 +399,59 @@ async function testCasePhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
   };
 }
 
-/** THROUGHPUT_RUNS trivial Executions, 2 in flight (the node's 2 slots), against bare isolate ×2 on the node's CPU. */
-async function throughputPhase(s: Setup, idle: { cpu: Cpu; wallMs: number }) {
-  const m = await measured(s, () => pool(THROUGHPUT_RUNS, 2, () => submit(s, pySpec())));
+/**
+ * `runs` trivial Executions, `inFlight` at a time, against bare isolate ×2 on
+ * the node's CPU (two loops of init-run-cleanup, back to back) and go-judge
+ * (-parallelism 2) with as many requests in flight. At 2 in flight each slot
+ * waits for the client's round trip between Executions; with more, the
+ * controller's queue holds the next one (the node's 2 slots are the
+ * parallelism either way).
+ */
+async function throughputPhase(s: Setup, idle: { cpu: Cpu; wallMs: number }, inFlight: number, runs: number) {
+  const m = await measured(s, () => pool(runs, inFlight, () => submit(s, pySpec())));
   let next = 0;
   const tBare = now();
   await Promise.all(
     s.bare.map(async (box) => {
-      while (next++ < THROUGHPUT_RUNS) await s.barePy(box, TRIVIAL_PY);
+      while (next++ < runs) await s.barePy(box, TRIVIAL_PY);
     }),
   );
   const bareMs = now() - tBare;
-  const sysPerSecond = THROUGHPUT_RUNS / (m.wallMs / 1000);
-  const barePerSecond = THROUGHPUT_RUNS / (bareMs / 1000);
-  const goJudge = s.goJudge ? await goJudgeThroughput(s.goJudge, sysPerSecond, barePerSecond) : undefined;
+  const sysPerSecond = runs / (m.wallMs / 1000);
+  const barePerSecond = runs / (bareMs / 1000);
+  const goJudge = s.goJudge
+    ? await goJudgeThroughput(s.goJudge, { inFlight, runs }, sysPerSecond, barePerSecond)
+    : undefined;
   return {
-    executions: THROUGHPUT_RUNS,
+    executions: runs,
     parallelism: 2,
+    inFlight,
     systemSeconds: round(m.wallMs / 1000, 2),
     systemPerSecond: round(sysPerSecond, 2),
     bareSeconds: round(bareMs / 1000, 2),
     barePerSecond: round(barePerSecond, 2),
     ratio: round(sysPerSecond / barePerSecond, 3),
-    cpuPerExecution: perExecution(m.cpu, m.wallMs, idle, THROUGHPUT_RUNS),
+    cpuPerExecution: perExecution(m.cpu, m.wallMs, idle, runs),
     goJudge,
   };
 }
 
-/** THROUGHPUT_RUNS go-judge runs, 2 in flight (its -parallelism is 2), after bare's. */
-async function goJudgeThroughput(g: GoJudgeSide, sysPerSecond: number, barePerSecond: number) {
+/** go-judge's runs as the phase's (its -parallelism is 2), after bare's. */
+async function goJudgeThroughput(
+  g: GoJudgeSide,
+  o: { inFlight: number; runs: number },
+  sysPerSecond: number,
+  barePerSecond: number,
+) {
   const cpu0 = treeCpuMs(g.server.pid!);
   const t = now();
-  await pool(THROUGHPUT_RUNS, 2, () => goJudgeOnce(g));
+  await pool(o.runs, o.inFlight, () => goJudgeOnce(g));
   const ms = now() - t;
-  const perSecond = THROUGHPUT_RUNS / (ms / 1000);
+  const perSecond = o.runs / (ms / 1000);
   return {
     seconds: round(ms / 1000, 2),
     perSecond: round(perSecond, 2),
-    cpuMsPerRun: round((treeCpuMs(g.server.pid!) - cpu0) / THROUGHPUT_RUNS, 2),
+    cpuMsPerRun: round((treeCpuMs(g.server.pid!) - cpu0) / o.runs, 2),
     systemRatio: round(sysPerSecond / perSecond, 3),
     overBare: round(perSecond / barePerSecond, 3),
   };
@@ -509,9 +533,11 @@ async function runPhases(s: Setup) {
   say(
     `throughput: ${THROUGHPUT_RUNS} Executions 2 in flight, then bare ×2${s.goJudge ? ", then go-judge ×2" : ""}`,
   );
-  const throughput = await throughputPhase(s, idle);
-  const gjRate = throughput.goJudge ? `, go-judge ${throughput.goJudge.perSecond}/s` : "";
-  say(`throughput: ${throughput.systemPerSecond}/s vs bare ${throughput.barePerSecond}/s${gjRate}`);
+  const throughput = await throughputPhase(s, idle, 2, THROUGHPUT_RUNS);
+  sayThroughput(throughput);
+  say(`throughput, queue kept full: ${QUEUED_RUNS} Executions ${QUEUED_IN_FLIGHT} in flight, then bare ×2`);
+  const queued = await throughputPhase(s, idle, QUEUED_IN_FLIGHT, QUEUED_RUNS);
+  sayThroughput(queued);
   return {
     date: new Date().toISOString(),
     node: process.version,
@@ -525,12 +551,20 @@ async function runPhases(s: Setup) {
         () => "unknown",
       )),
     pinning: { node: NODE_CPU, rest: REST_CPU },
+    // The controller reads ENVICUTOR_NODE_PREFETCH from this environment (a same-commit A/B).
+    nodePrefetch: Number(process.env.ENVICUTOR_NODE_PREFETCH || CONTROLLER_DEFAULTS.nodePrefetch),
     goJudge: s.goJudgeNote,
     idle: { seconds: round(idle.wallMs / 1000, 2), cpuMs: idle.cpu },
     latency: { ...latency, apiserverTrafficPerExecution: traffic },
     tests,
     throughput,
+    queued,
   };
+}
+
+function sayThroughput(t: Awaited<ReturnType<typeof throughputPhase>>): void {
+  const gj = t.goJudge ? `, go-judge ${t.goJudge.perSecond}/s` : "";
+  say(`throughput (${t.inFlight} in flight): ${t.systemPerSecond}/s vs bare ${t.barePerSecond}/s${gj}`);
 }
 
 /** Appends the run to node-results.json and rewrites the README's section; a profiled run only beside its profile. */
