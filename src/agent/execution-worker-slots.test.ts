@@ -115,16 +115,22 @@ const until = async (what: string, ok: () => boolean) => {
   if (!ok()) throw new Error(`timed out waiting for ${what}`);
 };
 
+/** a and b assigned to a node of one slot, both being processed, a's run started. */
+async function twoOnOneSlot(node: Node) {
+  const [a, b] = [node.add("a"), node.add("b")];
+  const w = node.worker(1);
+  const pa = w.process(a);
+  const pb = w.process(b);
+  await until("a started", () => node.started.length === 1);
+  return { a, b, w, pa, pb };
+}
+
 describe("ExecutionWorker with slots (Executions placed ahead of a free slot)", () => {
   it("one slot: the second waits unstarted, and starts the moment the first's run ends, while its result is still being written", async () => {
     const node = new Node();
-    const [a, b] = [node.add("a"), node.add("b")];
     const heldWrite = deferred();
     node.resultHeld.set("a", heldWrite.promise);
-    const w = node.worker(1);
-    const pa = w.process(a);
-    const pb = w.process(b);
-    await until("a started", () => node.started.length === 1);
+    const { a, b, w, pa, pb } = await twoOnOneSlot(node);
     await new Promise((r) => setTimeout(r, 20));
     expect(node.started).toEqual(["a"]);
     expect(w.busy).toBe(1);
@@ -142,11 +148,7 @@ describe("ExecutionWorker with slots (Executions placed ahead of a free slot)", 
 
   it("one reassigned to another node while it waited is never started here", async () => {
     const node = new Node();
-    const [a, b] = [node.add("a"), node.add("b")];
-    const w = node.worker(1);
-    const pa = w.process(a);
-    const pb = w.process(b);
-    await until("a started", () => node.started.length === 1);
+    const { b, pa, pb } = await twoOnOneSlot(node);
     node.reassign(b, "node-b");
     node.runEnds.get("a")!();
     await Promise.all([pa, pb]);
@@ -156,11 +158,7 @@ describe("ExecutionWorker with slots (Executions placed ahead of a free slot)", 
 
   it("a cordon hands back at once the ones waiting for a slot (NodeDraining), while the run in the slot goes on", async () => {
     const node = new Node();
-    const [a, b] = [node.add("a"), node.add("b")];
-    const w = node.worker(1);
-    const pa = w.process(a);
-    const pb = w.process(b);
-    await until("a started", () => node.started.length === 1);
+    const { a, b, w, pa, pb } = await twoOnOneSlot(node);
     node.draining = true;
     await w.handBackUnstarted([node.objects.get(a)!, node.objects.get(b)!]);
     await pb;
@@ -174,11 +172,7 @@ describe("ExecutionWorker with slots (Executions placed ahead of a free slot)", 
 
   it("stopping the agent ends the waits: nothing more starts, nothing is written for the waiting one", async () => {
     const node = new Node();
-    const [a, b] = [node.add("a"), node.add("b")];
-    const w = node.worker(1);
-    const pa = w.process(a);
-    const pb = w.process(b);
-    await until("a started", () => node.started.length === 1);
+    const { b, w, pa, pb } = await twoOnOneSlot(node);
     w.abortAll();
     await pb;
     expect(node.objects.get(b)?.metadata.resourceVersion).toBe("1");
