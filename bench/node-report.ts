@@ -159,14 +159,16 @@ const ROWS: Row[] = [
 /** What the runs of 2026-12-02 showed; rewrite it when the figures move. Runs are named by commit and time: the table keeps the last eight. */
 const FINDINGS = `### What the runs show, and where each target stops
 
-The table's runs are those of 2026-12-03 13:47–14:48 UTC, on one Intel Xeon
-machine with 2 cores (load 1.79–3.67 at their ends), go-judge v1.12.2 built
-outside the project into /opt/go-judge: 366bc2e, 5331205, faeadbe (twice),
-f2ffbf2 (twice) and abc1b25 (twice), each named in the first bullet below;
-that bullet's earlier runs on the same machine (dc7175e, 9668cbe, fc907b9)
-have left the table and bench/node-results.json, which keeps the last eight. The machine's speed moved
-between runs (bare isolate's p50 33.8–76.1 ms), so compare ratios to the same
-run's baselines.
+The table's runs 5–8 are those of 2026-12-04 19:58–20:00 UTC on an AMD EPYC
+machine with 2 cores (load 2.33–2.76 at their ends), go-judge v1.12.2 built
+outside the project into /opt/go-judge: one commit, 414c672, with the
+controller's nodePrefetch 0 and 1 (its default) alternated; the first bullet
+below is theirs. Runs 1–4 are of 2026-12-03 14:45–14:48 on an Intel Xeon
+machine with 2 cores (f2ffbf2 and abc1b25, twice each, before the queue-kept-full
+phase existed), described in the second bullet with that day's earlier runs,
+which have left the table and bench/node-results.json (it keeps the last
+eight). Machines differ (bare isolate's p50 33.2–36.8 ms here, 33.8–76.1 ms
+there), so compare ratios to the same run's baselines.
 The bullets after the first describe earlier runs on other machines, named by
 their commit (and by their numbers in the table as it was then); those runs
 are no longer in the table.
@@ -189,6 +191,51 @@ machine with go-judge v1.12.2 built again (/opt/go-judge), load 2.09–2.73:
 two at 5992927 (runs 4–5), then a same-commit A/B of warm boxes at 0bfa8c1
 (\`ENVICUTOR_WARM_BOXES=true\`, off, true: runs 6–8).
 
+- **Executions placed ahead of a free slot (2026-12-04, runs 5–8 at 414c672, nodePrefetch 0 / 1 / 0 / 1): throughput ÷ bare with the queue kept full 0.822 / 1.166 / 0.832 / 1.071 (target ≥ 1.0×: met in both runs with nodePrefetch 1, the default, 38.54/s and 36.62/s against bare's 33.06/s and 34.18/s; not without it); at 2 in flight 0.74 / 0.981 / 0.88 / 0.955 (not met); latency p50 over bare +11.7 / +12.8 / +9.2 / +11.8 ms (≤ +15 ms, met in all four); agent CPU per Execution 6.12 / 5.18 / 5.94 / 6.26 ms (≤ 2 ms, not met); per extra test case 1.79 / 1.98 / 1.84 / 2.04 ms (≤ 1 ms, not met); kube-apiserver + etcd + controller 20.3 / 18.67 / 17.94 / 19.17 ms (≤ 12 ms, not met); go-judge: Envicutor's throughput ÷ its 0.461–0.491 at 2 in flight, 0.43–0.631 with the queue kept full.**
+  What the queue-kept-full phase showed first (nodePrefetch 0, as every earlier run):
+  a queue of waiting Executions did not raise throughput above the 2-in-flight
+  figure (29.88/s against 32.63/s in one run), because each slot still idled between
+  runs: its result's status write (5–10 ms under load), the controller's watch of it,
+  the next placement's write and the agent's watch of that (another 10–13 ms), read
+  from the per-Execution hop stamps of a 120-Execution phase. Two changes remove that
+  gap. The controller places one Execution more than a node's slots once every node
+  serving the Runtime is full (\`controller.nodePrefetch\`, 1 by default; free slots
+  still come first, least loaded); the agent holds it unstarted in its SlotGate
+  (\`src/agent/slot-gate.ts\`), phase Scheduled, and starts it the moment a run ends.
+  And a slot is released when its run ends, not once its result is written, so the
+  next run starts while the last one's result is on its way. Those two are what took
+  the node from 0.82–0.83× to 1.07–1.17× of bare isolate's two back-to-back loops.
+  Measured but not kept as the default: nodePrefetch 2, 37.34/s against bare's
+  32.35/s (1.154×, one run), within nodePrefetch 1's spread. The price: an Execution
+  placed ahead waits for a slot of its node even if another node frees one first (at
+  most one run's length; 0 turns it off); a cordon hands the held ones back at once.
+  At 2 in flight nothing is queued, so every Execution still pays the client's round
+  trip (create 5 ms, placement and two watches 6 ms, result write 6 ms, p50 of the
+  hops); that figure stays under 1.0× for the same reason it is under go-judge's, which
+  has no control plane between its client and its sandbox.
+  Also in these runs: a test case's input (up to 64 Ki) written and removed at once
+  rather than through libuv's thread pool (b7487ac): in an in-process harness of the
+  executor on real isolate (not in the repo; 11-test against 1-test Executions, the
+  agent's own CPU by process.cpuUsage), futex calls per test case 14.6 → 1.6 (strace
+  -c) and agent CPU per extra test case about 2.0–2.4 → 1.85 ms; bench:node's per extra
+  test case 1.79–2.04 ms here (the Intel machine's 2.41–3.46 ms are not comparable).
+  Where the agent's CPU goes now, by hop (p50 of the latency phase): box ready 0.4 ms,
+  the run 1.4–1.5 ms, the result write 1.0–1.2 ms, keeping the box 0.8–0.9 ms; the rest
+  of its 5.2–6.3 ms is the watch events' JSON and validation, the result's JSON and TLS
+  write, logging and the journal (a perf profile of the agent put 11% of its samples in
+  the status write, 7% in watch events, 8% in V8's worker threads, 15% in the kernel:
+  many small costs, no single one to remove). Per extra test case (1.8–2.0 ms) it is
+  the shell's command line and two FIFO readers, the box's cgroup made anew (one rmdir
+  and mkdir), the tmpfs's three directories made anew (no mode, owner or extended
+  attribute a program set carries to the next run), the meta file and the comparison,
+  about 115 system calls on the agent's thread. kube-apiserver is 12.4–14.9 ms of the
+  17.9–20.3: a create and two status writes, 11 watch events (19442 bytes; managedFields
+  are about half of each object, 1652 of 3302 bytes of a finished one); a CPU profile
+  puts 31% in the writes' GuaranteedUpdate (CEL rules 7%, field manager 6%), 14% in
+  decoding, 10% in watch encoding and 15% in Go's GC. The status subresource keeps
+  managedFields (a \`[{}]\` reset is ignored there, tried), and the placement write is
+  the scheduler's decision, so fewer or smaller writes need an API change (fewer
+  conditions on a finished Execution, or the node claiming its own Executions).
 - **Kept boxes and isolate --run from the shell (2026-12-03, the table's runs): dc7175e → faeadbe (two runs): agent CPU per Execution 14.88 → 7.18 / 7.12 ms (target ≤ 2 ms, not met); per extra test case 7.67 → 1.98 / 2.03 ms (≤ 1 ms, not met); kube-apiserver + etcd + controller 24.42 → 25.44 / 24.21 ms (≤ 12 ms, not met); latency p50 over bare +25.3 → +12 / +12.5 ms (≤ +15 ms, met in both runs); throughput ÷ bare 0.685 → 0.841 / 0.961 (≥ 1.0, not met); throughput ÷ go-judge 0.389 → 0.505 / 0.559.**
   One commit per change, each run once or twice after it: (1) 9668cbe, the test cases of an
   Execution share one isolate box (then on cgroup v1 its cgroup was kept when no OOM kill had
