@@ -25,13 +25,24 @@ export async function usersWithKeys(path = "/proc/key-users"): Promise<Set<numbe
   return uids;
 }
 
-/** Empties the user, user-session and persistent keyrings of `uid`; no processes of it may run. */
+/**
+ * Empties the user, user-session and persistent keyrings of `uid`; no
+ * processes of it may run. An unlinked key lives on, listed in /proc/keys
+ * with its description, until the kernel's key collector destroys it (a few
+ * milliseconds later): the script returns only once /proc/keys shows the uid
+ * nothing but keyrings, so the next run cannot read what the last one left.
+ */
 export async function clearKeyrings(uid: number, gid: number): Promise<void> {
   if (!(await usersWithKeys()).has(uid)) return;
+  // /proc/keys: serial flags usage timeout perm uid gid type description. Shell builtins only
+  // (the agent image has no awk or grep).
+  const leftover = `left() { while read -r _s _f _u _t _p owner _g type _d; do [ "$owner" = ${uid} ] && [ "$type" != keyring ] && return 0; done < /proc/keys; return 1; }`;
   const script = [
     'p=$(keyctl get_persistent @u 2>/dev/null) && keyctl clear "$p"',
     "keyctl clear @us",
     "keyctl clear @u",
+    leftover,
+    'i=0; while left; do [ $i -ge 200 ] && { echo "keys still listed after 2 s" >&2; exit 1; }; i=$((i + 1)); sleep 0.01; done',
   ].join("; ");
   const res = await execa(
     "setpriv",
