@@ -11,6 +11,8 @@ import { ApiError, ConflictError, TransportError } from "../k8s/errors.ts";
 import { encodedSize } from "./encoded-size.ts";
 import { ExecutionWorker } from "./execution-worker.ts";
 import type { ExecutionOutcome, ExecutionRunner } from "./ports.ts";
+import type { ProblemResolver } from "./problem/problem-run.ts";
+import { TestPlan } from "./problem/test-plan.ts";
 import { OBJECT_BUDGET_BYTES } from "./result-fit.ts";
 import type { RuntimeSync } from "./runtime-sync.ts";
 import { truncateUtf8 } from "./sandbox/output-capture.ts";
@@ -35,6 +37,8 @@ class FakeApiserver {
   beforeWrite?: (obj: Execution) => void;
   writes: { bytes: number; ok: boolean; status: ExecutionStatus }[] = [];
   failNext: unknown[] = [];
+  /** How long each write takes before it is checked (so a test can have two in flight). */
+  writeDelayMs = 0;
   failReads = 0;
 
   constructor(status: ExecutionStatus, limitBytes = 1.5 * 1024 * 1024) {
@@ -53,6 +57,7 @@ class FakeApiserver {
         return structuredClone(this.obj);
       },
       replaceStatus: async (_res: unknown, obj: Execution) => {
+        if (this.writeDelayMs) await new Promise((r) => setTimeout(r, this.writeDelayMs));
         const bytes = Buffer.byteLength(JSON.stringify(obj));
         const fail = (err: unknown) => {
           this.writes.push({ bytes, ok: false, status: obj.status! });
@@ -121,6 +126,7 @@ function worker(
     draining?: () => string | undefined;
     runningDelayMs?: number;
     journal?: StartedJournal;
+    problems?: ProblemResolver;
   } = {},
 ) {
   return new ExecutionWorker({
@@ -138,6 +144,7 @@ function worker(
     ...(opts.draining ? { draining: opts.draining } : {}),
     ...(opts.runningDelayMs !== undefined ? { runningDelayMs: opts.runningDelayMs } : {}),
     ...(opts.journal ? { journal: opts.journal } : {}),
+    ...(opts.problems ? { problems: opts.problems } : {}),
   });
 }
 
@@ -547,6 +554,37 @@ describe("ExecutionWorker: Running written only for runs that last (runningDelay
     };
     return r;
   };
+
+  it("a Problem's first progress write, due in the same second as the Running write, waits for it: both land", async () => {
+    const api = new FakeApiserver(scheduled());
+    api.obj.spec = { runtime: "c-gcc", problem: "p", files: api.obj.spec.files } as Execution["spec"];
+    api.writeDelayMs = 40; // the Running write is still in flight when the first test ends
+    const plan = new TestPlan(
+      [1, 2].map((i) => ({ name: String(i), stdin: "", expectedOutput: "" })) as never,
+      undefined,
+    );
+    const problems: ProblemResolver = async (ex) => ({
+      spec: ex.spec,
+      plan,
+      judgedWith: {},
+      showJudgeMessages: false,
+      release: () => undefined,
+    });
+    const runner = {
+      run: async (): Promise<ExecutionOutcome> => {
+        await new Promise((r) => setTimeout(r, 1010)); // the first test ends just after the Running write began
+        await plan.progress(1);
+        return { verdict: "Accepted", tests: [] };
+      },
+    } as unknown as ExecutionRunner;
+    const journal = new StartedJournal(journalFile());
+    await worker(api, runner, { runningDelayMs: 1000, journal, problems }).process(KEY);
+    expect(api.writes.map((w) => `${w.status.phase}:${w.status.progress?.completed}:${w.ok}`)).toEqual([
+      "Running:0:true",
+      "Running:1:true",
+      "Succeeded:2:true",
+    ]);
+  });
 
   it("a short run is one write, its result, which carries startTime and the Running transition; its start is on the node", async () => {
     const api = new FakeApiserver(scheduled());

@@ -152,6 +152,8 @@ export class ExecutionWorker {
   private readonly journal: StartedJournal;
   /** uid → the pending Running write of a run still going (see markRunningLater). */
   private readonly runningTimers = new Map<string, NodeJS.Timeout>();
+  /** The last of each run's Running and progress writes (inTurn), by uid. */
+  private readonly runWrites = new Map<string, Promise<void>>();
   private readonly gate: SlotGate | undefined;
   /** Executions waiting for a slot, by uid: a cordon ends their wait (they go back unstarted). */
   private readonly waitingForSlot = new Map<string, AbortController>();
@@ -397,14 +399,29 @@ export class ExecutionWorker {
   private markRunningLater(key: string, uid: string, startedAt: Date, extra: Partial<ExecutionStatus>): void {
     const timer = setTimeout(() => {
       this.runningTimers.delete(uid);
-      const ex = this.latest(key);
-      if (!this.stillMine(ex) || ex.status?.phase === "Running") return;
-      this.writeStatus(ex, { ...this.asStarted(ex, startedAt).status, ...extra }).catch((err: unknown) =>
-        this.logger.debug({ execution: key, err: errText(err) }, "Running not written"),
-      );
+      void this.inTurn(uid, async () => {
+        const ex = this.latest(key);
+        if (!this.stillMine(ex) || ex.status?.phase === "Running") return;
+        await this.writeStatus(ex, { ...this.asStarted(ex, startedAt).status, ...extra }).catch(
+          (err: unknown) => this.logger.debug({ execution: key, err: errText(err) }, "Running not written"),
+        );
+      });
     }, this.runningDelayMs);
     timer.unref();
     this.runningTimers.set(uid, timer);
+  }
+
+  /**
+   * A run's writes besides its result (Running, progress), one at a time: two at once
+   * would be conditional on the same resourceVersion, and the second refused.
+   */
+  private inTurn(uid: string, write: () => Promise<void>): Promise<void> {
+    const turn = (this.runWrites.get(uid) ?? Promise.resolve()).then(write).catch(() => undefined);
+    this.runWrites.set(uid, turn);
+    void turn.then(() => {
+      if (this.runWrites.get(uid) === turn) this.runWrites.delete(uid);
+    });
+    return turn;
   }
 
   private cancelRunningWrite(uid: string): void {
@@ -440,7 +457,7 @@ export class ExecutionWorker {
     this.ranHere.set(uid, ex.status?.attempts ?? 0);
     let outcome: ExecutionOutcome;
     const problem = this.held.get(uid);
-    if (problem) problem.plan.onProgress = this.progressWriter(key, startedAt);
+    if (problem) problem.plan.onProgress = this.progressWriter(key, uid, startedAt);
     // A Problem's tests keep no output (it would show the hidden inputs and
     // answers); its compile's output is the submitter's own and is kept.
     const compiles = Boolean(runtime.spec.compileCommand);
@@ -668,17 +685,24 @@ export class ExecutionWorker {
    * Writes status.progress at most once a second while a Problem's tests run, the first a
    * second after the start (marking it Running too if it is not yet); a failed write is skipped.
    */
-  private progressWriter(key: string, startedAt: Date): (completed: number, total: number) => Promise<void> {
+  private progressWriter(
+    key: string,
+    uid: string,
+    startedAt: Date,
+  ): (completed: number, total: number) => Promise<void> {
     let last = startedAt.getTime();
     return async (completed, total) => {
       if (completed >= total || Date.now() - last < 1000) return; // the result says the rest
       last = Date.now();
-      const ex = this.latest(key);
-      if (!this.stillMine(ex)) return;
-      const base = this.asStarted(ex, startedAt).status;
-      await this.writeStatus(ex, { ...base, progress: { completed, total } }).catch((err: unknown) =>
-        this.logger.debug({ execution: key, err: errText(err) }, "progress not written"),
-      );
+      // After the Running write if that is due now too (the same second): both land.
+      await this.inTurn(uid, async () => {
+        const ex = this.latest(key);
+        if (!this.stillMine(ex)) return;
+        const base = this.asStarted(ex, startedAt).status;
+        await this.writeStatus(ex, { ...base, progress: { completed, total } }).catch((err: unknown) =>
+          this.logger.debug({ execution: key, err: errText(err) }, "progress not written"),
+        );
+      });
     };
   }
 
