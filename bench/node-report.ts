@@ -191,6 +191,16 @@ machine with go-judge v1.12.2 built again (/opt/go-judge), load 2.09–2.73:
 two at 5992927 (runs 4–5), then a same-commit A/B of warm boxes at 0bfa8c1
 (\`ENVICUTOR_WARM_BOXES=true\`, off, true: runs 6–8).
 
+**Each target, as runs 5–8 measured it (414c672, this machine), and where it stops:**
+
+| target | measured | met? | why it stops there | what would move it |
+| --- | --- | --- | --- | --- |
+| agent CPU ≤ 2 ms per Execution | 5.18–6.26 ms | no | its hops take 3.5 ms (box 0.4, run 1.4–1.5, result write 1.0–1.2, keeping the box 0.8–0.9); the rest is two watch events (JSON, validation), the result's JSON and TLS write, logs and the journal, no single cost above ~10% | an agent that does not parse or write JSON per Execution in JavaScript (a compiled agent, or one status write per batch of Executions) |
+| agent CPU ≤ 1 ms per extra test case | 1.79–2.04 ms | no | about 115 system calls per test case: the shell's fork and exec of isolate --run, two FIFO readers, a new memory cgroup and new tmpfs directories (so nothing a run set carries over), keyrings, the meta file, the comparison | one isolate --run per Execution driving every test case (a runner inside the box), which isolate does not offer |
+| kube-apiserver + etcd + controller ≤ 12 ms | 17.94–20.3 ms | no | a create and two status writes (placement, result), 11 watch events of ~1.8 KB (half managedFields, which a status write cannot drop); kube-apiserver alone 12.4–14.9 ms | fewer writes or smaller objects: an API change (no False Running/Failed conditions on a finished Execution), or nodes claiming their own Executions (no placement write) |
+| throughput ≥ 1.0× bare, equal parallelism | queue kept full 1.071 / 1.166 (nodePrefetch 1, the default); 0.822 / 0.832 with 0; 2 in flight 0.74–0.981 | yes, with the queue kept full; no at 2 in flight | at 2 in flight every Execution waits for the client's round trip (create 5 ms, placement and watch 6 ms, result write 6 ms), which bare isolate's loops do not have | – (met where the node is given work; at 2 in flight only a shorter control-plane path) |
+| p50 latency ≤ bare + 15 ms | +9.2 to +12.8 ms | yes | – | – |
+
 - **Executions placed ahead of a free slot (2026-12-04, runs 5–8 at 414c672, nodePrefetch 0 / 1 / 0 / 1): throughput ÷ bare with the queue kept full 0.822 / 1.166 / 0.832 / 1.071 (target ≥ 1.0×: met in both runs with nodePrefetch 1, the default, 38.54/s and 36.62/s against bare's 33.06/s and 34.18/s; not without it); at 2 in flight 0.74 / 0.981 / 0.88 / 0.955 (not met); latency p50 over bare +11.7 / +12.8 / +9.2 / +11.8 ms (≤ +15 ms, met in all four); agent CPU per Execution 6.12 / 5.18 / 5.94 / 6.26 ms (≤ 2 ms, not met); per extra test case 1.79 / 1.98 / 1.84 / 2.04 ms (≤ 1 ms, not met); kube-apiserver + etcd + controller 20.3 / 18.67 / 17.94 / 19.17 ms (≤ 12 ms, not met); go-judge: Envicutor's throughput ÷ its 0.461–0.491 at 2 in flight, 0.43–0.631 with the queue kept full.**
   What the queue-kept-full phase showed first (nodePrefetch 0, as every earlier run):
   a queue of waiting Executions did not raise throughput above the 2-in-flight
