@@ -545,6 +545,10 @@ describe.skipIf(isolateMissing)("agents with Nix and isolate", () => {
       { timeoutMs: 60_000, intervalMs: 20, what: `the start of ${name} in a node's journal` },
     );
     const i = NODES.indexOf(node);
+    const killedPid = agents.get(node)!.pid!;
+    const shellDirsOf = (pid: number) =>
+      readdirSync(tmpdir()).filter((d) => d.startsWith(`envicutor-cmd-${pid}-`));
+    expect(shellDirsOf(killedPid).length, "the running agent's command-shell directories").toBeGreaterThan(0);
     await agents.get(node)!.kill();
     const atKill = await client.get(ExecutionResource, name, NS);
     expect(atKill.status).toMatchObject({ phase: "Scheduled", nodeName: node, attempts: 1 });
@@ -566,6 +570,8 @@ describe.skipIf(isolateMissing)("agents with Nix and isolate", () => {
     );
     expect(handBacks.map((h) => h.reason)).toEqual(["AgentRestarted"]);
     expect(done.status).toMatchObject({ phase: "Succeeded", verdict: "Accepted", attempts: 2 });
+    // SIGKILLed, it could not remove its shells' directories (FIFOs, a run's input): the next agent did.
+    expect(shellDirsOf(killedPid), "the killed agent's command-shell directories").toEqual([]);
     expect(done.status?.startTime).toBeDefined();
   });
 });

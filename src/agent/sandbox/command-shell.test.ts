@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CommandShell } from "./command-shell.ts";
+import { CommandShell, removeStaleShellDirs } from "./command-shell.ts";
 import { closeCommandShells, runCommand } from "./run-command.ts";
 
 afterAll(closeCommandShells);
@@ -187,5 +187,32 @@ describe("CommandShell.stream", () => {
     expect(exit.error?.message).toMatch(/command shell exited/);
     expect(await sh.stream("id", [], "")).toBeUndefined();
     sh.close();
+  });
+});
+
+describe("removeStaleShellDirs", () => {
+  it("removes the shell directories of agents that are gone, and only those", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stale-shells-"));
+    const { spawnSync } = await import("node:child_process");
+    const dead = spawnSync("true").pid!; // exited and reaped: nothing has this pid now (or not ours)
+    for (const name of [
+      `envicutor-cmd-${dead}-abc123`, // a SIGKILLed agent's
+      `envicutor-cmd-${process.pid}-def456`, // this agent's own
+      "envicutor-cmd-1-ghi789", // a live process's (pid 1)
+      "envicutor-cmd-xyz123", // an older agent's, whose owner cannot be told: left
+      "other",
+    ])
+      mkdirSync(join(dir, name));
+    writeFileSync(join(dir, `envicutor-cmd-${dead}-abc123`, "in"), "hidden test input");
+    expect(removeStaleShellDirs(dir)).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(
+      [
+        "envicutor-cmd-1-ghi789",
+        `envicutor-cmd-${process.pid}-def456`,
+        "envicutor-cmd-xyz123",
+        "other",
+      ].sort(),
+    );
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -1,5 +1,14 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { Socket } from "node:net";
 import { constants as os, tmpdir } from "node:os";
@@ -99,6 +108,42 @@ const endFifo = (path: string) => {
   }
 };
 
+/** A shell's private directory is named after its agent's pid, so a later agent can tell a dead one's. */
+const SHELL_DIR = /^envicutor-cmd-(\d+)-/;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+/**
+ * Start-up: removes the command shells' directories of agents that are gone.
+ * A SIGKILLed agent cannot remove its own, and one killed mid-run leaves a
+ * test case's input there. Only those whose agent pid is no longer alive
+ * (other agents of this machine keep theirs; a pod's /tmp is its own, so
+ * every pid named there is of its pid namespace); returns how many.
+ */
+export function removeStaleShellDirs(dir = tmpdir()): number {
+  let removed = 0;
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const pid = Number(SHELL_DIR.exec(name)?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
 /** Removes a command's input file (at once when small); should that fail, the next command's input replaces it. */
 const removeInput = async (path: string, bytes: number): Promise<void> => {
   try {
@@ -134,7 +179,7 @@ export class CommandShell {
   private dead = false;
 
   constructor(shell = "/bin/sh") {
-    this.dir = mkdtempSync(join(tmpdir(), "envicutor-cmd-"));
+    this.dir = mkdtempSync(join(tmpdir(), `envicutor-cmd-${process.pid}-`));
     this.sh = spawn(shell, [], { stdio: ["pipe", "pipe", "pipe"] });
     this.path = process.env.PATH;
     // Idle shells do not keep the agent alive; a running command's timer does.

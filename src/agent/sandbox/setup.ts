@@ -8,6 +8,7 @@ import { keyctlAvailable } from "./box-keyrings.ts";
 import { BoxPool } from "./box-pool.ts";
 import { unmountStaleBoxStorage } from "./box-storage.ts";
 import { CleanBoxes } from "./clean-boxes.ts";
+import { removeStaleShellDirs } from "./command-shell.ts";
 import { IsolateBox, type SandboxSettings } from "./isolate-box.ts";
 import { prepareCgroupV2Subtree, renderIsolateConfig, writeIfChanged } from "./isolate-config.ts";
 import { detectIsolate, type IsolateInfo } from "./isolate-detect.ts";
@@ -146,6 +147,9 @@ async function freshWorkDir(o: SandboxSetupOptions): Promise<string> {
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
   const stale = await unmountStaleBoxStorage(workDir);
   if (stale > 0) o.logger.warn({ count: stale }, "unmounted box filesystems left by a previous run");
+  const shellDirs = removeStaleShellDirs();
+  if (shellDirs > 0)
+    o.logger.warn({ count: shellDirs }, "removed command-shell directories of agents that are gone");
   rmSync(workDir, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
   return workDir;
