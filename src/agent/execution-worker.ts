@@ -287,12 +287,16 @@ export class ExecutionWorker {
     const release = await this.slotFor(uid, signal);
     if (this.gate && !release) return this.notStarted(key, signal);
     try {
-      // Waited for a slot: only the copy as it is now is started, if it is still this node's.
-      const now = this.latest(key);
-      if (release && (!this.stillMine(now) || isHandedBack(now))) return undefined;
-      if (release && now!.status?.runtimeGeneration !== generation) return { requeueAfterMs: 0 };
+      let current = ex;
+      if (release) {
+        // Waited for a slot: only the copy as it is now is started, if it is still this node's.
+        const now = this.latest(key);
+        if (!this.stillMine(now) || isHandedBack(now)) return undefined;
+        if (now.status?.runtimeGeneration !== generation) return { requeueAfterMs: 0 };
+        current = now;
+      }
       stamp(hops, "dequeuedAt");
-      return await this.startRun(release ? now! : ex, { key, uid, runtime, limits, hops, release, signal });
+      return await this.startRun(current, { key, uid, runtime, limits, hops, release, signal });
     } finally {
       release?.();
     }

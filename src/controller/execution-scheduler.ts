@@ -57,8 +57,6 @@ interface Snapshot {
   now: Date;
   nodes: NodeView[];
   used: Map<string, number>;
-  /** Placements a node takes beyond its slots. */
-  prefetch: number;
   blocked: Map<string, { reason: string; message: string }>;
   waiting: boolean;
 }
@@ -201,14 +199,7 @@ export class ExecutionScheduler {
   /** 1. snapshot */
   private snapshot(): Snapshot {
     const nodes = this.liveness.views().filter((n) => n.live);
-    return {
-      now: new Date(),
-      nodes,
-      used: this.book.nodeUsage(),
-      prefetch: this.nodePrefetch,
-      blocked: new Map(),
-      waiting: false,
-    };
+    return { now: new Date(), nodes, used: this.book.nodeUsage(), blocked: new Map(), waiting: false };
   }
 
   /** 2. nominate (the fair-share pick) is FairShare's; this decides what to do with the pick. */
@@ -237,7 +228,7 @@ export class ExecutionScheduler {
         return { kind: "wait", reason: "RuntimeNotReady", message: `Runtime ${rtName} is not Ready yet` };
     }
     if (verdict.kind !== "schedulable") return verdict;
-    const node = chooseNode(verdict.runtime, snap.nodes, snap.used, snap.prefetch);
+    const node = chooseNode(verdict.runtime, snap.nodes, snap.used, this.nodePrefetch);
     if (!node) return { kind: "wait", ...whyNoNode(verdict.runtime, snap.nodes) };
     return { kind: "place", node: node.name, generation: verdict.runtime.status!.activeGeneration! };
   }

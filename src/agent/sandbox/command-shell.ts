@@ -111,15 +111,6 @@ const endFifo = (path: string) => {
 /** A shell's private directory is named after its agent's pid, so a later agent can tell a dead one's. */
 const SHELL_DIR = /^envicutor-cmd-(\d+)-/;
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
-
 /**
  * Start-up: removes the command shells' directories of agents that are gone.
  * A SIGKILLed agent cannot remove its own, and one killed mid-run leaves a
@@ -137,7 +128,7 @@ export function removeStaleShellDirs(dir = tmpdir()): number {
   }
   for (const name of names) {
     const pid = Number(SHELL_DIR.exec(name)?.[1]);
-    if (!pid || pid === process.pid || alive(pid)) continue;
+    if (!pid || pid === process.pid || programOf(pid) !== undefined) continue;
     rmSync(join(dir, name), { recursive: true, force: true });
     removed++;
   }

@@ -62,6 +62,9 @@ export async function setUpSandbox(o: SandboxSetupOptions): Promise<Sandbox | un
   const { info, cgRoot } = chooseCgroupRoot(o, detected);
   if (o.writeConfig !== false) writeIsolateConfig(o, info, cgRoot);
   const workDir = await freshWorkDir(o);
+  const shellDirs = removeStaleShellDirs();
+  if (shellDirs > 0)
+    o.logger.warn({ count: shellDirs }, "removed command-shell directories of agents that are gone");
   const devDir = join(workDir, "dev");
   await prepareBoxDevices(devDir);
   const keyrings = await keyctlAvailable();
@@ -147,9 +150,6 @@ async function freshWorkDir(o: SandboxSetupOptions): Promise<string> {
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
   const stale = await unmountStaleBoxStorage(workDir);
   if (stale > 0) o.logger.warn({ count: stale }, "unmounted box filesystems left by a previous run");
-  const shellDirs = removeStaleShellDirs();
-  if (shellDirs > 0)
-    o.logger.warn({ count: shellDirs }, "removed command-shell directories of agents that are gone");
   rmSync(workDir, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true, mode: 0o700 });
   return workDir;
